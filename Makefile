@@ -1,0 +1,59 @@
+# `make run` and `make test` install whatever is missing first (Debian packages
+# with apt, Python packages into .venv), so both work on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+# What serving needs, and what the whole test suite needs on top.
+RUN_PACKAGES := iputils-ping traceroute mtr-tiny
+TEST_PACKAGES := $(RUN_PACKAGES) nginx-light redis-server chromium nftables iproute2 \
+	procps util-linux systemd fonts-dejavu-core
+
+.PHONY: run test bench deps test-deps system-run-deps system-test-deps clean
+
+run: deps
+	$(PY) -m webtrace --host $(HOST) --port $(PORT)
+
+test: test-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: test-deps
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+deps: system-run-deps $(VENV)/.installed
+
+test-deps: system-test-deps $(VENV)/.installed
+
+system-run-deps:
+	@$(call apt_install,$(RUN_PACKAGES))
+
+system-test-deps:
+	@$(call apt_install,$(TEST_PACKAGES))
+
+# Installs only the packages dpkg does not already know as installed; python3-venv
+# too when this python cannot make a virtual environment.
+define apt_install
+	missing=""; \
+	for p in $(1); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv python3-pip"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+endef
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info artifacts .pytest_cache

@@ -1,0 +1,98 @@
+"""``webtrace`` / ``python -m webtrace``: read the settings and serve."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import resource
+import socket
+import sys
+
+from aiohttp import web
+
+from .app import create_app
+from .logs import AccessLogger, configure_logging
+from .settings import Settings, SettingsError
+
+log = logging.getLogger("webtrace")
+
+# Descriptors one run can hold: the client socket, the tool's output pipe, and
+# the pidfd or child watcher; mtr holds a few of its own but in its process.
+FDS_PER_RUN = 3
+FDS_SPARE = 64
+SD_LISTEN_FDS_START = 3
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="webtrace", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="TCP port (8080)")
+    parser.add_argument("--unix-socket", metavar="PATH", help="listen on a unix socket instead")
+    return parser.parse_args(argv)
+
+
+def raise_open_files_limit(max_jobs: int) -> None:
+    """Use as many descriptors as the hard limit allows; warn if still too few."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    needed = max_jobs * FDS_PER_RUN + FDS_SPARE
+    if soft < needed:
+        log.warning(
+            "open-files limit is %d, but WEBTRACE_MAX_JOBS=%d needs about %d; "
+            "raise LimitNOFILE (systemd) or ulimit -n",
+            soft,
+            max_jobs,
+            needed,
+        )
+
+
+def inherited_socket() -> socket.socket | None:
+    """The listening socket systemd passed (socket activation), if any."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()):
+        return None
+    if int(os.environ.get("LISTEN_FDS", "0")) < 1:
+        return None
+    return socket.socket(fileno=SD_LISTEN_FDS_START)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"webtrace: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(settings.log_level, settings.log_format)
+    raise_open_files_limit(settings.max_jobs)
+    try:
+        app = create_app(settings)
+    except FileNotFoundError as exc:
+        print(f"webtrace: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    listen: dict[str, object]
+    sock = inherited_socket()
+    if sock is not None:
+        listen = {"sock": sock}
+    elif args.unix_socket:
+        listen = {"path": args.unix_socket}
+    else:
+        listen = {"host": args.host, "port": args.port}
+    web.run_app(
+        app,
+        **listen,  # type: ignore[arg-type]
+        handler_cancellation=True,
+        shutdown_timeout=5.0,
+        access_log_class=AccessLogger,
+        access_log=logging.getLogger("webtrace.access"),
+        print=lambda text: log.info(text.strip()) if text else None,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""A job: one tool run towards one checked address, told as a sequence of events.
+
+This is where targets, tools, the runner and the parsers meet; the views only
+choose a sink (SSE or text) and hand ``pump`` a function that writes one event.
+Everything that can refuse a request happens in ``prepare_job``, before any
+response starts and before any process exists.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from .events import Event, Parser
+from .parsers import parser_for
+from .policy import AddressPolicy, IPAddress
+from .runner import Outcome, ProcessRunner, Run
+from .settings import Settings
+from .targets import Family, Resolver, Target, parse_target, resolve
+from .tools import ToolContext, ToolSpec, build_argv, locate
+
+Emit = Callable[[Event], Awaitable[None]]
+
+
+class UnknownTool(LookupError):
+    """No such tool (HTTP 404)."""
+
+
+@dataclass(slots=True)
+class Job:
+    spec: ToolSpec
+    target: Target
+    address: IPAddress
+    family: Family
+    argv: list[str]
+    run: Run
+    parser: Parser
+
+    def start_event(self) -> Event:
+        return Event(
+            "start",
+            dict(
+                tool=self.spec.name,
+                target=self.target.text,
+                address=str(self.address),
+                family=self.family.value,
+                command=shlex.join(self.argv),
+            ),
+        )
+
+    @staticmethod
+    def end_event(outcome: Outcome) -> Event:
+        return Event(
+            "end",
+            dict(
+                status=outcome.status,
+                exit_code=outcome.exit_code,
+                duration_s=outcome.duration_s,
+                message=outcome.message,
+            ),
+        )
+
+
+async def prepare_job(
+    *,
+    tool: str,
+    target_text: str,
+    family: Family,
+    settings: Settings,
+    tools: Mapping[str, ToolSpec],
+    runner: ProcessRunner,
+    policy: AddressPolicy,
+    resolver: Resolver,
+    platform: str,
+) -> Job:
+    """Validate, resolve and reserve a slot; raises before anything runs.
+
+    Raises UnknownTool, TargetError, ResolveError, PolicyDenied, ToolUnavailable,
+    Busy or ShuttingDown.
+    """
+    spec = tools.get(tool)
+    if spec is None:
+        raise UnknownTool(f"there is no tool called {tool!r} here")
+    target = parse_target(target_text)
+    address = await resolve(
+        target, family, policy, resolver=resolver, timeout=settings.resolve_timeout
+    )
+    executable = locate(spec)
+    ctx = ToolContext(
+        address=str(address),
+        family=Family.of(address),
+        ping_count=settings.ping_count,
+        ping_interval=settings.ping_interval,
+        mtr_count=settings.mtr_count,
+        mtr_interval=settings.mtr_interval,
+        max_hops=settings.max_hops,
+    )
+    argv = build_argv(spec, ctx)
+    run = runner.run(argv, name=spec.name, timeout=settings.timeout, executable=executable)
+    count = settings.ping_count if spec.name == "ping" else settings.mtr_count
+    parser = parser_for(spec.name, address=str(address), count=count, platform=platform)
+    return Job(spec, target, address, Family.of(address), argv, run, parser)
+
+
+async def pump(job: Job, emit: Emit) -> Outcome:
+    """Run the job, handing every event to ``emit``; returns how the run ended.
+
+    The start event goes out before the process is spawned, so a client sees
+    the response begin at once. If ``emit`` fails or the task is cancelled (the
+    client went away), the run's context ends the process group.
+    """
+    await emit(job.start_event())
+    try:
+        async with job.run:
+            async for line in job.run.lines():
+                await emit(Event("line", {"text": line}))
+                for event in job.parser.feed(line):
+                    await emit(event)
+            for event in job.parser.finish():
+                await emit(event)
+    except OSError as exc:
+        if job.run.outcome is None:  # the tool could not be spawned at all
+            outcome = Outcome("failed", None, 0.0, f"{job.spec.name} could not start: {exc}")
+            await emit(job.end_event(outcome))
+            return outcome
+        raise
+    outcome = job.run.outcome
+    assert outcome is not None
+    await emit(job.end_event(outcome))
+    return outcome

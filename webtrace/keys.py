@@ -1,0 +1,36 @@
+"""Every typed key stored on the application or a request, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
+    from .middleware.ratelimit import ClientLimiter
+    from .policy import AddressPolicy
+    from .runner import Outcome, ProcessRunner
+    from .settings import Settings
+    from .targets import Resolver
+    from .tools import ToolSpec
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+RUNNER: web.AppKey[ProcessRunner] = web.AppKey("runner")
+POLICY: web.AppKey[AddressPolicy] = web.AppKey("policy")
+RESOLVER: web.AppKey[Resolver] = web.AppKey("resolver")
+TOOLS: web.AppKey[Mapping[str, ToolSpec]] = web.AppKey("tools")
+PLATFORM: web.AppKey[str] = web.AppKey("platform")
+LIMITER: web.AppKey[ClientLimiter] = web.AppKey("limiter")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+
+# Per request. The client's address as the forwarded middleware determined it,
+# read by the limits, the views and the access log.
+CLIENT_IP: web.RequestKey[str] = web.RequestKey("client_ip")
+# What the run did, for the access log.
+RUN_TOOL: web.RequestKey[str] = web.RequestKey("run_tool")
+RUN_TARGET: web.RequestKey[str] = web.RequestKey("run_target")
+RUN_OUTCOME: web.RequestKey[Outcome] = web.RequestKey("run_outcome")
+# RateLimit-* headers for an accepted run, set by the rate-limit middleware.
+RATE_HEADERS: web.RequestKey[dict[str, str]] = web.RequestKey("rate_headers")

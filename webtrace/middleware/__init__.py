@@ -1,0 +1,1 @@
+"""One middleware (or response hook) per concern, each with its ``setup_*``."""

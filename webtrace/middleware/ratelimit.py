@@ -1,0 +1,180 @@
+"""Per-client budgets: the rate limit (limits) and the cap on runs at once.
+
+Every request to a run route counts against one budget per client across all
+tools, valid or not, except an EventSource reconnect (``Last-Event-ID``), which
+is answered 204 without running anything. IPv6 clients are keyed by their
+prefix (``WEBTRACE_RATELIMIT_IPV6_PREFIX``), since one subscriber usually holds
+a whole /64.
+
+When the shared storage (redis) cannot be reached, webtrace keeps limiting with
+an in-memory budget per instance and logs a warning; it retries the storage
+after ``STORAGE_RETRY_S``. Failing open would let one client run unlimited
+tools; failing closed would take the looking glass down with redis.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+from limits.storage import storage_from_string
+
+from .. import keys
+from ..problems import HTTPProblem, problem_response
+
+log = logging.getLogger(__name__)
+
+RUN_ROUTES = frozenset({"api_run", "text_run"})
+STORAGE_RETRY_S = 5.0
+
+
+def client_key(ip: str, ipv6_prefix: int) -> str:
+    """The budget a client draws on: its IPv4 address, or its IPv6 prefix."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, ipv6_prefix), strict=False))
+    return str(address)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_s: int  # seconds until the tightest window frees a run
+    window: str  # the limit in words, e.g. "10 per 1 minute"
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_s),
+        }
+
+
+def _storage(uri: str) -> Storage:
+    storage = storage_from_string(uri, wrap_exceptions=True)
+    assert isinstance(storage, Storage)
+    return storage
+
+
+class ClientLimiter:
+    def __init__(
+        self, limits: str, storage_uri: str, *, ipv6_prefix: int, per_client: int
+    ) -> None:
+        self.items: list[RateLimitItem] = parse_many(limits)
+        self.ipv6_prefix = ipv6_prefix
+        self.per_client = per_client
+        self.storage_uri = storage_uri
+        self._primary = MovingWindowRateLimiter(_storage(storage_uri))
+        self._fallback = MovingWindowRateLimiter(MemoryStorage())
+        self._primary_down_until = 0.0
+        self._running: Counter[str] = Counter()
+
+    def key(self, ip: str) -> str:
+        return client_key(ip, self.ipv6_prefix)
+
+    async def hit(self, key: str) -> Decision:
+        if time.monotonic() >= self._primary_down_until:
+            try:
+                return await self._hit(self._primary, key)
+            except StorageError as exc:
+                self._primary_down_until = time.monotonic() + STORAGE_RETRY_S
+                log.warning(
+                    "rate-limit storage %s unreachable (%s); limiting per instance for %g s",
+                    self.storage_uri.removeprefix("async+"),
+                    exc,
+                    STORAGE_RETRY_S,
+                )
+        return await self._hit(self._fallback, key)
+
+    async def _hit(self, limiter: MovingWindowRateLimiter, key: str) -> Decision:
+        tightest: Decision | None = None
+        for item in self.items:
+            allowed = await limiter.hit(item, key)
+            stats = await limiter.get_window_stats(item, key)
+            decision = Decision(
+                allowed=allowed,
+                limit=item.amount,
+                remaining=max(stats.remaining, 0),
+                reset_s=max(1, math.ceil(stats.reset_time - time.time())),
+                window=str(item),
+            )
+            if not allowed:
+                return decision
+            if tightest is None or decision.remaining < tightest.remaining:
+                tightest = decision
+        assert tightest is not None
+        return tightest
+
+    def acquire(self, key: str) -> bool:
+        """Take one of the client's concurrent-run slots."""
+        if self._running[key] >= self.per_client:
+            return False
+        self._running[key] += 1
+        return True
+
+    def release(self, key: str) -> None:
+        self._running[key] -= 1
+        if self._running[key] <= 0:
+            del self._running[key]
+
+
+def setup_ratelimit(app: web.Application) -> None:
+    settings = app[keys.SETTINGS]
+    limiter = ClientLimiter(
+        settings.ratelimit,
+        settings.ratelimit_storage,
+        ipv6_prefix=settings.ipv6_prefix,
+        per_client=settings.max_jobs_per_client,
+    )
+    app[keys.LIMITER] = limiter
+
+    @web.middleware
+    async def ratelimit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.match_info.route.name not in RUN_ROUTES or "Last-Event-ID" in request.headers:
+            return await handler(request)
+        key = limiter.key(request[keys.CLIENT_IP])
+        decision = await limiter.hit(key)
+        if not decision.allowed:
+            request.app[keys.METRICS].refused("rate_limited")
+            wait = decision.reset_s
+            problem = HTTPProblem(
+                429,
+                "rate_limited",
+                f"Too many runs: the limit is {decision.window}. Try again in {wait} s.",
+                {"Retry-After": str(wait), **decision.headers()},
+            )
+            return problem_response(request, problem)
+        request[keys.RATE_HEADERS] = decision.headers()
+        if not limiter.acquire(key):
+            request.app[keys.METRICS].refused("client_busy")
+            problem = HTTPProblem(
+                429,
+                "client_busy",
+                f"You already have {limiter.per_client} runs in progress; "
+                "wait for one to finish.",
+                {"Retry-After": "5", **decision.headers()},
+            )
+            return problem_response(request, problem)
+        try:
+            return await handler(request)
+        finally:
+            limiter.release(key)
+
+    app.middlewares.append(ratelimit_middleware)

@@ -1,0 +1,127 @@
+"""mtr --raw: probe records folded into a live hop table.
+
+Records are ``x POS SEQ`` (probe sent), ``h POS ADDR`` (host seen), ``d POS NAME``
+(its reverse name) and ``p POS USEC SEQ`` (reply). A probe counts as lost once
+the next probe to the same hop has been sent without an answer, and is counted
+back if its reply turns up late; ``finish`` settles the probes still in flight.
+mtr keeps probing past the target until it learns where the target is, so hops
+beyond the first one that answered from the target's address are dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..events import Event
+from .stats import RttStats, loss_pct
+
+
+@dataclass(slots=True)
+class _Hop:
+    hosts: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)
+    sent: int = 0
+    lost: int = 0
+    pending: set[int] = field(default_factory=set)
+    lost_seqs: set[int] = field(default_factory=set)
+    rtt: RttStats = field(default_factory=RttStats)
+
+    def row(self, pos: int) -> dict[str, Any]:
+        settled = self.rtt.count + self.lost
+        return dict(
+            hop=pos + 1,
+            hosts=[dict(address=a, name=self.names.get(a)) for a in self.hosts],
+            sent=self.sent,
+            received=self.rtt.count,
+            loss_pct=loss_pct(self.lost, settled),
+            **self.rtt.columns(),
+        )
+
+    def settle(self) -> bool:
+        if not self.pending:
+            return False
+        self.lost += len(self.pending)
+        self.lost_seqs |= self.pending
+        self.pending.clear()
+        return True
+
+
+class MtrParser:
+    def __init__(self, address: str, count: int) -> None:
+        self.address = address
+        self.count = count
+        self._hops: dict[int, _Hop] = {}
+        self._last_pos: int | None = None  # the hop at which the target answered
+        self._cycles = 0
+
+    def feed(self, line: str) -> list[Event]:
+        parts = line.split()
+        if len(parts) < 3 or len(parts[0]) != 1 or not parts[1].isdigit():
+            return []
+        kind, pos = parts[0], int(parts[1])
+        if self._last_pos is not None and pos > self._last_pos:
+            return []
+        hop = self._hops.get(pos)
+        if hop is None:
+            hop = self._hops[pos] = _Hop()
+        try:
+            if kind == "x":
+                return self._sent(pos, hop, int(parts[2]))
+            if kind == "h":
+                return self._host(pos, hop, parts[2])
+            if kind == "d":
+                return self._name(pos, hop, parts[2])
+            if kind == "p" and len(parts) >= 4:
+                return self._reply(pos, hop, int(parts[2]), int(parts[3]))
+        except ValueError:
+            return []
+        return []
+
+    def _sent(self, pos: int, hop: _Hop, seq: int) -> list[Event]:
+        hop.settle()
+        hop.sent += 1
+        hop.pending.add(seq)
+        events = [Event("hop", hop.row(pos))]
+        cycles = min(hop.sent, self.count)
+        if cycles > self._cycles:
+            self._cycles = cycles
+            events.append(Event("progress", dict(done=cycles, total=self.count)))
+        return events
+
+    def _host(self, pos: int, hop: _Hop, address: str) -> list[Event]:
+        if address == self.address and (self._last_pos is None or pos < self._last_pos):
+            self._last_pos = pos
+            for beyond in [p for p in self._hops if p > pos]:
+                del self._hops[beyond]
+        if address in hop.hosts:
+            return []
+        hop.hosts.append(address)
+        return [Event("hop", hop.row(pos))]
+
+    def _name(self, pos: int, hop: _Hop, name: str) -> list[Event]:
+        if not hop.hosts:
+            return []
+        address = hop.hosts[-1]
+        if name == address or hop.names.get(address) == name:
+            return []
+        hop.names[address] = name
+        return [Event("hop", hop.row(pos))]
+
+    def _reply(self, pos: int, hop: _Hop, usec: int, seq: int) -> list[Event]:
+        if seq in hop.pending:
+            hop.pending.discard(seq)
+        elif seq in hop.lost_seqs:
+            hop.lost_seqs.discard(seq)
+            hop.lost -= 1
+        else:
+            return []  # a duplicate, or a reply to a probe this parser never saw sent
+        hop.rtt.add(usec / 1000.0)
+        return [Event("hop", hop.row(pos))]
+
+    def finish(self) -> list[Event]:
+        return [Event("hop", hop.row(pos)) for pos, hop in sorted(self._hops.items()) if hop.settle()]
+
+    def table(self) -> list[dict[str, Any]]:
+        """The current table, hop by hop (for tests and the text summary)."""
+        return [hop.row(pos) for pos, hop in sorted(self._hops.items())]

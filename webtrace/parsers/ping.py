@@ -1,0 +1,72 @@
+"""iputils ping (run with -n -O): replies, losses and the closing summary."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..events import Event
+
+_REPLY = re.compile(
+    r"^\d+ bytes from (?P<src>\S+?):? icmp_seq=(?P<seq>\d+)"
+    r" ttl=(?P<ttl>\d+) time[=<](?P<rtt>[\d.]+) ms(?P<dup> \(DUP!\))?"
+)
+_NO_ANSWER = re.compile(r"^no answer yet for icmp_seq=(?P<seq>\d+)")
+_ERROR = re.compile(r"^From (?P<src>\S+?):? icmp_seq=(?P<seq>\d+) (?P<error>.+)$")
+_TOTALS = re.compile(
+    r"^(?P<sent>\d+) packets transmitted, (?P<received>\d+) received,"
+    r"(?: \+(?P<dups>\d+) duplicates,)?(?: \+(?P<errors>\d+) errors,)?"
+    r" (?P<loss>[\d.]+)% packet loss"
+)
+_RTT = re.compile(r"^(?:rtt|round-trip) min/avg/max(?:/mdev|/stddev)? = ([\d./]+) ms")
+
+
+class PingParser:
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._done = 0
+        self._summary: dict[str, Any] = {}
+
+    def feed(self, line: str) -> list[Event]:
+        if m := _REPLY.match(line):
+            if m["dup"]:
+                return []
+            reply = dict(
+                seq=int(m["seq"]), rtt_ms=float(m["rtt"]), ttl=int(m["ttl"]), host=m["src"],
+                lost=False,
+            )
+            return [Event("reply", reply), *self._progress(reply["seq"])]
+        if m := _NO_ANSWER.match(line):
+            seq = int(m["seq"])
+            lost = dict(seq=seq, rtt_ms=None, ttl=None, host=None, lost=True)
+            return [Event("reply", lost), *self._progress(seq)]
+        if m := _ERROR.match(line):
+            seq = int(m["seq"])
+            error = dict(
+                seq=seq, rtt_ms=None, ttl=None, host=m["src"], lost=True, error=m["error"]
+            )
+            return [Event("reply", error), *self._progress(seq)]
+        if m := _TOTALS.match(line):
+            self._summary.update(
+                transmitted=int(m["sent"]),
+                received=int(m["received"]),
+                errors=int(m["errors"] or 0),
+                loss_pct=float(m["loss"]),
+            )
+            return [Event("summary", dict(self._summary))]
+        if m := _RTT.match(line):
+            values = [float(v) for v in m[1].split("/")]
+            names = ("min_ms", "avg_ms", "max_ms", "mdev_ms")
+            self._summary.update(zip(names, values, strict=False))
+            return [Event("summary", dict(self._summary))]
+        return []
+
+    def _progress(self, seq: int) -> list[Event]:
+        done = min(max(self._done, seq), self.count)
+        if done == self._done:
+            return []
+        self._done = done
+        return [Event("progress", dict(done=done, total=self.count))]
+
+    def finish(self) -> list[Event]:
+        return []

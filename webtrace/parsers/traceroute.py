@@ -1,0 +1,66 @@
+"""Linux traceroute: one hop per line, each with its hosts and probe times."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..events import Event
+from .stats import RttStats, loss_pct
+
+_HOP = re.compile(r"^\s*(?P<hop>\d+)\s+(?P<rest>.*)$")
+_TOKEN = re.compile(
+    r"(?P<host>(?P<name>[^\s()]+) \((?P<addr>[^\s()]+)\))"
+    r"|(?P<rtt>[\d.]+) ms"
+    r"|(?P<star>\*)"
+    r"|(?P<note>![A-Za-z]?\d*)"
+    r"|(?P<bare>[0-9a-fA-F.:]+)"
+)
+
+
+def parse_hop(line: str) -> dict[str, Any] | None:
+    """A hop row from one line of traceroute, or None for any other line."""
+    m = _HOP.match(line)
+    if m is None:
+        return None
+    hosts: list[dict[str, Any]] = []
+    rtts: list[float | None] = []
+    notes: list[str] = []
+    for token in _TOKEN.finditer(m["rest"]):
+        if token["host"]:
+            name, addr = token["name"], token["addr"]
+            hosts.append(dict(address=addr, name=None if name == addr else name))
+        elif token["rtt"]:
+            rtts.append(float(token["rtt"]))
+        elif token["star"]:
+            rtts.append(None)
+        elif token["note"]:
+            notes.append(token["note"])
+        elif token["bare"]:
+            hosts.append(dict(address=token["bare"], name=None))
+    if not rtts and not hosts:
+        return None
+    stats = RttStats()
+    for rtt in rtts:
+        if rtt is not None:
+            stats.add(rtt)
+    sent = len(rtts)
+    return dict(
+        hop=int(m["hop"]),
+        hosts=hosts,
+        rtts_ms=rtts,
+        notes=notes,
+        sent=sent,
+        received=stats.count,
+        loss_pct=loss_pct(sent - stats.count, sent),
+        **stats.columns(),
+    )
+
+
+class TracerouteParser:
+    def feed(self, line: str) -> list[Event]:
+        hop = parse_hop(line)
+        return [] if hop is None else [Event("hop", hop)]
+
+    def finish(self) -> list[Event]:
+        return []

@@ -1,0 +1,298 @@
+"""The async process runner: spawn a tool, read its lines, always end its process group.
+
+It knows nothing of HTTP. A :class:`Run` is an async context manager whose
+``lines()`` yields decoded lines as the tool prints them; leaving the context,
+for whatever reason, ends the whole process group (SIGTERM, then SIGKILL after a
+grace period) and reaps every member, the tool's own children included (mtr's
+``mtr-packet``). The runner holds the global cap on concurrent runs.
+
+Why a subreaper: when a group is killed at once, the tool dies before it can reap
+its children, and they are re-parented to PID 1. Under a minimal init (many
+containers) nobody reaps them and zombies pile up, so on Linux the server asks
+to inherit them instead (PR_SET_CHILD_SUBREAPER) and reaps them itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Final, Literal
+
+log = logging.getLogger(__name__)
+
+Status = Literal["ok", "failed", "timeout", "cancelled", "shutdown"]
+CHUNK: Final = 64 * 1024
+MAX_LINE: Final = 1024 * 1024  # a longer line is split, never dropped
+_PR_SET_CHILD_SUBREAPER: Final = 36
+
+
+class Busy(RuntimeError):
+    """The global cap on concurrent runs is reached."""
+
+
+class ShuttingDown(RuntimeError):
+    """The runner no longer starts runs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: Status
+    exit_code: int | None
+    duration_s: float
+    message: str
+
+
+def become_subreaper() -> bool:
+    """Inherit orphaned grandchildren so that they can be reaped (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def split_lines(pending: bytes, chunk: bytes) -> tuple[list[str], bytes]:
+    """Complete lines in ``pending + chunk``, and the incomplete rest."""
+    data = pending + chunk
+    parts = data.split(b"\n")
+    rest = parts.pop()
+    if len(rest) > MAX_LINE:
+        parts.append(rest[:MAX_LINE])
+        rest = rest[MAX_LINE:]
+    return [decode(p) for p in parts], rest
+
+
+def decode(raw: bytes) -> str:
+    return raw.removesuffix(b"\r").decode("utf-8", "replace")
+
+
+class ProcessRunner:
+    def __init__(self, max_jobs: int, *, kill_grace: float = 0.5) -> None:
+        self.max_jobs = max_jobs
+        self.kill_grace = kill_grace
+        self._runs: set[Run] = set()
+        self._closing = False
+
+    @property
+    def active(self) -> int:
+        return len(self._runs)
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        name: str,
+        timeout: float,
+        executable: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Run:
+        """Reserve a slot for one run; raises Busy or ShuttingDown at once."""
+        if self._closing:
+            raise ShuttingDown("the server is shutting down")
+        if len(self._runs) >= self.max_jobs:
+            raise Busy(f"{len(self._runs)} runs are in progress, the most this server allows")
+        run = Run(self, list(argv), name=name, timeout=timeout, executable=executable, env=env)
+        self._runs.add(run)
+        return run
+
+    def _release(self, run: Run) -> None:
+        self._runs.discard(run)
+
+    async def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop every run with status ``shutdown`` and wait until all are reaped."""
+        self._closing = True
+        runs = list(self._runs)
+        for run in runs:
+            run.stop("shutdown")
+        reapers = [r.reaped for r in runs if r.reaped is not None]
+        if reapers:
+            await asyncio.wait(reapers, timeout=timeout)
+
+
+class Run:
+    def __init__(
+        self,
+        runner: ProcessRunner,
+        argv: list[str],
+        *,
+        name: str,
+        timeout: float,
+        executable: str | None,
+        env: Mapping[str, str] | None,
+    ) -> None:
+        self._runner = runner
+        self.argv = argv
+        self.name = name
+        self.timeout = timeout
+        self._executable = executable
+        self._env = env
+        self._proc: asyncio.subprocess.Process | None = None
+        self._status: Status | None = None
+        self._signalled = False
+        self._started = time.monotonic()
+        self._deadline = 0.0
+        self.reaped: asyncio.Task[None] | None = None
+        self.outcome: Outcome | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    async def __aenter__(self) -> Run:
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.argv,
+                executable=self._executable,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=self._env,
+            )
+        except BaseException:
+            self._runner._release(self)
+            raise
+        self._started = time.monotonic()
+        self._deadline = asyncio.get_running_loop().time() + self.timeout
+        if self._runner.closing:  # shutdown began while the process was spawning
+            self.stop("shutdown")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            # A cancelled handler or a failed write both mean the client went away.
+            gone = issubclass(exc_type, (asyncio.CancelledError, ConnectionError))
+            self.stop("cancelled" if gone else "failed")
+        await self.finish()
+
+    async def lines(self) -> AsyncIterator[str]:
+        """Lines as the tool prints them, until it closes its output or the run is stopped."""
+        assert self._proc is not None and self._proc.stdout is not None
+        reader = self._proc.stdout
+        pending = b""
+        while True:
+            try:
+                async with asyncio.timeout_at(self._deadline):
+                    chunk = await reader.read(CHUNK)
+            except TimeoutError:
+                self.stop("timeout")
+                return
+            if not chunk:
+                break
+            lines, pending = split_lines(pending, chunk)
+            for line in lines:
+                yield line
+        if pending and self._status is None:
+            yield decode(pending)
+
+    def stop(self, status: Status) -> None:
+        """End the run with ``status`` (the first reason given wins)."""
+        if self._status is None:
+            self._status = status
+        if self._proc is None or self._signalled:
+            return
+        self._signalled = True
+        _signal_group(self._proc.pid, signal.SIGTERM)
+
+    async def finish(self) -> Outcome:
+        """Wait for the exit, end the group, reap it; idempotent."""
+        if self._proc is None:
+            raise RuntimeError("the run was never started")
+        if self.reaped is None:
+            self.reaped = asyncio.ensure_future(self._reap())
+        # Shielded: a second cancellation must not leave the group unreaped.
+        await asyncio.shield(self.reaped)
+        assert self.outcome is not None
+        return self.outcome
+
+    async def _reap(self) -> None:
+        proc = self._proc
+        assert proc is not None
+        try:
+            if self._status is None:
+                try:
+                    async with asyncio.timeout_at(self._deadline):
+                        await proc.wait()
+                except TimeoutError:
+                    self.stop("timeout")
+            if proc.returncode is None:
+                self.stop(self._status or "failed")
+                try:
+                    async with asyncio.timeout(self._runner.kill_grace):
+                        await proc.wait()
+                except TimeoutError:
+                    _signal_group(proc.pid, signal.SIGKILL)
+                    await proc.wait()
+            await _reap_group(proc.pid, self._runner.kill_grace * 4)
+        finally:
+            self.outcome = self._outcome(proc.returncode)
+            self._runner._release(self)
+
+    def _outcome(self, code: int | None) -> Outcome:
+        duration = round(time.monotonic() - self._started, 3)
+        status: Status = self._status or ("ok" if code == 0 else "failed")
+        name = self.name
+        if status == "ok":
+            message = f"{name} finished"
+        elif status == "failed":
+            if code is not None and code < 0:
+                message = f"{name} was killed by signal {-code}"
+            else:
+                message = f"{name} exited with status {code}"
+        elif status == "timeout":
+            message = f"{name} timed out after {self.timeout:g} s"
+        elif status == "cancelled":
+            message = f"{name} was stopped: the client went away"
+        else:
+            message = f"{name} was stopped: the server is shutting down"
+        return Outcome(status, code, duration, message)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+async def _reap_group(pgid: int, patience: float) -> None:
+    """Kill what is left of the group and reap members re-parented to this process."""
+    _signal_group(pgid, signal.SIGKILL)
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + patience
+    while True:
+        try:
+            while os.waitid(os.P_PGID, pgid, os.WEXITED | os.WNOHANG) is not None:
+                pass
+        except ChildProcessError:
+            pass
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            return
+        if loop.time() >= give_up:
+            log.warning("process group %d still has members after the kill", pgid)
+            return
+        await asyncio.sleep(0.01)

@@ -1,0 +1,252 @@
+"""Settings: one frozen dataclass, built from ``WEBTRACE_*`` environment variables.
+
+Every field names its variable, its parser and a one-line description in its
+metadata; ``from_env`` and the README check (tests/test_settings.py) both read
+that metadata, so a setting cannot exist without being documented.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import limits
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class SettingsError(ValueError):
+    """A ``WEBTRACE_*`` variable holds a value webtrace cannot use."""
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _float_between(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = float(text)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}")
+        return value
+
+    return parse
+
+
+def _networks(text: str) -> tuple[Network, ...]:
+    return tuple(
+        ipaddress.ip_network(part.strip(), strict=False)
+        for part in text.split(",")
+        if part.strip()
+    )
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    origins = tuple(part.strip() for part in text.split(",") if part.strip())
+    for origin in origins:
+        if not origin.startswith(("https://", "http://")) or any(
+            c in origin for c in " ;'\""
+        ):
+            raise ValueError(f"{origin!r} is not an origin such as https://example.net")
+    return origins
+
+
+def _ratelimit(text: str) -> str:
+    limits.parse_many(text)  # raises ValueError on bad syntax
+    return text
+
+
+def _storage_uri(text: str) -> str:
+    scheme = text.partition("://")[0]
+    if not scheme or "://" not in text:
+        raise ValueError("must be a limits storage URI such as memory:// or redis://host:6379")
+    # The async limiter needs the async flavour of every storage; operators
+    # write the plain URI they know from the limits documentation.
+    return text if scheme.startswith("async+") else f"async+{text}"
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if not isinstance(logging.getLevelName(level), int):
+        raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return level
+
+
+def _optional_text(text: str) -> str | None:
+    return text.strip() or None
+
+
+def _optional_dir(text: str) -> Path | None:
+    if not text.strip():
+        return None
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        raise ValueError(f"{path} is not a directory")
+    return path
+
+
+def setting(env: str, parse: Callable[[str], Any], doc: str, default: Any) -> Any:
+    return field(default=default, metadata={"env": env, "parse": parse, "doc": doc})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    title: str = setting("WEBTRACE_TITLE", str, "Page title.", "webtrace")
+    server_info: str | None = setting(
+        "WEBTRACE_SERVERINFO", _optional_text, "Server description shown on the page.", None
+    )
+    mtr_count: int = setting(
+        "WEBTRACE_MTRCOUNT", _int_between(1, 100), "Number of mtr cycles to run.", 10
+    )
+    ping_count: int = setting(
+        "WEBTRACE_PINGCOUNT", _int_between(1, 100), "Number of pings to send.", 4
+    )
+    mtr_interval: float = setting(
+        "WEBTRACE_MTRINTERVAL",
+        _float_between(0.1, 10),
+        "Seconds between mtr cycles (below 1 needs root).",
+        1.0,
+    )
+    ping_interval: float = setting(
+        "WEBTRACE_PINGINTERVAL",
+        _float_between(0.2, 10),
+        "Seconds between pings.",
+        1.0,
+    )
+    max_hops: int = setting(
+        "WEBTRACE_MAXHOPS", _int_between(1, 64), "Maximum hops for traceroute and mtr.", 30
+    )
+    timeout: float = setting(
+        "WEBTRACE_TIMEOUT", _float_between(1, 3600), "Seconds a run may last.", 30.0
+    )
+    ratelimit: str = setting(
+        "WEBTRACE_RATELIMIT",
+        _ratelimit,
+        "Runs per client, in limits syntax; several separated by ';'.",
+        "10/minute",
+    )
+    ratelimit_storage: str = setting(
+        "WEBTRACE_RATELIMIT_STORAGE",
+        _storage_uri,
+        "limits storage URI: memory:// or redis://host:6379 to share budgets.",
+        "async+memory://",
+    )
+    ipv6_prefix: int = setting(
+        "WEBTRACE_RATELIMIT_IPV6_PREFIX",
+        _int_between(32, 128),
+        "IPv6 clients share one budget per prefix of this length.",
+        64,
+    )
+    max_jobs: int = setting(
+        "WEBTRACE_MAX_JOBS", _int_between(1, 100_000), "Runs at once, across all clients.", 100
+    )
+    max_jobs_per_client: int = setting(
+        "WEBTRACE_MAX_JOBS_PER_CLIENT", _int_between(1, 1000), "Runs at once per client.", 2
+    )
+    allow_networks: tuple[Network, ...] = setting(
+        "WEBTRACE_ALLOW_NETWORKS",
+        _networks,
+        "Comma-separated CIDRs that may be targeted although the default policy denies them.",
+        (),
+    )
+    deny_networks: tuple[Network, ...] = setting(
+        "WEBTRACE_DENY_NETWORKS",
+        _networks,
+        "Comma-separated CIDRs that may never be targeted.",
+        (),
+    )
+    trusted_proxies: tuple[Network, ...] = setting(
+        "WEBTRACE_TRUSTED_PROXIES",
+        _networks,
+        "Comma-separated CIDRs whose X-Forwarded-For is believed (the unix socket always is).",
+        _networks("127.0.0.0/8,::1/128"),
+    )
+    embed_origins: tuple[str, ...] = setting(
+        "WEBTRACE_EMBED_ORIGINS",
+        _origins,
+        "Comma-separated origins allowed to frame the page (?embed=1).",
+        (),
+    )
+    resolve_timeout: float = setting(
+        "WEBTRACE_RESOLVE_TIMEOUT",
+        _float_between(0.1, 60),
+        "Seconds to wait for a hostname to resolve.",
+        5.0,
+    )
+    log_level: str = setting(
+        "WEBTRACE_LOG_LEVEL", _log_level, "Log level: DEBUG, INFO, WARNING or ERROR.", "INFO"
+    )
+    log_format: str = setting(
+        "WEBTRACE_LOG_FORMAT", _choice("text", "json"), "Log format: text or json.", "text"
+    )
+    templates_dir: Path | None = setting(
+        "WEBTRACE_TEMPLATES_DIR",
+        _optional_dir,
+        "Directory of the page templates (default: the ones shipped with webtrace).",
+        None,
+    )
+    static_dir: Path | None = setting(
+        "WEBTRACE_STATIC_DIR",
+        _optional_dir,
+        "Directory of the static files (default: the ones shipped with webtrace).",
+        None,
+    )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``env`` (default: the process environment).
+
+        A bad value raises :class:`SettingsError` naming the variable.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f.metadata["env"]
+            raw = env.get(name)
+            if raw is None:
+                continue
+            try:
+                values[f.name] = f.metadata["parse"](raw)
+            except ValueError as exc:
+                raise SettingsError(f"{name}={raw!r} is invalid: {exc}") from None
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.max_jobs_per_client > self.max_jobs:
+            raise SettingsError(
+                "WEBTRACE_MAX_JOBS_PER_CLIENT is larger than WEBTRACE_MAX_JOBS"
+            )
+
+
+def documented() -> dict[str, tuple[str, str]]:
+    """``{variable: (default as text, description)}`` for every setting."""
+    result = {}
+    for f in fields(Settings):
+        default = f.default
+        if isinstance(default, tuple):
+            default = ",".join(str(n) for n in default)
+        result[f.metadata["env"]] = ("" if default is None else str(default), f.metadata["doc"])
+    return result

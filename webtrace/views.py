@@ -1,0 +1,197 @@
+"""HTTP glue: the page, the SSE stream, the seed-compatible text stream, health and errors.
+
+Views parse the query, call ``prepare_job`` and pick a sink; refusals become
+JSON on the API and plain text on the text routes, before any process starts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+from aiohttp_sse import sse_response
+
+from . import keys
+from .events import Event
+from .jobs import Job, prepare_job, pump
+from .problems import HTTPProblem, as_problem, problem_response
+from .runner import Outcome
+from .targets import Family, TargetError, parse_aftype, parse_family
+from .tools import TOOL_NAMES
+
+log = logging.getLogger(__name__)
+
+SSE_PING_INTERVAL = 10.0
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# The original webtrace's route names for its tools.
+TEXT_ROUTES = {"ping": "ping", "trace": "traceroute", "mtr": "mtr"}
+PAGE_TOOL_ALIASES = {"trace": "traceroute", "traceroute": "traceroute", "ping": "ping", "mtr": "mtr"}
+
+
+def single(request: web.Request, name: str) -> str | None:
+    """A query parameter given at most once (a repeated one is ambiguous: 400)."""
+    values = request.query.getall(name, [])
+    if len(values) > 1:
+        raise HTTPProblem(400, "bad_request", f"{name} is given more than once")
+    return values[0] if values else None
+
+
+async def _prepare(request: web.Request, tool: str, target: str | None, family: Family) -> Job:
+    app = request.app
+    if target is None or not target.strip():
+        raise HTTPProblem(400, "bad_request", "No target specified")
+    request[keys.RUN_TOOL] = tool
+    request[keys.RUN_TARGET] = target
+    try:
+        return await prepare_job(
+            tool=tool,
+            target_text=target,
+            family=family,
+            settings=app[keys.SETTINGS],
+            tools=app[keys.TOOLS],
+            runner=app[keys.RUNNER],
+            policy=app[keys.POLICY],
+            resolver=app[keys.RESOLVER],
+            platform=app[keys.PLATFORM],
+        )
+    except HTTPProblem:
+        raise
+    except Exception as exc:
+        problem = as_problem(exc)
+        app[keys.METRICS].refused(problem.code)
+        raise problem from None
+
+
+async def api_run(request: web.Request) -> web.StreamResponse:
+    """``GET /api/v1/{tool}``: the run as Server-Sent Events."""
+    if "Last-Event-ID" in request.headers:
+        # EventSource reconnecting after the end: never run the tool again.
+        return web.Response(status=204)
+    try:
+        tool = request.match_info["tool"]
+        if tool not in request.app[keys.TOOLS] and tool not in TOOL_NAMES:
+            raise HTTPProblem(404, "unknown_tool", f"there is no tool called {tool!r} here")
+        family = _family(single(request, "family"), parse_family)
+        job = await _prepare(request, tool, single(request, "target"), family)
+    except HTTPProblem as problem:
+        return problem_response(request, problem)
+
+    async with sse_response(
+        request, headers=_rate_headers(request), ping_interval=SSE_PING_INTERVAL
+    ) as resp:
+        event_id = 0
+
+        async def emit(event: Event) -> None:
+            nonlocal event_id
+            event_id += 1
+            await resp.send(_json(event.data), id=str(event_id), event=event.kind)
+
+        await _run(request, job, emit)
+    return resp
+
+
+async def text_run(request: web.Request) -> web.StreamResponse:
+    """``GET /ping|/trace|/mtr``: the original webtrace's plain-text stream."""
+    tool = TEXT_ROUTES[request.match_info["route"]]
+    try:
+        family = _family(single(request, "aftype"), parse_aftype)
+        job = await _prepare(request, tool, single(request, "target"), family)
+    except HTTPProblem as problem:
+        return problem_response(request, problem)
+
+    resp = web.StreamResponse(headers={**STREAM_HEADERS, **_rate_headers(request)})
+    resp.content_type = "text/plain"
+    resp.charset = "utf-8"
+    await resp.prepare(request)
+
+    async def emit(event: Event) -> None:
+        if event.kind == "line":
+            await resp.write(event.data["text"].encode("utf-8", "replace") + b"\n")
+        elif event.kind == "end":
+            trailer = text_trailer(tool, event.data)
+            if trailer:
+                await resp.write(trailer.encode() + b"\n")
+
+    await _run(request, job, emit)
+    await resp.write_eof()
+    return resp
+
+
+def text_trailer(tool: str, end: dict[str, Any]) -> str | None:
+    """The closing line of a text stream that did not end well (the original's wording)."""
+    status = end["status"]
+    if status == "ok":
+        return None
+    if status == "timeout":
+        return f"TIMEOUT: {end['message']}"
+    if status == "failed" and isinstance(end.get("exit_code"), int) and end["exit_code"] > 0:
+        return f"ERROR: {tool} exited with status {end['exit_code']}"
+    return f"ERROR: {end['message']}"
+
+
+async def _run(
+    request: web.Request, job: Job, emit: Callable[[Event], Awaitable[None]]
+) -> Outcome | None:
+    metrics = request.app[keys.METRICS]
+    metrics.started(job.spec.name)
+    outcome: Outcome | None = None
+    try:
+        outcome = await pump(job, emit)
+    except ConnectionError:
+        outcome = job.run.outcome  # the client left; the run was ended on the way out
+    finally:
+        outcome = outcome or job.run.outcome
+        if outcome is not None:
+            request[keys.RUN_OUTCOME] = outcome
+            metrics.ended(job.spec.name, outcome)
+    return outcome
+
+
+def _family(value: str | None, parse: Callable[[str | None], Family]) -> Family:
+    try:
+        return parse(value)
+    except TargetError as exc:
+        raise HTTPProblem(400, "bad_request", str(exc)) from None
+
+
+def _rate_headers(request: web.Request) -> dict[str, str]:
+    return dict(request.get(keys.RATE_HEADERS, {}))
+
+
+def _json(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    body, content_type = request.app[keys.METRICS].render(request.app[keys.RUNNER].active)
+    resp = web.Response(body=body)
+    resp.headers["Content-Type"] = content_type
+    return resp
+
+
+@aiohttp_jinja2.template("index.html")
+async def index(request: web.Request) -> dict[str, Any]:
+    settings = request.app[keys.SETTINGS]
+    query = request.query
+    tool = PAGE_TOOL_ALIASES.get(query.get("tool") or query.get("action") or "", "mtr")
+    family = query.get("family") or {"ipv4": "4", "ipv6": "6"}.get(query.get("aftype", ""), "auto")
+    if family not in ("auto", "4", "6"):
+        family = "auto"
+    return {
+        "title": settings.title,
+        "server_info": settings.server_info,
+        "tools": [name for name in TOOL_NAMES if name in request.app[keys.TOOLS]],
+        "tool": tool,
+        "target": query.get("target", ""),
+        "family": family,
+        "embed": query.get("embed") == "1",
+        "client_ip": request.get(keys.CLIENT_IP, request.remote or ""),
+    }
