@@ -48,7 +48,10 @@ def setup_metrics(app: web.Application) -> None:
 
 def setup_runner(app: web.Application) -> None:
     settings = app[keys.SETTINGS]
-    runner = ProcessRunner(settings.max_jobs)
+    metrics = app[keys.METRICS]
+    runner = ProcessRunner(
+        settings.max_jobs, on_end=lambda run, outcome: metrics.ended(run.name, outcome)
+    )
     app[keys.RUNNER] = runner
 
     async def subreaper(app: web.Application) -> None:

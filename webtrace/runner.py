@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Final, Literal
@@ -78,9 +78,17 @@ def decode(raw: bytes) -> str:
 
 
 class ProcessRunner:
-    def __init__(self, max_jobs: int, *, kill_grace: float = 0.5) -> None:
+    def __init__(
+        self,
+        max_jobs: int,
+        *,
+        kill_grace: float = 0.5,
+        on_end: Callable[[Run, Outcome], None] | None = None,
+    ) -> None:
         self.max_jobs = max_jobs
         self.kill_grace = kill_grace
+        self.on_end = on_end  # told of every outcome, however the reader went away
+        self.spawned = 0  # processes started since creation
         self._runs: set[Run] = set()
         self._closing = False
 
@@ -167,6 +175,7 @@ class Run:
         except BaseException:
             self._runner._release(self)
             raise
+        self._runner.spawned += 1
         self._started = time.monotonic()
         self._deadline = asyncio.get_running_loop().time() + self.timeout
         if self._runner.closing:  # shutdown began while the process was spawning
@@ -247,6 +256,8 @@ class Run:
         finally:
             self.outcome = self._outcome(proc.returncode)
             self._runner._release(self)
+            if self._runner.on_end is not None:
+                self._runner.on_end(self, self.outcome)
 
     def _outcome(self, code: int | None) -> Outcome:
         duration = round(time.monotonic() - self._started, 3)

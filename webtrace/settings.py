@@ -248,5 +248,7 @@ def documented() -> dict[str, tuple[str, str]]:
         default = f.default
         if isinstance(default, tuple):
             default = ",".join(str(n) for n in default)
+        elif isinstance(default, float):
+            default = f"{default:g}"
         result[f.metadata["env"]] = ("" if default is None else str(default), f.metadata["doc"])
     return result

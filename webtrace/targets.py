@@ -12,6 +12,7 @@ import asyncio
 import ipaddress
 import re
 import socket
+import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -28,6 +29,9 @@ _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
 # whose last label looks like a number would reach the resolver as one.
 _NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)\Z")
 _URL_SCHEMES = ("http", "https")
+# Controls, formatting (bidi overrides, zero-width joiners), separators, private
+# use and unassigned code points: IDNA would silently drop some of them.
+_INVISIBLE = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zs", "Zl", "Zp"})
 
 
 class Family(Enum):
@@ -91,8 +95,8 @@ def parse_target(text: str) -> Target:
     candidate = _host_of_url(trimmed) if "://" in trimmed else trimmed
     if candidate.startswith("[") and candidate.endswith("]"):
         candidate = candidate[1:-1]
-    if any(ord(c) < 0x21 or 0x7F <= ord(c) < 0xA0 for c in candidate):
-        raise TargetError("the target contains spaces or control characters")
+    if any(ord(c) < 0x21 or unicodedata.category(c) in _INVISIBLE for c in candidate):
+        raise TargetError("the target contains spaces, control or invisible characters")
     if candidate.startswith("-"):
         raise TargetError("the target must not start with '-'")
     if "%" in candidate:

@@ -19,7 +19,6 @@ from . import keys
 from .events import Event
 from .jobs import Job, prepare_job, pump
 from .problems import HTTPProblem, as_problem, problem_response
-from .runner import Outcome
 from .targets import Family, TargetError, parse_aftype, parse_family
 from .tools import TOOL_NAMES
 
@@ -133,22 +132,17 @@ def text_trailer(tool: str, end: dict[str, Any]) -> str | None:
     return f"ERROR: {end['message']}"
 
 
-async def _run(
-    request: web.Request, job: Job, emit: Callable[[Event], Awaitable[None]]
-) -> Outcome | None:
-    metrics = request.app[keys.METRICS]
-    metrics.started(job.spec.name)
-    outcome: Outcome | None = None
+async def _run(request: web.Request, job: Job, emit: Callable[[Event], Awaitable[None]]) -> None:
+    request.app[keys.METRICS].started(job.spec.name)
     try:
-        outcome = await pump(job, emit)
+        await pump(job, emit)
     except ConnectionError:
-        outcome = job.run.outcome  # the client left; the run was ended on the way out
+        pass  # the client left; leaving the run's context ended the process group
     finally:
-        outcome = outcome or job.run.outcome
-        if outcome is not None:
-            request[keys.RUN_OUTCOME] = outcome
-            metrics.ended(job.spec.name, outcome)
-    return outcome
+        # None only when the handler was cancelled while the group was being
+        # reaped; the runner's on_end hook still counts that outcome.
+        if job.run.outcome is not None:
+            request[keys.RUN_OUTCOME] = job.run.outcome
 
 
 def _family(value: str | None, parse: Callable[[str | None], Family]) -> Family:

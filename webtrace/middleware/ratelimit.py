@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 RUN_ROUTES = frozenset({"api_run", "text_run"})
 STORAGE_RETRY_S = 5.0
+# A storage that does not answer must not hold requests up for long.
+REDIS_TIMEOUT_S = 1.0
 
 
 def client_key(ip: str, ipv6_prefix: int) -> str:
@@ -68,7 +70,10 @@ class Decision:
 
 
 def _storage(uri: str) -> Storage:
-    storage = storage_from_string(uri, wrap_exceptions=True)
+    options: dict[str, float | str | bool] = {"wrap_exceptions": True}
+    if "redis" in uri.partition("://")[0]:
+        options.update(connect_timeout=REDIS_TIMEOUT_S, stream_timeout=REDIS_TIMEOUT_S)
+    storage = storage_from_string(uri, **options)
     assert isinstance(storage, Storage)
     return storage
 

@@ -1,0 +1,93 @@
+"""Helpers shared by the tests: reading SSE streams, finding tool processes, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+FAKES = Path(__file__).parent / "fakes"
+DATA = Path(__file__).parent / "data"
+TOOL_NAMES = {"ping", "traceroute", "mtr", "mtr-packet", "tracepath"}
+
+
+@dataclass
+class SSE:
+    event: str
+    id: str | None
+    data: dict[str, Any]
+
+
+async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[SSE]:
+    """Parse a text/event-stream response event by event, as a browser would."""
+    fields: dict[str, list[str]] = {}
+    async for raw in resp.content:
+        line = raw.decode("utf-8").rstrip("\r\n")
+        if not line:
+            if "data" in fields:
+                yield SSE(
+                    event=(fields.get("event") or ["message"])[0],
+                    id=(fields.get("id") or [None])[0],
+                    data=json.loads("\n".join(fields["data"])),
+                )
+            fields = {}
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        fields.setdefault(name, []).append(value.removeprefix(" "))
+
+
+async def collect(resp: aiohttp.ClientResponse, timeout: float = 30) -> list[SSE]:
+    async with asyncio.timeout(timeout):
+        return [e async for e in sse_events(resp)]
+
+
+def tool_processes(parent: int | None = None) -> list[psutil.Process]:
+    """Live (non-zombie) tool processes, descendants of ``parent`` (default: any)."""
+    found = []
+    if parent is not None:
+        try:
+            candidates = psutil.Process(parent).children(recursive=True)
+        except psutil.NoSuchProcess:
+            candidates = []
+    else:
+        candidates = list(psutil.process_iter())
+    for proc in candidates:
+        try:
+            if proc.name() in TOOL_NAMES and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of every process, zombies included, in process group ``pgid``."""
+    members = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) == pgid:
+                members.append(proc.pid)
+        except (psutil.NoSuchProcess, ProcessLookupError):
+            pass
+    return members
+
+
+async def eventually(check: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
+    """Poll ``check`` until it holds or ``timeout`` passes; returns the last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(interval)

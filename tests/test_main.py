@@ -1,0 +1,76 @@
+"""The real server process: CLI, settings errors, and shutdown with streams open."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+from tests.helpers import collect, sse_events, tool_processes
+from tests.server import running_server
+from webtrace.__main__ import parse_args
+
+
+def test_cli_defaults_and_flags() -> None:
+    args = parse_args([])
+    assert (args.host, args.port, args.unix_socket) == ("127.0.0.1", 8080, None)
+    args = parse_args(["--host", "::1", "--port", "9000", "--unix-socket", "/run/w.sock"])
+    assert (args.host, args.port, args.unix_socket) == ("::1", 9000, "/run/w.sock")
+
+
+def test_an_invalid_setting_stops_start_up_with_its_name() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "webtrace"], env={**os.environ, "WEBTRACE_PINGCOUNT": "lots"},
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2
+    assert "WEBTRACE_PINGCOUNT" in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_sigterm_ends_every_stream_with_shutdown(tmp_path: Path) -> None:
+    async with running_server(tmp_path, {"WEBTRACE_MTRCOUNT": "100"}) as server:
+        streams = [
+            await server.session.get(f"{server.base}/api/v1/mtr", params={"target": "127.0.0.1"}),
+            await server.session.get(f"{server.base}/api/v1/ping", params={"target": "::1"}),
+        ]
+        for resp in streams:
+            async for event in sse_events(resp):
+                if event.event in ("hop", "reply"):
+                    break
+        tools = tool_processes(server.process.pid)
+        assert {p.name() for p in tools} >= {"mtr", "mtr-packet", "ping"}
+        server.process.send_signal(signal.SIGTERM)
+        for resp in streams:
+            rest = await collect(resp, timeout=10)
+            assert rest[-1].event == "end"
+            assert rest[-1].data["status"] == "shutdown"
+            assert "shutting down" in rest[-1].data["message"]
+        code = await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, server.process.wait), 5)
+        assert code == 0
+        assert not [p for p in tools if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+async def test_access_log_names_client_tool_target_and_outcome(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as server:
+        resp = await server.session.get(
+            f"{server.base}/api/v1/ping", params={"target": "127.0.0.1"},
+            headers={"X-Forwarded-For": "198.51.100.23"},
+        )
+        await collect(resp)
+        server.process.send_signal(signal.SIGTERM)
+        await asyncio.get_running_loop().run_in_executor(None, server.process.wait)
+    log = server.log.read_text()
+    [line] = [line for line in log.splitlines() if "/api/v1/ping" in line]
+    assert "client=198.51.100.23" in line and "tool=ping" in line
+    assert "target='127.0.0.1'" in line and "run=ok" in line
+
+
+async def test_gunicorn_with_aiohttp_worker_as_the_readme_shows(tmp_path: Path) -> None:
+    prefix = [sys.executable, "-m", "gunicorn", "webtrace:create_app()",
+              "--worker-class", "aiohttp.GunicornWebWorker", "--bind", f"unix:{tmp_path / 'g.sock'}"]
+    async with running_server(tmp_path, prefix=prefix, sock_name="g.sock", bare=True) as server:
+        events = await collect(await server.session.get(f"{server.base}/api/v1/ping", params={"target": "127.0.0.1"}))
+        assert events[-1].data["status"] == "ok"
