@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
+import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-
-from tests.helpers import eventually
 
 LOOPBACK_ENV = {
     "WEBTRACE_ALLOW_NETWORKS": "127.0.0.0/8,::1/128",
@@ -22,18 +21,72 @@ LOOPBACK_ENV = {
     "WEBTRACE_RATELIMIT": "1000/minute",
     "WEBTRACE_MAX_JOBS_PER_CLIENT": "20",
 }
+_LISTENING = re.compile(r"Running on (http://\S+)")
+
+
+@dataclass
+class ServerProcess:
+    process: subprocess.Popen[bytes]
+    log: Path
+    base: str  # http://127.0.0.1:PORT, or http://webtrace on a unix socket
+    socket: Path | None
+
+    def stop(self, timeout: float = 10) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+        return self.process.wait(timeout)
+
+
+@contextmanager
+def server_process(
+    tmp: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    unix: bool = True,
+    argv: Sequence[str] | None = None,
+    prefix: Sequence[str] = (),
+    sock_name: str = "webtrace.sock",
+) -> Iterator[ServerProcess]:
+    """Start the server; on a unix socket in ``tmp``, or on 127.0.0.1 with a port the
+    server picks itself (read from its own log, so no two tests race for a port).
+
+    ``prefix`` wraps the command (setpriv, ip netns exec); ``argv`` replaces it (gunicorn).
+    """
+    sock = tmp / sock_name
+    log = tmp / f"server-{time.monotonic_ns()}.log"
+    listen = ["--unix-socket", str(sock)] if unix else ["--host", "127.0.0.1", "--port", "0"]
+    command = list(argv) if argv else [*prefix, sys.executable, "-m", "webtrace", *listen]
+    full_env = {**os.environ, **LOOPBACK_ENV, **(env or {})}
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        base = _wait_until_listening(process, log, sock if unix or argv else None)
+        yield ServerProcess(process, log, base, sock if (unix or argv) else None)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+
+
+def _wait_until_listening(process: subprocess.Popen[bytes], log: Path, sock: Path | None) -> str:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited: {log.read_text()}")
+        if sock is not None and sock.exists():
+            return "http://webtrace"
+        if sock is None and (found := _LISTENING.search(log.read_text())):
+            return found.group(1)
+        time.sleep(0.02)
+    raise RuntimeError(f"the server did not start: {log.read_text()}")
 
 
 @dataclass
 class Server:
     process: subprocess.Popen[bytes]
-    socket: Path
-    session: aiohttp.ClientSession
     log: Path
-
-    @property
-    def base(self) -> str:
-        return "http://webtrace"
+    base: str
+    session: aiohttp.ClientSession
 
 
 @asynccontextmanager
@@ -41,32 +94,15 @@ async def running_server(
     tmp: Path,
     env: Mapping[str, str] | None = None,
     *,
+    unix: bool = True,
+    argv: Sequence[str] | None = None,
     prefix: Sequence[str] = (),
     sock_name: str = "webtrace.sock",
-    bare: bool = False,
 ) -> AsyncIterator[Server]:
-    """The server on a unix socket in ``tmp``; killed on exit if still running.
-
-    ``prefix`` runs it under a wrapper (setpriv, ip netns exec); with ``bare``
-    the prefix is the whole command line (gunicorn).
-    """
-    sock = tmp / sock_name
-    log = tmp / "server.log"
-    full_env = {**os.environ, **LOOPBACK_ENV, **(env or {})}
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            list(prefix) if bare else [*prefix, sys.executable, "-m", "webtrace", "--unix-socket", str(sock)],
-            env=full_env, stdout=out, stderr=subprocess.STDOUT,
+    """``server_process`` with a client session connected to it."""
+    with server_process(tmp, env, unix=unix, argv=argv, prefix=prefix, sock_name=sock_name) as server:
+        connector = (
+            aiohttp.UnixConnector(path=str(server.socket)) if server.socket else aiohttp.TCPConnector()
         )
-    try:
-        if not await eventually(lambda: sock.exists() or process.poll() is not None, 15):
-            raise RuntimeError(f"the server did not start: {log.read_text()}")
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited: {log.read_text()}")
-        connector = aiohttp.UnixConnector(path=str(sock))
         async with aiohttp.ClientSession(connector=connector) as session:
-            yield Server(process, sock, session, log)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        await asyncio.get_running_loop().run_in_executor(None, process.wait)
+            yield Server(server.process, server.log, server.base, session)

@@ -4,7 +4,8 @@ The default address policy is in force (loopback denied). Names resolve through
 a table (and /etc/hosts for localhost), so no DNS query leaves this machine.
 """
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,9 +56,18 @@ def test_the_corpus_is_large_enough() -> None:
 
 
 @pytest.fixture
-async def hostile_client(make_client: Callable[..., Any], make_settings: Callable[..., Any]) -> Any:
+async def hostile_client(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any], fake_tool: Callable[..., Path],
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Any]:
+    # The tools are recorders: even a policy bug could not send a probe anywhere.
+    record = tmp_path / "started"
+    monkeypatch.setenv("WEBTRACE_TEST_RECORD", str(record))
+    for tool in ("ping", "traceroute", "mtr"):
+        fake_tool(tool, "recorder.py")
     settings = make_settings(allow_networks=(), ratelimit="100000/minute")
-    return await make_client(settings, resolver=RESOLVER)
+    yield await make_client(settings, resolver=RESOLVER)
+    assert not record.exists(), f"a tool was started: {record.read_text()}"
 
 
 @pytest.mark.parametrize(("target", "status"), CORPUS)

@@ -69,8 +69,8 @@ async def test_access_log_names_client_tool_target_and_outcome(tmp_path: Path) -
 
 
 async def test_gunicorn_with_aiohttp_worker_as_the_readme_shows(tmp_path: Path) -> None:
-    prefix = [sys.executable, "-m", "gunicorn", "webtrace:create_app()",
-              "--worker-class", "aiohttp.GunicornWebWorker", "--bind", f"unix:{tmp_path / 'g.sock'}"]
-    async with running_server(tmp_path, prefix=prefix, sock_name="g.sock", bare=True) as server:
+    argv = [sys.executable, "-m", "gunicorn", "webtrace:create_app()",
+            "--worker-class", "aiohttp.GunicornWebWorker", "--bind", f"unix:{tmp_path / 'g.sock'}"]
+    async with running_server(tmp_path, argv=argv, sock_name="g.sock") as server:
         events = await collect(await server.session.get(f"{server.base}/api/v1/ping", params={"target": "127.0.0.1"}))
         assert events[-1].data["status"] == "ok"

@@ -11,6 +11,7 @@ import pytest
 
 from tests.helpers import SSE, collect, eventually, group_members, sse_events, tool_processes
 from webtrace import views
+from webtrace.settings import _networks
 
 
 def kinds(events: list[SSE]) -> list[str]:
@@ -82,13 +83,15 @@ async def test_reconnect_with_last_event_id_runs_nothing(client: Any) -> None:
         ("/api/v1/ping", {}, 400, "bad_request"),
         ("/api/v1/ping", {"target": "-f"}, 400, "bad_request"),
         ("/api/v1/ping", {"target": "127.0.0.1", "family": "5"}, 400, "bad_request"),
-        ("/api/v1/ping", {"target": "10.0.0.1"}, 403, "target_denied"),
+        ("/api/v1/ping", {"target": "127.0.0.66"}, 403, "target_denied"),
         ("/api/v1/ping", {"target": "127.0.0.1", "family": "6"}, 422, "unresolvable"),
     ],
 )
 async def test_api_errors_are_json_and_start_nothing(
-    client: Any, path: str, params: dict[str, str], status: int, code: str
+    make_client: Callable[..., Any], make_settings: Callable[..., Any],
+    path: str, params: dict[str, str], status: int, code: str,
 ) -> None:
+    client = await make_client(make_settings(deny_networks=_networks("127.0.0.66/32")))
     resp = await client.get(path, params=params)
     assert resp.status == status
     body = await resp.json()

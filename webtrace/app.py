@@ -99,6 +99,7 @@ def setup_templates(app: web.Application) -> None:
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/", views.index, name="index")
     app.router.add_get("/api/v1/{tool}", views.api_run, name="api_run")
+    app.router.add_get("/api/v1/{tool}/check", views.api_check, name="api_check")
     app.router.add_get("/{route:ping|trace|mtr}", views.text_run, name="text_run")
     app.router.add_get("/healthz", views.healthz, name="healthz")
     app.router.add_get("/metrics", views.metrics_view, name="metrics")

@@ -62,23 +62,29 @@ class Job:
         )
 
 
-async def prepare_job(
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A checked request: what would run, against which address."""
+
+    spec: ToolSpec
+    target: Target
+    address: IPAddress
+    executable: str
+    argv: list[str]
+
+
+async def plan_job(
     *,
     tool: str,
     target_text: str,
     family: Family,
     settings: Settings,
     tools: Mapping[str, ToolSpec],
-    runner: ProcessRunner,
     policy: AddressPolicy,
     resolver: Resolver,
-    platform: str,
-) -> Job:
-    """Validate, resolve and reserve a slot; raises before anything runs.
-
-    Raises UnknownTool, TargetError, ResolveError, PolicyDenied, ToolUnavailable,
-    Busy or ShuttingDown.
-    """
+) -> Plan:
+    """Validate and resolve; raises UnknownTool, TargetError, ResolveError,
+    PolicyDenied or ToolUnavailable. Starts nothing."""
     spec = tools.get(tool)
     if spec is None:
         raise UnknownTool(f"there is no tool called {tool!r} here")
@@ -96,11 +102,17 @@ async def prepare_job(
         mtr_interval=settings.mtr_interval,
         max_hops=settings.max_hops,
     )
-    argv = build_argv(spec, ctx)
-    run = runner.run(argv, name=spec.name, timeout=settings.timeout, executable=executable)
-    count = settings.ping_count if spec.name == "ping" else settings.mtr_count
-    parser = parser_for(spec.name, address=str(address), count=count, platform=platform)
-    return Job(spec, target, address, Family.of(address), argv, run, parser)
+    return Plan(spec, target, address, executable, build_argv(spec, ctx))
+
+
+def start_job(plan: Plan, *, settings: Settings, runner: ProcessRunner, platform: str) -> Job:
+    """Reserve a runner slot for the plan; raises Busy or ShuttingDown."""
+    name = plan.spec.name
+    run = runner.run(plan.argv, name=name, timeout=settings.timeout, executable=plan.executable)
+    count = settings.ping_count if name == "ping" else settings.mtr_count
+    parser = parser_for(name, address=str(plan.address), count=count, platform=platform)
+    family = Family.of(plan.address)
+    return Job(plan.spec, plan.target, plan.address, family, plan.argv, run, parser)
 
 
 async def pump(job: Job, emit: Emit) -> Outcome:

@@ -10,7 +10,7 @@ from .runner import Busy, ShuttingDown
 from .targets import ResolveError, TargetError
 from .tools import ToolUnavailable
 
-API_ROUTE = "api_run"
+API_ROUTES = frozenset({"api_run", "api_check"})
 BUSY_RETRY_AFTER = "5"
 
 
@@ -52,7 +52,7 @@ def as_problem(exc: Exception) -> HTTPProblem:
 
 def problem_response(request: web.Request, problem: HTTPProblem) -> web.Response:
     route = request.match_info.route.name
-    if route == API_ROUTE:
+    if route in API_ROUTES:
         body = {"error": {"code": problem.code, "message": problem.message}}
         return web.json_response(body, status=problem.status, headers=problem.headers)
     return web.Response(

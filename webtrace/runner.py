@@ -110,13 +110,17 @@ class ProcessRunner:
         env: Mapping[str, str] | None = None,
     ) -> Run:
         """Reserve a slot for one run; raises Busy or ShuttingDown at once."""
-        if self._closing:
-            raise ShuttingDown("the server is shutting down")
-        if len(self._runs) >= self.max_jobs:
-            raise Busy(f"{len(self._runs)} runs are in progress, the most this server allows")
+        self.check_capacity()
         run = Run(self, list(argv), name=name, timeout=timeout, executable=executable, env=env)
         self._runs.add(run)
         return run
+
+    def check_capacity(self) -> None:
+        """Raise Busy or ShuttingDown if a run could not start now."""
+        if self._closing:
+            raise ShuttingDown("the server is shutting down")
+        if len(self._runs) >= self.max_jobs:
+            raise Busy("the server is busy with as many runs as it allows; try again shortly")
 
     def _release(self, run: Run) -> None:
         self._runs.discard(run)

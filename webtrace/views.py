@@ -6,6 +6,7 @@ JSON on the API and plain text on the text routes, before any process starts.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -17,7 +18,7 @@ from aiohttp_sse import sse_response
 
 from . import keys
 from .events import Event
-from .jobs import Job, prepare_job, pump
+from .jobs import Job, Plan, plan_job, pump, start_job
 from .problems import HTTPProblem, as_problem, problem_response
 from .targets import Family, TargetError, parse_aftype, parse_family
 from .tools import TOOL_NAMES
@@ -39,30 +40,48 @@ def single(request: web.Request, name: str) -> str | None:
     return values[0] if values else None
 
 
-async def _prepare(request: web.Request, tool: str, target: str | None, family: Family) -> Job:
+async def _plan(request: web.Request, tool: str, target: str | None, family: Family) -> Plan:
     app = request.app
     if target is None or not target.strip():
         raise HTTPProblem(400, "bad_request", "No target specified")
     request[keys.RUN_TOOL] = tool
     request[keys.RUN_TARGET] = target
     try:
-        return await prepare_job(
+        return await plan_job(
             tool=tool,
             target_text=target,
             family=family,
             settings=app[keys.SETTINGS],
             tools=app[keys.TOOLS],
-            runner=app[keys.RUNNER],
             policy=app[keys.POLICY],
             resolver=app[keys.RESOLVER],
-            platform=app[keys.PLATFORM],
         )
-    except HTTPProblem:
-        raise
     except Exception as exc:
-        problem = as_problem(exc)
-        app[keys.METRICS].refused(problem.code)
-        raise problem from None
+        raise _refused(request, exc) from None
+
+
+async def _prepare(request: web.Request, tool: str, target: str | None, family: Family) -> Job:
+    plan = await _plan(request, tool, target, family)
+    app = request.app
+    try:
+        return start_job(
+            plan, settings=app[keys.SETTINGS], runner=app[keys.RUNNER], platform=app[keys.PLATFORM]
+        )
+    except Exception as exc:
+        raise _refused(request, exc) from None
+
+
+def _refused(request: web.Request, exc: Exception) -> HTTPProblem:
+    problem = as_problem(exc)
+    request.app[keys.METRICS].refused(problem.code)
+    return problem
+
+
+def _api_tool(request: web.Request) -> str:
+    tool = request.match_info["tool"]
+    if tool not in request.app[keys.TOOLS]:
+        raise HTTPProblem(404, "unknown_tool", f"there is no tool called {tool!r} here")
+    return tool
 
 
 async def api_run(request: web.Request) -> web.StreamResponse:
@@ -71,9 +90,7 @@ async def api_run(request: web.Request) -> web.StreamResponse:
         # EventSource reconnecting after the end: never run the tool again.
         return web.Response(status=204)
     try:
-        tool = request.match_info["tool"]
-        if tool not in request.app[keys.TOOLS] and tool not in TOOL_NAMES:
-            raise HTTPProblem(404, "unknown_tool", f"there is no tool called {tool!r} here")
+        tool = _api_tool(request)
         family = _family(single(request, "family"), parse_family)
         job = await _prepare(request, tool, single(request, "target"), family)
     except HTTPProblem as problem:
@@ -91,6 +108,24 @@ async def api_run(request: web.Request) -> web.StreamResponse:
 
         await _run(request, job, emit)
     return resp
+
+
+async def api_check(request: web.Request) -> web.Response:
+    """``GET /api/v1/{tool}/check``: what ``api_run`` would answer, without running anything.
+
+    EventSource cannot see why a stream was refused; the page asks here after a
+    stream failed before it started, and shows the reason.
+    """
+    try:
+        tool = _api_tool(request)
+        family = _family(single(request, "family"), parse_family)
+        await _plan(request, tool, single(request, "target"), family)
+        request.app[keys.RUNNER].check_capacity()
+    except HTTPProblem as problem:
+        return problem_response(request, problem)
+    except Exception as exc:
+        return problem_response(request, _refused(request, exc))
+    return web.Response(status=204)
 
 
 async def text_run(request: web.Request) -> web.StreamResponse:
@@ -187,5 +222,13 @@ async def index(request: web.Request) -> dict[str, Any]:
         "target": query.get("target", ""),
         "family": family,
         "embed": query.get("embed") == "1",
-        "client_ip": request.get(keys.CLIENT_IP, request.remote or ""),
+        "client_ip": _as_address(request.get(keys.CLIENT_IP, "")),
     }
+
+
+def _as_address(text: str) -> str | None:
+    """The visitor's address for the page, or None (e.g. behind a unix socket with no proxy)."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None

@@ -2,7 +2,9 @@
 
 Every request to a run route counts against one budget per client across all
 tools, valid or not, except an EventSource reconnect (``Last-Event-ID``), which
-is answered 204 without running anything. IPv6 clients are keyed by their
+is answered 204 without running anything. The check route reports the run
+budget without spending it, and draws on a budget of its own of the same size,
+so it cannot be used to make this server resolve names without limit. IPv6 clients are keyed by their
 prefix (``WEBTRACE_RATELIMIT_IPV6_PREFIX``), since one subscriber usually holds
 a whole /64.
 
@@ -35,7 +37,9 @@ from ..problems import HTTPProblem, problem_response
 log = logging.getLogger(__name__)
 
 RUN_ROUTES = frozenset({"api_run", "text_run"})
+CHECK_ROUTE = "api_check"
 STORAGE_RETRY_S = 5.0
+CLIENT_BUSY_RETRY_S = 5
 # A storage that does not answer must not hold requests up for long.
 REDIS_TIMEOUT_S = 1.0
 
@@ -108,10 +112,18 @@ class ClientLimiter:
                 )
         return await self._hit(self._fallback, key)
 
-    async def _hit(self, limiter: MovingWindowRateLimiter, key: str) -> Decision:
+    async def test(self, key: str) -> Decision:
+        """Like ``hit``, without spending anything."""
+        limiter = self._fallback if time.monotonic() < self._primary_down_until else self._primary
+        try:
+            return await self._hit(limiter, key, spend=False)
+        except StorageError:
+            return await self._hit(self._fallback, key, spend=False)
+
+    async def _hit(self, limiter: MovingWindowRateLimiter, key: str, *, spend: bool = True) -> Decision:
         tightest: Decision | None = None
         for item in self.items:
-            allowed = await limiter.hit(item, key)
+            allowed = await (limiter.hit if spend else limiter.test)(item, key)
             stats = await limiter.get_window_stats(item, key)
             decision = Decision(
                 allowed=allowed,
@@ -127,9 +139,12 @@ class ClientLimiter:
         assert tightest is not None
         return tightest
 
+    def busy(self, key: str) -> bool:
+        return self._running[key] >= self.per_client
+
     def acquire(self, key: str) -> bool:
         """Take one of the client's concurrent-run slots."""
-        if self._running[key] >= self.per_client:
+        if self.busy(key):
             return False
         self._running[key] += 1
         return True
@@ -150,33 +165,46 @@ def setup_ratelimit(app: web.Application) -> None:
     )
     app[keys.LIMITER] = limiter
 
+    def refuse(request: web.Request, code: str, message: str, decision: Decision, wait: int) -> web.Response:
+        request.app[keys.METRICS].refused(code)
+        headers = {"Retry-After": str(wait), **decision.headers()}
+        return problem_response(request, HTTPProblem(429, code, message, headers))
+
+    def over_budget(request: web.Request, decision: Decision) -> web.Response:
+        wait = decision.reset_s
+        message = f"Too many runs: the limit is {decision.window}. Try again in {wait} s."
+        return refuse(request, "rate_limited", message, decision, wait)
+
+    def too_many_at_once(request: web.Request, decision: Decision) -> web.Response:
+        message = (
+            f"You already have {limiter.per_client} runs in progress; wait for one to finish."
+        )
+        return refuse(request, "client_busy", message, decision, CLIENT_BUSY_RETRY_S)
+
     @web.middleware
     async def ratelimit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.match_info.route.name not in RUN_ROUTES or "Last-Event-ID" in request.headers:
+        route = request.match_info.route.name
+        if route == CHECK_ROUTE:
+            key = limiter.key(request[keys.CLIENT_IP])
+            checks = await limiter.hit(f"check:{key}")
+            if not checks.allowed:
+                return refuse(request, "rate_limited", "Too many checks; try again later.",
+                              checks, checks.reset_s)
+            runs = await limiter.test(key)
+            if not runs.allowed:
+                return over_budget(request, runs)
+            if limiter.busy(key):
+                return too_many_at_once(request, runs)
+            return await handler(request)
+        if route not in RUN_ROUTES or "Last-Event-ID" in request.headers:
             return await handler(request)
         key = limiter.key(request[keys.CLIENT_IP])
         decision = await limiter.hit(key)
         if not decision.allowed:
-            request.app[keys.METRICS].refused("rate_limited")
-            wait = decision.reset_s
-            problem = HTTPProblem(
-                429,
-                "rate_limited",
-                f"Too many runs: the limit is {decision.window}. Try again in {wait} s.",
-                {"Retry-After": str(wait), **decision.headers()},
-            )
-            return problem_response(request, problem)
+            return over_budget(request, decision)
         request[keys.RATE_HEADERS] = decision.headers()
         if not limiter.acquire(key):
-            request.app[keys.METRICS].refused("client_busy")
-            problem = HTTPProblem(
-                429,
-                "client_busy",
-                f"You already have {limiter.per_client} runs in progress; "
-                "wait for one to finish.",
-                {"Retry-After": "5", **decision.headers()},
-            )
-            return problem_response(request, problem)
+            return too_many_at_once(request, decision)
         try:
             return await handler(request)
         finally:

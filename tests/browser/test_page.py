@@ -1,0 +1,292 @@
+"""The page in Chromium, against the real server and the real tools on loopback."""
+
+import asyncio
+import re
+import signal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.browser.conftest import BROWSER_ENV, Watched, open_page, save_screenshot_dir
+from tests.helpers import collect, eventually, tool_processes
+from tests.server import ServerProcess, server_process
+
+pytestmark = pytest.mark.browser
+
+FINISHED = re.compile(r"^Finished in")
+
+
+async def run_from_form(page: Page, tool: str, target: str, family: str = "auto") -> None:
+    await page.get_by_label(tool, exact=True).check()
+    await page.get_by_label("Target").fill(target)
+    await page.get_by_label("Address family").select_option(family)
+    await page.get_by_label("Target").press("Enter")  # Enter runs
+
+
+async def test_mtr_table_fills_live_and_hosts_become_targets(lg: ServerProcess, watched: Watched) -> None:
+    page = watched.page
+    await page.goto(lg.base)
+    await expect(page.get_by_role("heading", name="webtrace")).to_be_visible()
+    await expect(page.get_by_text("AS64500 test lab")).to_be_visible()
+    await run_from_form(page, "mtr", "127.0.0.1")
+    await expect(page.locator("#status")).to_have_text(FINISHED)
+    events = await watched.events()
+    end = [e for e in events if e["name"] == "end"][0]
+    assert end["rows"] == 1, "the hop row must be on the page before the run ends"
+    row = page.locator("#hops tbody tr").first
+    await expect(row.locator("td").nth(0)).to_have_text("1")
+    await expect(row.locator("td.hosts")).to_contain_text("127.0.0.1")
+    await expect(row.locator("td").nth(2)).to_have_text("0.0%")
+    await expect(row.locator("td").nth(3)).to_have_text("5")
+    await expect(page.locator("#progress-label")).to_have_text("5 of 5")
+    await expect(page.locator("#command")).to_have_text(re.compile(r"^mtr --raw -c 5 .* 127\.0\.0\.1$"))
+    assert page.url.endswith("?tool=mtr&target=127.0.0.1&family=auto")
+    await page.get_by_label("Target").fill("")
+    await row.locator("button.host").first.click()
+    await expect(page.get_by_label("Target")).to_have_value("127.0.0.1")
+
+
+async def test_traceroute_hops_appear_before_the_end(lg: ServerProcess, watched: Watched) -> None:
+    page = watched.page
+    await page.goto(lg.base)
+    await run_from_form(page, "traceroute", "localhost", "4")
+    await expect(page.locator("#status")).to_have_text(FINISHED)
+    end = [e for e in await watched.events() if e["name"] == "end"][0]
+    assert end["rows"] == 1
+    await expect(page.locator("#hops tbody tr td.hosts")).to_have_text(re.compile(r"localhost\s*\(127\.0\.0\.1\)"))
+    await expect(page.locator("#progress-row")).to_be_hidden()
+
+
+async def test_ping_chart_and_summary(lg: ServerProcess, watched: Watched) -> None:
+    page = watched.page
+    await page.goto(lg.base)
+    await run_from_form(page, "ping", "127.0.0.1")
+    await expect(page.locator("#status")).to_have_text(FINISHED)
+    events = await watched.events()
+    assert [e["points"] for e in events if e["name"] == "reply"][:3] == [0, 1, 2]  # drawn one by one
+    assert [e for e in events if e["name"] == "end"][0]["points"] == 5
+    await expect(page.locator("#chart .point")).to_have_count(5)
+    await expect(page.locator("#ping-summary")).to_have_text(re.compile(r"^5 sent, 5 received, 0% loss · min/avg/max"))
+    await page.get_by_text("Raw output").click()
+    await expect(page.locator("#output")).to_contain_text("5 packets transmitted, 5 received")
+
+
+async def test_stop_ends_the_tool_on_the_server(browser: Browser, tmp_path: Path) -> None:
+    with server_process(tmp_path, {**BROWSER_ENV, "WEBTRACE_MTRCOUNT": "100"}, unix=False) as lg:
+        watched = await open_page(browser)
+        page = watched.page
+        await page.goto(f"{lg.base}/?tool=mtr&target=127.0.0.1")
+        await expect(page.locator("#hops tbody tr")).to_have_count(1)
+        assert {p.name() for p in tool_processes(lg.process.pid)} >= {"mtr", "mtr-packet"}
+        await page.get_by_role("button", name="Stop").click()
+        await expect(page.locator("#status")).to_have_text("Stopped mtr to 127.0.0.1.")
+        await expect(page.get_by_role("button", name="Run")).to_be_enabled()
+        assert await eventually(lambda: tool_processes(lg.process.pid) == [], 2.0), "mtr is still running"
+        assert await watched.problems() == []
+
+
+async def test_permalinks_and_the_original_links_run_on_open(lg: ServerProcess, browser: Browser) -> None:
+    watched = await open_page(browser)
+    page = watched.page
+    await page.goto(f"{lg.base}/?tool=ping&target=127.0.0.1&family=4")
+    await expect(page.locator("#status")).to_have_text(FINISHED)
+    await expect(page.get_by_label("ping", exact=True)).to_be_checked()
+    await page.goto(f"{lg.base}/?target=localhost&action=trace&aftype=ipv4")
+    await expect(page.locator("#status")).to_have_text(FINISHED)
+    assert page.url.endswith("/?tool=traceroute&target=localhost&family=4")
+    await expect(page.get_by_label("Address family")).to_have_value("4")
+    assert await watched.problems() == []
+
+
+async def test_back_and_forward_move_between_runs(lg: ServerProcess, watched: Watched) -> None:
+    page = watched.page
+    await page.goto(lg.base)
+    await run_from_form(page, "traceroute", "127.0.0.1")
+    await expect(page.locator("#status")).to_have_text(FINISHED)
+    await run_from_form(page, "ping", "127.0.0.2")
+    await expect(page.locator("#status")).to_have_text(FINISHED)
+    await page.go_back()
+    await expect(page.get_by_label("Target")).to_have_value("127.0.0.1")
+    await expect(page.get_by_label("traceroute", exact=True)).to_be_checked()
+    await expect(page.locator("#status")).to_have_text(FINISHED)
+    await expect(page.locator("#hops-view")).to_be_visible()
+    await page.go_forward()
+    await expect(page.get_by_label("Target")).to_have_value("127.0.0.2")
+    await expect(page.locator("#status")).to_have_text(FINISHED)
+    await expect(page.locator("#ping-view")).to_be_visible()
+
+
+@pytest.mark.parametrize(
+    ("target", "family", "message"),
+    [
+        ("-f", "auto", "The target must not start with '-'."),
+        ("::1", "auto", "::1 is a loopback address."),
+        ("127.0.0.1", "6", "127.0.0.1 is not an IPv6 address."),
+    ],
+)
+async def test_refusals_are_explained(lg: ServerProcess, watched: Watched, target: str, family: str, message: str) -> None:
+    watched.expect_refused = True
+    page = watched.page
+    await page.goto(lg.base)
+    await run_from_form(page, "ping", target, family)
+    await expect(page.get_by_role("alert")).to_have_text(message)
+    await expect(page.locator("#status")).to_have_text("The run was refused.")
+    await expect(page.get_by_role("button", name="Run")).to_be_enabled()
+
+
+async def test_rate_limit_says_when_to_try_again(lg: ServerProcess, watched: Watched) -> None:
+    watched.expect_refused = True
+    async with aiohttp.ClientSession(headers={"X-Forwarded-For": watched.client}) as session:
+        for _ in range(6):  # spend the visitor's budget
+            async with session.get(f"{lg.base}/trace", params={"target": "127.0.0.1"}) as resp:
+                await resp.read()
+    page = watched.page
+    await page.goto(f"{lg.base}/?tool=ping&target=127.0.0.1")
+    await expect(page.get_by_role("alert")).to_have_text(
+        re.compile(r"^Too many runs: the limit is 6 per 1 minute\. Try again in \d+ s\.$"))
+
+
+async def test_busy_server_and_busy_visitor(lg: ServerProcess, watched: Watched) -> None:
+    watched.expect_refused = True
+    page = watched.page
+    async with aiohttp.ClientSession() as session:
+        streams = []
+        # Two long runs from this visitor, one from another: every slot is taken.
+        for client in (watched.client, watched.client, "203.0.113.200"):
+            resp = await session.get(f"{lg.base}/api/v1/mtr", params={"target": "127.0.0.1"},
+                                     headers={"X-Forwarded-For": client})
+            assert resp.status == 200
+            streams.append(resp)
+        try:
+            await page.goto(f"{lg.base}/?tool=ping&target=127.0.0.1")
+            await expect(page.get_by_role("alert")).to_have_text(
+                "You already have 2 runs in progress; wait for one to finish. Try again in 5 s.")
+            # One of the visitor's runs ends and a third client takes its slot: now the
+            # visitor is within its own cap, but the server is full.
+            streams[0].close()
+            runs = lambda: [c for c in psutil.Process(lg.process.pid).children() if c.name() == "mtr"]  # noqa: E731
+            assert await eventually(lambda: len(runs()) == 2, 2), "the closed stream's mtr is still running"
+            resp = await session.get(f"{lg.base}/api/v1/mtr", params={"target": "127.0.0.1"},
+                                     headers={"X-Forwarded-For": "203.0.113.201"})
+            assert resp.status == 200
+            streams.append(resp)
+            await page.get_by_role("button", name="Run").click()
+            await expect(page.get_by_role("alert")).to_have_text(re.compile(r"^The server is busy"))
+        finally:
+            for resp in streams:
+                resp.close()
+
+
+async def test_a_lost_connection_is_reported(browser: Browser, tmp_path: Path) -> None:
+    with server_process(tmp_path, {**BROWSER_ENV, "WEBTRACE_MTRCOUNT": "100"}, unix=False) as lg:
+        watched = await open_page(browser)
+        watched.expect_refused = True
+        page = watched.page
+        await page.goto(f"{lg.base}/?tool=mtr&target=127.0.0.1")
+        await expect(page.locator("#hops tbody tr")).to_have_count(1)
+        lg.process.send_signal(signal.SIGKILL)
+        await expect(page.get_by_role("alert")).to_have_text("The connection to the server was lost before the run finished.")
+        await expect(page.locator("#hops tbody tr")).to_have_count(1)  # what was shown stays
+        errors = [e for e in await watched.problems() if "ERR_INCOMPLETE_CHUNKED_ENCODING" not in e]
+        assert errors == []
+
+
+async def test_hostile_tool_output_is_only_text(browser: Browser, tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "ping"
+    fake.write_text(f"#!/bin/sh\nexec python3 {Path(__file__).parent.parent / 'fakes' / 'hostile.py'}\n")
+    fake.chmod(0o755)
+    import os
+
+    env = {**BROWSER_ENV, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    with server_process(tmp_path, env, unix=False) as lg:
+        watched = await open_page(browser)
+        page = watched.page
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: dialogs.append(d.message))
+        await page.goto(f"{lg.base}/?tool=ping&target=127.0.0.1")
+        await expect(page.locator("#status")).to_have_text(FINISHED)
+        await page.get_by_text("Raw output").click()
+        output = page.locator("#output")
+        await expect(output).to_contain_text("<img src=x onerror=")
+        await expect(output).to_contain_text("<script>document.title='pwned'</script>")
+        await expect(output).to_contain_text("event: end")
+        assert await output.locator("*").count() == 0  # text nodes only
+        assert await page.title() == "webtrace"
+        assert await page.locator("img, script:not([src])").count() == 0
+        assert dialogs == []
+        text = await output.text_content()
+        assert text is not None and "line with\rcarriage return" in text
+        assert await watched.problems() == []
+
+
+async def test_phone_width_has_no_horizontal_overflow(lg: ServerProcess, browser: Browser) -> None:
+    watched = await open_page(browser, width=375, height=740)
+    page = watched.page
+    await page.goto(f"{lg.base}/?tool=mtr&target=127.0.0.1")
+    await expect(page.locator("#status")).to_have_text(FINISHED)
+    await page.get_by_text("Raw output").click()
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375
+    wrap = await page.evaluate("(() => { const w = document.querySelector('.table-wrap'); return [w.scrollWidth, w.clientWidth]; })()")
+    assert wrap[0] > wrap[1]  # the wide table scrolls inside its box
+    assert await watched.problems() == []
+
+
+async def test_embed_mode_shows_only_form_and_output(lg: ServerProcess, watched: Watched) -> None:
+    page = watched.page
+    await page.goto(f"{lg.base}/?embed=1&tool=ping&target=127.0.0.1")
+    await expect(page.locator("#status")).to_have_text(FINISHED)
+    await expect(page.locator("header")).to_have_count(0)
+    await expect(page.locator("footer")).to_have_count(0)
+    await run_from_form(page, "traceroute", "127.0.0.1")
+    await expect(page.locator("#status")).to_have_text(FINISHED)
+    assert "embed=1" in page.url
+
+
+async def test_keyboard_labels_theme_and_copy(lg: ServerProcess, watched: Watched) -> None:
+    page = watched.page
+    await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    await page.goto(lg.base)
+    for label in ("mtr", "traceroute", "ping", "Target", "Address family"):
+        await expect(page.get_by_label(label, exact=True)).to_be_visible()
+    await page.get_by_label("Target").focus()
+    await page.keyboard.type("127.0.0.1")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#status")).to_have_text(FINISHED)
+    await page.get_by_role("button", name="Copy link").click()
+    assert await page.evaluate("navigator.clipboard.readText()") == page.url
+    await expect(page.locator("#status")).to_have_text("Link copied to the clipboard.")
+    await page.get_by_role("button", name="Copy output").click()
+    assert "p 0 " in await page.evaluate("navigator.clipboard.readText()")
+    toggle = page.get_by_role("button", name="Dark mode")
+    await expect(toggle).to_have_attribute("aria-pressed", "false")
+    await toggle.click()
+    await expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    await page.reload()
+    await expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    await expect(toggle).to_have_attribute("aria-pressed", "true")
+    await page.get_by_role("button", name="Use as target").click()
+    await expect(page.get_by_label("Target")).to_have_value(watched.client)
+
+
+@pytest.mark.parametrize(("tool", "target"), [("mtr", "127.0.0.1"), ("traceroute", "localhost"), ("ping", "127.0.0.1")])
+async def test_screenshots_of_each_tool(lg: ServerProcess, browser: Browser, tool: str, target: str) -> None:
+    watched = await open_page(browser)
+    page = watched.page
+    await page.goto(f"{lg.base}/?tool={tool}&target={target}&family=4")
+    await expect(page.locator("#status")).to_have_text(FINISHED)
+    out = save_screenshot_dir()
+    for device, size in (("desktop", (1200, 900)), ("phone", (375, 740))):
+        await page.set_viewport_size({"width": size[0], "height": size[1]})
+        for scheme in ("light", "dark"):
+            await page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+            path = out / f"{tool}-{device}-{scheme}.png"
+            await page.screenshot(path=str(path), full_page=True)
+            assert path.stat().st_size > 5000
+    assert await watched.problems() == []
