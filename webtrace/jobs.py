@@ -133,7 +133,8 @@ async def pump(job: Job, emit: Emit) -> Outcome:
                 await emit(event)
     except OSError as exc:
         if job.run.outcome is None:  # the tool could not be spawned at all
-            outcome = Outcome("failed", None, 0.0, f"{job.spec.name} could not start: {exc}")
+            reason = exc.strerror or str(exc)
+            outcome = Outcome("failed", None, 0.0, f"{job.spec.name} could not start: {reason}")
             await emit(job.end_event(outcome))
             return outcome
         raise
