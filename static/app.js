@@ -119,7 +119,7 @@ function start(params, { push }) {
   announce(`Starting ${params.tool} to ${params.target}…`);
 
   const source = new EventSource(apiUrl(params));
-  const run = { source, params, started: false, rows: new Map(), replies: new Map(), address: null };
+  const run = { source, params, started: false, rows: new Map(), replies: new Map() };
   current = run;
   const on = (name, handler) =>
     source.addEventListener(name, (event) => {
@@ -130,6 +130,7 @@ function start(params, { push }) {
   on("reply", onReply);
   on("summary", onSummary);
   on("hop", onHop);
+  on("trim", onTrim);
   on("progress", onProgress);
   on("end", onEnd);
   source.addEventListener("error", () => {
@@ -208,7 +209,6 @@ function resetResult(params) {
 
 function onStart(data, run) {
   run.started = true;
-  run.address = data.address;
   ui.metaText.textContent = `${data.tool} to ${data.target} (${data.address}):`;
   ui.command.textContent = data.command;
   announce(`Running ${data.tool} to ${data.target} (${data.address}).`);
@@ -252,13 +252,15 @@ function onHop(hop, run) {
     ui.hopsBody.insertBefore(row.tr, after ? run.rows.get(after).tr : null);
   }
   fillRow(row, hop, run.params.tool);
-  // mtr probes past the target until it knows where the target is: drop those rows.
-  if (hop.hosts.some((h) => h.address === run.address)) {
-    for (const [n, other] of run.rows) {
-      if (n > hop.hop) {
-        other.tr.remove();
-        run.rows.delete(n);
-      }
+  scaleBars(run);
+}
+
+function onTrim(data, run) {
+  // mtr placed the target too far at first (its first replies were lost).
+  for (const [n, row] of run.rows) {
+    if (n > data.hops) {
+      row.tr.remove();
+      run.rows.delete(n);
     }
   }
   scaleBars(run);

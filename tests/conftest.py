@@ -17,6 +17,9 @@ from tests.helpers import FAKES
 from webtrace import create_app
 from webtrace.settings import Settings, _networks
 
+# Browser fixtures are shared by the browser and edge layers.
+pytest_plugins = ["tests.browser.fixtures"]
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # Loopback is denied by the default policy; tests target nothing else.

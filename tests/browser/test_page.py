@@ -11,7 +11,7 @@ import psutil
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import BROWSER_ENV, Watched, open_page, save_screenshot_dir
+from tests.browser.fixtures import BROWSER_ENV, Watched, open_page, save_screenshot_dir
 from tests.helpers import collect, eventually, tool_processes
 from tests.server import ServerProcess, server_process
 

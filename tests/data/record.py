@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests import netlab
+from tests.netlab import lab as netlab
 
 HERE = Path(__file__).parent
 

@@ -68,3 +68,41 @@ def test_garbage_is_ignored() -> None:
     parser = MtrParser(address="192.0.2.1", count=1)
     for line in ["", "mtr: unexpected", "x", "p 0 abc 1", "z 0 1"]:
         assert parser.feed(line) == []
+
+
+def test_a_lost_first_reply_from_the_target_announces_no_phantom_hop() -> None:
+    # Cycle 1: r1 silent, r2 answers, the target's reply is lost so mtr probes one
+    # hop further; cycle 2: the target answers at hop 3.
+    parser = MtrParser(address="203.0.113.10", count=2)
+    events: list[Event] = []
+    for line in ["x 0 1", "x 1 2", "h 1 198.51.100.2", "p 1 100 2", "x 2 3", "x 3 4", "x 4 5",
+                 "x 0 6", "x 1 7", "p 1 100 7", "x 2 8", "h 2 203.0.113.10", "p 2 200 8"]:
+        events.extend(parser.feed(line))
+    events.extend(parser.finish())
+    shown = {e.data["hop"] for e in events if e.kind == "hop"}
+    assert shown == {1, 2, 3}
+    assert [r["hop"] for r in parser.table()] == [1, 2, 3]
+
+
+def test_silent_hops_before_an_answer_are_shown_when_it_comes() -> None:
+    parser = MtrParser(address="192.0.2.9", count=1)
+    assert [e.data["hop"] for e in parser.feed("x 0 1") if e.kind == "hop"] == [1]
+    assert [e for e in parser.feed("x 1 2") if e.kind == "hop"] == []  # not yet: nothing answered
+    assert [e for e in parser.feed("x 2 3") if e.kind == "hop"] == []
+    shown = [e.data["hop"] for e in parser.feed("h 2 192.0.2.9") if e.kind == "hop"]
+    assert sorted(shown) == [2, 3]
+
+
+def test_target_first_seen_too_far_is_trimmed_back() -> None:
+    # The probe with TTL 3 is lost; the one with TTL 4 reaches the target, so mtr
+    # first places the target at hop 4. Its next reply shows it at hop 3.
+    parser = MtrParser(address="203.0.113.10", count=2)
+    events: list[Event] = []
+    for line in ["x 0 1", "h 0 192.0.2.1", "x 1 2", "h 1 198.51.100.2", "x 2 3", "x 3 4",
+                 "h 3 203.0.113.10", "p 3 300 4", "x 0 5", "x 1 6", "x 2 7", "h 2 203.0.113.10", "p 2 250 7"]:
+        events.extend(parser.feed(line))
+    kinds = [(e.kind, e.data.get("hop", e.data.get("hops"))) for e in events if e.kind in ("hop", "trim")]
+    assert ("hop", 4) in kinds
+    assert kinds.index(("trim", 3)) > kinds.index(("hop", 4))
+    assert [r["hop"] for r in parser.table()] == [1, 2, 3]
+    assert parser.table()[-1]["hosts"][0]["address"] == "203.0.113.10"

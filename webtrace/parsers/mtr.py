@@ -5,7 +5,11 @@ Records are ``x POS SEQ`` (probe sent), ``h POS ADDR`` (host seen), ``d POS NAME
 the next probe to the same hop has been sent without an answer, and is counted
 back if its reply turns up late; ``finish`` settles the probes still in flight.
 mtr keeps probing past the target until it learns where the target is, so hops
-beyond the first one that answered from the target's address are dropped.
+beyond the first one that answered from the target's address are dropped. A
+row is shown only once it is at most one hop past the furthest hop that has
+answered, which keeps most phantom rows off the table; when the target turns
+out to be nearer than a row already sent (its first replies were lost), a
+``trim`` event tells the client how many hops the table really has.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ class MtrParser:
         self.count = count
         self._hops: dict[int, _Hop] = {}
         self._last_pos: int | None = None  # the hop at which the target answered
+        self._answered = -1  # the furthest hop with a host
+        self._emitted: set[int] = set()  # hops the client has a row for
         self._cycles = 0
 
     def feed(self, line: str) -> list[Event]:
@@ -67,16 +73,23 @@ class MtrParser:
             hop = self._hops[pos] = _Hop()
         try:
             if kind == "x":
-                return self._sent(pos, hop, int(parts[2]))
-            if kind == "h":
-                return self._host(pos, hop, parts[2])
-            if kind == "d":
-                return self._name(pos, hop, parts[2])
-            if kind == "p" and len(parts) >= 4:
-                return self._reply(pos, hop, int(parts[2]), int(parts[3]))
+                events = self._sent(pos, hop, int(parts[2]))
+            elif kind == "h":
+                events = self._host(pos, hop, parts[2])
+            elif kind == "d":
+                events = self._name(pos, hop, parts[2])
+            elif kind == "p" and len(parts) >= 4:
+                events = self._reply(pos, hop, int(parts[2]), int(parts[3]))
+            else:
+                return []
         except ValueError:
             return []
-        return []
+        shown = [e for e in events if e.kind != "hop" or self._visible(e.data["hop"] - 1)]
+        self._emitted.update(e.data["hop"] - 1 for e in shown if e.kind == "hop")
+        return shown
+
+    def _visible(self, pos: int) -> bool:
+        return pos <= self._answered + 1
 
     def _sent(self, pos: int, hop: _Hop, seq: int) -> list[Event]:
         hop.settle()
@@ -90,14 +103,25 @@ class MtrParser:
         return events
 
     def _host(self, pos: int, hop: _Hop, address: str) -> list[Event]:
+        events: list[Event] = []
         if address == self.address and (self._last_pos is None or pos < self._last_pos):
             self._last_pos = pos
             for beyond in [p for p in self._hops if p > pos]:
                 del self._hops[beyond]
+            self._answered = min(self._answered, pos)
+            if any(p > pos for p in self._emitted):
+                self._emitted = {p for p in self._emitted if p <= pos}
+                events.append(Event("trim", {"hops": pos + 1}))
         if address in hop.hosts:
-            return []
+            return events
         hop.hosts.append(address)
-        return [Event("hop", hop.row(pos))]
+        events.append(Event("hop", hop.row(pos)))
+        if pos > self._answered:
+            # Rows withheld so far (silent hops before this one) can be shown now.
+            hidden = range(self._answered + 2, pos + 2)
+            self._answered = pos
+            events += [Event("hop", self._hops[p].row(p)) for p in hidden if p != pos and p in self._hops]
+        return events
 
     def _name(self, pos: int, hop: _Hop, name: str) -> list[Event]:
         if not hop.hosts:
@@ -120,8 +144,12 @@ class MtrParser:
         return [Event("hop", hop.row(pos))]
 
     def finish(self) -> list[Event]:
-        return [Event("hop", hop.row(pos)) for pos, hop in sorted(self._hops.items()) if hop.settle()]
+        return [
+            Event("hop", hop.row(pos))
+            for pos, hop in sorted(self._hops.items())
+            if hop.settle() and self._visible(pos)
+        ]
 
     def table(self) -> list[dict[str, Any]]:
-        """The current table, hop by hop (for tests and the text summary)."""
-        return [hop.row(pos) for pos, hop in sorted(self._hops.items())]
+        """The rows shown so far, hop by hop."""
+        return [hop.row(pos) for pos, hop in sorted(self._hops.items()) if self._visible(pos)]

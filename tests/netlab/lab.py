@@ -145,7 +145,7 @@ def _build(lab: Lab, hosts_dir: Path) -> None:
     (hosts_dir / "hosts").write_text("\n".join(lines) + "\n")
 
 
-if __name__ == "__main__":  # a quick look: python -m tests.netlab
+if __name__ == "__main__":  # a quick look: python -m tests.netlab.lab
     with network_lab() as lab:
         for argv in (["traceroute", "-n", TARGET_V4], ["ping", "-c", "2", UNREACHABLE_V4]):
             result = subprocess.run(lab.exec_argv("host", argv), capture_output=True, text=True)

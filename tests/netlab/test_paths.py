@@ -1,0 +1,126 @@
+"""Real multi-hop paths: webtrace runs inside the lab's host namespace (see lab.py).
+
+Through it, traceroute and mtr see r1 (silent), r2 and the target in order, in
+both families; mtr sees the lossy link; ping to an address nobody answers fails.
+"""
+
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.helpers import SSE, collect
+from tests.netlab import lab as netlab
+from tests.server import ServerProcess, server_process
+
+pytestmark = pytest.mark.netlab
+
+LAB_ENV = {
+    "WEBTRACE_ALLOW_NETWORKS": "192.0.2.0/24,198.51.100.0/24,203.0.113.0/24,2001:db8::/32",
+    "WEBTRACE_MTRCOUNT": "20",
+    "WEBTRACE_MTRINTERVAL": "0.2",
+    "WEBTRACE_PINGCOUNT": "3",
+    "WEBTRACE_PINGINTERVAL": "0.5",
+}
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[netlab.Lab]:
+    why = netlab.missing_requirements()
+    if why is not None:
+        pytest.skip(why)
+    with netlab.network_lab() as built:
+        yield built
+
+
+@pytest.fixture(scope="module")
+def lab_server(lab: netlab.Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    prefix = ["ip", "netns", "exec", lab.ns("host")]
+    with server_process(tmp_path_factory.mktemp("netlab"), LAB_ENV, prefix=prefix) as server:
+        yield server
+
+
+@pytest.fixture
+async def lg(lab_server: ServerProcess) -> AsyncIterator[Any]:
+    connector = aiohttp.UnixConnector(path=str(lab_server.socket))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def run(tool: str, target: str, family: str = "auto") -> list[SSE]:
+            resp = await session.get(f"{lab_server.base}/api/v1/{tool}", params={"target": target, "family": family})
+            assert resp.status == 200, await resp.text()
+            return await collect(resp, timeout=60)
+
+        yield run
+
+
+def final_rows(events: list[SSE]) -> list[dict[str, Any]]:
+    """The hop table as a client keeps it: rows replaced as they change, cut on trim."""
+    rows: dict[int, dict[str, Any]] = {}
+    for event in events:
+        if event.event == "hop":
+            rows[event.data["hop"]] = event.data
+        elif event.event == "trim":
+            rows = {n: row for n, row in rows.items() if n <= event.data["hops"]}
+    return [rows[n] for n in sorted(rows)]
+
+
+def addresses(row: dict[str, Any]) -> list[str]:
+    return [h["address"] for h in row["hosts"]]
+
+
+@pytest.mark.parametrize(("target", "r2", "family"), [
+    (netlab.TARGET_V4, netlab.R2_V4, "4"), (netlab.TARGET_V6, netlab.R2_V6, "6")])
+async def test_traceroute_sees_every_hop_in_order(lg: Any, target: str, r2: str, family: str) -> None:
+    events = await lg("traceroute", target)
+    assert events[-1].data["status"] == "ok"
+    assert events[0].data["family"] == family
+    rows = final_rows(events)
+    assert [r["hop"] for r in rows] == [1, 2, 3]
+    assert rows[0]["hosts"] == [] and rows[0]["rtts_ms"] == [None, None, None]  # r1 is silent: * * *
+    assert rows[1]["hosts"] == [{"address": r2, "name": "r2.lab.test"}]
+    assert addresses(rows[2]) == [target]
+
+
+@pytest.mark.parametrize(("target", "r2"), [(netlab.TARGET_V4, netlab.R2_V4), (netlab.TARGET_V6, netlab.R2_V6)])
+async def test_mtr_table_shows_the_silent_hop_and_the_lossy_link(lg: Any, target: str, r2: str) -> None:
+    events = await lg("mtr", target)
+    assert events[-1].data["status"] == "ok"
+    rows = final_rows(events)
+    assert [r["hop"] for r in rows] == [1, 2, 3]
+    silent, router, end = rows
+    assert silent["hosts"] == [] and silent["loss_pct"] == 100 and silent["received"] == 0  # ??? on the page
+    assert addresses(router) == [r2] and router["loss_pct"] == 0
+    assert addresses(end) == [target] and end["sent"] == 20
+    assert 0 < end["loss_pct"] < 100, "the lossy link must show loss"
+    assert end["best_ms"] <= end["avg_ms"] <= end["worst_ms"]
+
+
+async def test_names_resolve_inside_the_lab(lg: Any) -> None:
+    events = await lg("traceroute", "target.lab.test", "6")
+    assert events[0].data["target"] == "target.lab.test"
+    assert events[0].data["address"] == netlab.TARGET_V6
+    assert addresses(final_rows(events)[-1]) == [netlab.TARGET_V6]
+
+
+async def test_ping_to_an_unreachable_address_fails(lg: Any) -> None:
+    events = await lg("ping", netlab.UNREACHABLE_V4)
+    end = events[-1].data
+    assert end["status"] == "failed" and end["exit_code"] == 1
+    assert end["message"] == "ping exited with status 1"
+    errors = [e.data for e in events if e.event == "reply" and e.data.get("error")]
+    assert errors and errors[0]["error"] == "Destination Host Unreachable"
+
+
+def test_namespaces_are_removed_even_when_the_body_fails() -> None:
+    why = netlab.missing_requirements()
+    if why is not None:
+        pytest.skip(why)
+    with pytest.raises(RuntimeError, match="on purpose"):
+        with netlab.network_lab("fail") as lab:
+            assert lab.ns("host") in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+            raise RuntimeError("on purpose")
+    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert "wtfail-" not in left
+    assert not Path("/etc/netns/wtfail-host").exists()
