@@ -13,7 +13,7 @@ ROOT = Path(__file__).parent.parent
 @pytest.mark.slow
 def test_wheel_install_serves_the_page(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
                     "-w", str(wheels), str(ROOT)], check=True, capture_output=True, timeout=300)
     [wheel] = wheels.glob("webtrace-*.whl")
     venv = tmp_path / "venv"
