@@ -5,7 +5,9 @@ import sys
 import pytest
 
 from tests.helpers import FAKES, eventually, group_members
-from webtrace.runner import Busy, ProcessRunner, ShuttingDown, become_subreaper, split_lines
+from webtrace.runner import (
+    Busy, ProcessRunner, ShuttingDown, become_subreaper, split_lines, use_pidfd_child_watcher,
+)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -127,3 +129,19 @@ def test_split_lines() -> None:
     assert split_lines(b"ab", b"c\nde\r\nf") == (["abc", "de"], b"f")
     lines, rest = split_lines(b"", b"y" * (2 * 1024 * 1024))
     assert len(lines) == 1 and len(rest) == 1024 * 1024
+
+
+async def test_children_are_watched_through_pidfds() -> None:
+    if sys.version_info >= (3, 12):
+        pytest.skip("Python 3.12+ chooses pidfds by itself")  # pragma: no cover
+    previous = use_pidfd_child_watcher()
+    assert previous is not None
+    try:
+        assert type(asyncio.get_child_watcher()).__name__ == "PidfdChildWatcher"
+        run = ProcessRunner(1).run(["true"], name="true", timeout=5)
+        async with run:
+            async for _ in run.lines():
+                pass
+        assert run.outcome is not None and run.outcome.status == "ok"
+    finally:
+        asyncio.set_child_watcher(previous)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from collections.abc import AsyncIterator
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
@@ -14,7 +16,7 @@ from .middleware.headers import setup_headers
 from .middleware.ratelimit import setup_ratelimit
 from .policy import AddressPolicy
 from .resources import find_dir
-from .runner import ProcessRunner, become_subreaper
+from .runner import ProcessRunner, become_subreaper, use_pidfd_child_watcher
 from .settings import Settings
 from .targets import Resolver, system_resolver
 from .tools import tools_for
@@ -54,15 +56,19 @@ def setup_runner(app: web.Application) -> None:
     )
     app[keys.RUNNER] = runner
 
-    async def subreaper(app: web.Application) -> None:
+    async def process_handling(app: web.Application) -> AsyncIterator[None]:
+        previous = use_pidfd_child_watcher()
         become_subreaper()
+        yield
+        if previous is not None:
+            asyncio.set_child_watcher(previous)
 
     async def stop_runs(app: web.Application) -> None:
         # on_shutdown runs before aiohttp waits for handlers, so each open
         # stream still gets to send its `end` event with status "shutdown".
         await runner.shutdown()
 
-    app.on_startup.append(subreaper)
+    app.cleanup_ctx.append(process_handling)
     app.on_shutdown.append(stop_runs)
 
 

@@ -62,6 +62,28 @@ def become_subreaper() -> bool:
         return False
 
 
+def use_pidfd_child_watcher() -> asyncio.AbstractChildWatcher | None:
+    """Wait for children through pidfds rather than one thread each (Python 3.11).
+
+    Python 3.12 and later do this by default where the kernel supports it; 3.11
+    starts a thread per child, which thousands of concurrent runs cannot afford.
+    Call it with the loop running; returns the watcher it replaced (to put back
+    with ``asyncio.set_child_watcher`` when the loop is done), or None if it
+    changed nothing.
+    """
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return None
+    previous = asyncio.get_child_watcher()
+    watcher = asyncio.PidfdChildWatcher()
+    watcher.attach_loop(asyncio.get_running_loop())
+    asyncio.set_child_watcher(watcher)
+    return previous
+
+
 def split_lines(pending: bytes, chunk: bytes) -> tuple[list[str], bytes]:
     """Complete lines in ``pending + chunk``, and the incomplete rest."""
     data = pending + chunk

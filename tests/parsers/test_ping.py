@@ -56,3 +56,9 @@ def test_duplicates_and_noise_are_ignored() -> None:
     assert parser.feed("64 bytes from 192.0.2.1: icmp_seq=1 ttl=64 time=0.1 ms (DUP!)") == []
     assert parser.feed("pipe 2") == []
     assert parser.feed("") == []
+
+
+def test_timestamps_from_ping_d_are_understood() -> None:
+    parser = PingParser(count=1)
+    [reply, _] = parser.feed("[1732512345.123456] 64 bytes from 127.0.0.1: icmp_seq=1 ttl=64 time=0.042 ms")
+    assert reply.data["seq"] == 1 and reply.data["rtt_ms"] == 0.042

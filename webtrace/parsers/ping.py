@@ -18,6 +18,8 @@ _TOTALS = re.compile(
     r"(?: \+(?P<dups>\d+) duplicates,)?(?: \+(?P<errors>\d+) errors,)?"
     r" (?P<loss>[\d.]+)% packet loss"
 )
+# ping -D puts the time of printing first: "[1732512345.123456] 64 bytes from …".
+_TIMESTAMP = re.compile(r"^\[\d+\.\d+\] ")
 _RTT = re.compile(r"^(?:rtt|round-trip) min/avg/max(?:/mdev|/stddev)? = ([\d./]+) ms")
 
 
@@ -28,6 +30,8 @@ class PingParser:
         self._summary: dict[str, Any] = {}
 
     def feed(self, line: str) -> list[Event]:
+        if line.startswith("["):
+            line = _TIMESTAMP.sub("", line, count=1)
         if m := _REPLY.match(line):
             if m["dup"]:
                 return []
