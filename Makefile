@@ -11,7 +11,7 @@ PORT ?= 8080
 # What serving needs, and what the whole test suite needs on top.
 RUN_PACKAGES := iputils-ping traceroute mtr-tiny
 TEST_PACKAGES := $(RUN_PACKAGES) nginx-light redis-server chromium nftables iproute2 \
-	procps util-linux systemd fonts-dejavu-core
+	procps util-linux systemd fonts-dejavu-core wrk
 
 .PHONY: run test bench deps test-deps system-run-deps system-test-deps clean
 

@@ -23,7 +23,9 @@ def test_wheel_install_serves_the_page(tmp_path: Path) -> None:
                                check=True, capture_output=True, text=True).stdout.strip())
     # The dependencies come from this environment; webtrace itself only from the wheel.
     (site / "deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(venv), str(wheel)],
+    # --python: install into the new environment only (--prefix would first uninstall
+    # the webtrace of the environment running this test).
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(wheel)],
                    check=True, capture_output=True, timeout=300)
     script = (
         "import asyncio, webtrace, webtrace.resources as r\n"

@@ -12,7 +12,7 @@ import sys
 from aiohttp import web
 
 from .app import create_app
-from .logs import AccessLogger, configure_logging
+from .logs import ACCESS_LOGGER, AccessLogger, configure_logging
 from .settings import Settings, SettingsError
 
 log = logging.getLogger("webtrace")
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         handler_cancellation=True,
         shutdown_timeout=5.0,
         access_log_class=AccessLogger,
-        access_log=logging.getLogger("webtrace.access"),
+        access_log=logging.getLogger(ACCESS_LOGGER),
         print=lambda text: log.info(text.strip()) if text else None,
     )
 

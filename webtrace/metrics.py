@@ -26,6 +26,7 @@ class Metrics:
             "webtrace_run_duration_seconds", "How long runs lasted", ["tool"],
             buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120), registry=self.registry,
         )
+        self._refused_by_reason: dict[str, Counter] = {}
         self._active = Gauge("webtrace_active_runs", "Runs in progress", registry=self.registry)
 
     def started(self, tool: str) -> None:
@@ -36,7 +37,11 @@ class Metrics:
         self._duration.labels(tool).observe(outcome.duration_s)
 
     def refused(self, reason: str) -> None:
-        self._refused.labels(reason).inc()
+        # A flood comes through here: look each reason's child up once.
+        child = self._refused_by_reason.get(reason)
+        if child is None:
+            child = self._refused_by_reason[reason] = self._refused.labels(reason)
+        child.inc()
 
     def render(self, active: int) -> tuple[bytes, str]:
         self._active.set(active)

@@ -162,7 +162,7 @@ class Settings:
         "WEBTRACE_MAX_JOBS", _int_between(1, 100_000), "Runs at once, across all clients.", 100
     )
     max_jobs_per_client: int = setting(
-        "WEBTRACE_MAX_JOBS_PER_CLIENT", _int_between(1, 1000), "Runs at once per client.", 2
+        "WEBTRACE_MAX_JOBS_PER_CLIENT", _int_between(1, 100_000), "Runs at once per client.", 2
     )
     allow_networks: tuple[Network, ...] = setting(
         "WEBTRACE_ALLOW_NETWORKS",

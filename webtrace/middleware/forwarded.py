@@ -12,6 +12,7 @@ The result is stored as ``request[CLIENT_IP]`` for the limits, views and logs.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 
@@ -65,10 +66,15 @@ def client_ip(peer: str | None, forwarded_for: Sequence[str], trusted: Sequence[
 def setup_forwarded(app: web.Application) -> None:
     trusted = app[keys.SETTINGS].trusted_proxies
 
+    # The same peer and header always give the same client: keep recent answers.
+    @functools.lru_cache(maxsize=4096)
+    def cached_client_ip(peer: str | None, forwarded_for: tuple[str, ...]) -> str:
+        return client_ip(peer, forwarded_for, trusted)
+
     @web.middleware
     async def forwarded_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        request[keys.CLIENT_IP] = client_ip(
-            request.remote, request.headers.getall(hdrs.X_FORWARDED_FOR, []), trusted
+        request[keys.CLIENT_IP] = cached_client_ip(
+            request.remote, tuple(request.headers.getall(hdrs.X_FORWARDED_FOR, ()))
         )
         return await handler(request)
 

@@ -8,6 +8,11 @@ so it cannot be used to make this server resolve names without limit. IPv6 clien
 prefix (``WEBTRACE_RATELIMIT_IPV6_PREFIX``), since one subscriber usually holds
 a whole /64.
 
+A client over budget is remembered until its window frees a run: with a
+moving window a refused hit consumes nothing and no instance can free a slot
+sooner, so the refusal is the same without asking the storage again, and the
+refused path (the one floods take) costs a dictionary lookup.
+
 When the shared storage (redis) cannot be reached, webtrace keeps limiting with
 an in-memory budget per instance and logs a warning; it retries the storage
 after ``STORAGE_RETRY_S``. Failing open would let one client run unlimited
@@ -16,6 +21,8 @@ tools; failing closed would take the looking glass down with redis.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import ipaddress
 import logging
 import math
@@ -39,11 +46,13 @@ log = logging.getLogger(__name__)
 RUN_ROUTES = frozenset({"api_run", "text_run"})
 CHECK_ROUTE = "api_check"
 STORAGE_RETRY_S = 5.0
+MAX_REMEMBERED = 100_000  # refused clients kept in memory before expired ones are swept
 CLIENT_BUSY_RETRY_S = 5
 # A storage that does not answer must not hold requests up for long.
 REDIS_TIMEOUT_S = 1.0
 
 
+@functools.lru_cache(maxsize=4096)
 def client_key(ip: str, ipv6_prefix: int) -> str:
     """The budget a client draws on: its IPv4 address, or its IPv6 prefix."""
     try:
@@ -94,11 +103,31 @@ class ClientLimiter:
         self._fallback = MovingWindowRateLimiter(MemoryStorage())
         self._primary_down_until = 0.0
         self._running: Counter[str] = Counter()
+        self._refused: dict[str, tuple[float, Decision]] = {}  # key -> (until, decision)
 
     def key(self, ip: str) -> str:
         return client_key(ip, self.ipv6_prefix)
 
     async def hit(self, key: str) -> Decision:
+        now = time.monotonic()
+        refused = self._refused.get(key)
+        if refused is not None:
+            until, decision = refused
+            if now < until:
+                return dataclasses.replace(decision, reset_s=max(1, math.ceil(until - now)))
+            del self._refused[key]
+        decision = await self._hit_storage(key)
+        if not decision.allowed:
+            if len(self._refused) >= MAX_REMEMBERED:
+                self._forget_expired(now)
+            self._refused[key] = (now + decision.reset_s, decision)
+        return decision
+
+    def _forget_expired(self, now: float) -> None:
+        for key in [k for k, (until, _) in self._refused.items() if until <= now]:
+            del self._refused[key]
+
+    async def _hit_storage(self, key: str) -> Decision:
         if time.monotonic() >= self._primary_down_until:
             try:
                 return await self._hit(self._primary, key)

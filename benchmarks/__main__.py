@@ -1,0 +1,359 @@
+"""``make bench`` / ``python -m benchmarks``: run the scenarios, print and save a table.
+
+Every scenario starts its own webtrace (``python -m webtrace`` on a unix socket,
+the stamped ping first on its PATH) and measures it with an asyncio/aiohttp load
+generator in this process; the floor runs in a process of its own. Targets are
+loopback only. ``--smoke`` runs every scenario at a tiny size (part of make test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+from .stamped import latency_of, make_wrappers, path_with
+from .stats import percentile
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+TOOLS = {"ping", "traceroute", "mtr", "mtr-packet"}
+PING_COUNT = 5
+PING_INTERVAL = 0.2
+
+
+# ------------------------------------------------------------------ the server
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    sock: Path
+    base: str = "http://webtrace"
+
+    @property
+    def ps(self) -> psutil.Process:
+        return psutil.Process(self.process.pid)
+
+    def cpu(self) -> float:
+        """The server's own CPU seconds, without its children (the tools)."""
+        times = self.ps.cpu_times()
+        return times.user + times.system
+
+    def pss(self) -> int:
+        return int(self.ps.memory_full_info().pss)
+
+    def tools(self) -> list[psutil.Process]:
+        found = []
+        for child in self.ps.children(recursive=True):
+            try:
+                if child.name() in TOOLS and child.status() != psutil.STATUS_ZOMBIE:
+                    found.append(child)
+            except psutil.NoSuchProcess:
+                pass
+        return found
+
+
+@asynccontextmanager
+async def webtrace(work: Path, **settings: str) -> AsyncIterator[Server]:
+    sock = work / f"webtrace-{time.monotonic_ns()}.sock"
+    env = {
+        **os.environ,
+        "PATH": path_with(make_wrappers(work / "bin")),
+        "WEBTRACE_ALLOW_NETWORKS": "127.0.0.0/8",
+        "WEBTRACE_PINGCOUNT": str(PING_COUNT),
+        "WEBTRACE_PINGINTERVAL": str(PING_INTERVAL),
+        "WEBTRACE_MAX_JOBS": "2500",
+        "WEBTRACE_MAX_JOBS_PER_CLIENT": "2500",
+        "WEBTRACE_RATELIMIT": "1000000/minute",
+        **{f"WEBTRACE_{k.upper()}": v for k, v in settings.items()},
+    }
+    log = open(work / "server.log", "ab")
+    process = subprocess.Popen([sys.executable, "-m", "webtrace", "--unix-socket", str(sock)],
+                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while not sock.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("webtrace did not start; see " + str(work / "server.log"))
+            await asyncio.sleep(0.02)
+        yield Server(process, sock)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def session(server: Server) -> aiohttp.ClientSession:
+    connector = aiohttp.UnixConnector(path=str(server.sock), limit=0)
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120))
+
+
+# ------------------------------------------------------------------ the clients
+
+
+@dataclass
+class Streams:
+    latency: list[float] = field(default_factory=list)  # tool printed -> client read
+    ttfb: list[float] = field(default_factory=list)  # request sent -> headers read
+    first_line: list[float] = field(default_factory=list)  # request sent -> tool printed its first line
+    completed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def lines(self) -> int:
+        return len(self.latency)
+
+
+async def stream(http: aiohttp.ClientSession, url: str, delay: float, into: Streams, sse: bool) -> None:
+    await asyncio.sleep(delay)
+    asked = time.time()
+    try:
+        async with http.get(url) as resp:
+            into.ttfb.append(time.time() - asked)
+            if resp.status != 200:
+                into.failures.append(f"HTTP {resp.status}")
+                return
+            first, ended = True, not sse
+            async for raw in resp.content:
+                now = time.time()
+                if sse and raw.startswith(b"event: end"):
+                    ended = True
+                latency = latency_of(raw, now)
+                if latency is None:
+                    continue
+                into.latency.append(latency)
+                if first:
+                    into.first_line.append(now - latency - asked)
+                    first = False
+            if ended and not first:
+                into.completed += 1
+            else:
+                into.failures.append("stream ended early")
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        into.failures.append(type(exc).__name__)
+
+
+def floor(n: int, spread: float) -> dict[str, Any]:
+    wrappers = make_wrappers(Path(tempfile.mkdtemp(prefix="webtrace-floor-")))
+    argv = [str(wrappers / "ping"), "-n", "-O", "-c", str(PING_COUNT), "-i", str(PING_INTERVAL), "-4", "127.0.0.1"]
+    result = subprocess.run([sys.executable, "-m", "benchmarks.floor", str(n), str(spread), *argv],
+                            capture_output=True, text=True, check=True, cwd=HERE.parent)
+    shutil.rmtree(wrappers, ignore_errors=True)
+    return json.loads(result.stdout)
+
+
+# ------------------------------------------------------------------ scenarios
+
+
+async def ping_streams(work: Path, n: int, spread: float, *, sse: bool = True) -> dict[str, Any]:
+    """N visitors each stream a ping, arriving uniformly over ``spread`` seconds."""
+    rng = random.Random(1)
+    async with webtrace(work) as server:
+        async with session(server) as http:
+            route = "/api/v1/ping" if sse else "/ping"
+            url = f"{server.base}{route}?target=127.0.0.1"
+            into = Streams()
+            peak_pss = server.pss()
+            cpu0 = server.cpu()
+            load = asyncio.gather(*(stream(http, url, rng.uniform(0, spread), into, sse) for _ in range(n)))
+            while not load.done():
+                peak_pss = max(peak_pss, server.pss())
+                await asyncio.wait([load], timeout=0.25)
+            await load
+            cpu = server.cpu() - cpu0
+    base = floor(n, spread)
+    return {
+        "n": n, "spread_s": spread, "sse": sse,
+        "completed": into.completed, "failures": sorted(set(into.failures)), "failed": len(into.failures),
+        "lines": into.lines(),
+        "p50_latency": percentile(into.latency, 50), "p99_latency": percentile(into.latency, 99),
+        "floor_p99_latency": percentile(base["latency"], 99),
+        "p99_ttfb": percentile(into.ttfb, 99), "max_ttfb": max(into.ttfb, default=None),
+        "p99_first_line": percentile(into.first_line, 99),
+        "floor_p99_first_line": percentile(base["first_line"], 99),
+        "cpu_per_line": cpu / max(into.lines(), 1),
+        "floor_cpu_per_line": base["cpu_s"] / max(base["lines"], 1),
+        "peak_pss": peak_pss,
+    }
+
+
+async def refused_rate(work: Path, seconds: float, connections: int) -> dict[str, Any]:
+    """Requests per second on the 429 path, against a bare aiohttp handler answering 429."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise RuntimeError("wrk is not installed (make bench installs it)")
+
+    def measure(url: str) -> float:
+        out = subprocess.run([wrk, "-t1", f"-c{connections}", f"-d{seconds:g}s", url],
+                             capture_output=True, text=True, check=True).stdout
+        found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        assert found, out
+        return float(found.group(1))
+
+    bare = subprocess.Popen([sys.executable, "-m", "benchmarks.bare"], stdout=subprocess.PIPE, text=True, cwd=HERE.parent)
+    try:
+        assert bare.stdout is not None
+        bare_rate = measure(f"http://127.0.0.1:{bare.stdout.readline().strip()}/api/v1/ping?target=127.0.0.1")
+    finally:
+        bare.kill()
+        bare.wait()
+    # webtrace on TCP as well (wrk speaks TCP only), with its access log on as in production.
+    log = open(work / "refused.log", "wb")
+    env = {**os.environ, "WEBTRACE_RATELIMIT": "1/hour", "WEBTRACE_TRUSTED_PROXIES": ""}
+    server = subprocess.Popen([sys.executable, "-m", "webtrace", "--port", "0"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while not (found := re.search(r"Running on http://127.0.0.1:(\d+)", (work / "refused.log").read_text())):
+            if time.monotonic() > deadline:
+                raise RuntimeError("webtrace did not start")
+            await asyncio.sleep(0.02)
+        url = f"http://127.0.0.1:{found.group(1)}/api/v1/ping?target=-"
+        webtrace_rate = measure(url)
+    finally:
+        server.terminate()
+        server.wait(10)
+        log.close()
+    return {"webtrace_rps": webtrace_rate, "bare_rps": bare_rate, "ratio": webtrace_rate / bare_rate}
+
+
+async def disconnect_storm(work: Path, n: int) -> dict[str, Any]:
+    """N visitors leave in the middle of an mtr; how long until no tool process is left?"""
+    async with webtrace(work, mtrcount="100", mtrinterval="1") as server:
+        async with session(server) as http:
+            responses: list[aiohttp.ClientResponse] = []
+
+            async def open_one() -> None:
+                resp = await http.get(f"{server.base}/api/v1/mtr?target=127.0.0.1")
+                async for raw in resp.content:
+                    if raw.startswith(b"event: hop"):
+                        break
+                responses.append(resp)
+
+            await asyncio.gather(*(open_one() for _ in range(n)))
+            running = len([p for p in server.tools() if p.name() == "mtr"])
+            left = time.monotonic()
+            for resp in responses:
+                resp.close()
+            while server.tools():
+                if time.monotonic() - left > 30:
+                    break
+                await asyncio.sleep(0.01)
+            gone_after = time.monotonic() - left
+            zombies = [c for c in server.ps.children(recursive=True) if c.status() == psutil.STATUS_ZOMBIE]
+    return {"n": n, "mtr_running": running, "gone_after_s": gone_after, "zombies": len(zombies)}
+
+
+async def mtr_first_hop(work: Path, runs: int) -> dict[str, Any]:
+    """Time from asking to the first hop row, through webtrace and with bare asyncio."""
+    through: list[float] = []
+    bare: list[float] = []
+    async with webtrace(work, mtrcount="1") as server:
+        async with session(server) as http:
+            for _ in range(runs):
+                asked = time.monotonic()
+                async with http.get(f"{server.base}/api/v1/mtr?target=127.0.0.1") as resp:
+                    async for raw in resp.content:
+                        if raw.startswith(b"event: hop"):
+                            through.append(time.monotonic() - asked)
+                            break
+    for _ in range(runs):
+        asked = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            "mtr", "--raw", "-c", "1", "-4", "127.0.0.1", stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        assert proc.stdout is not None
+        async for line in proc.stdout:
+            if line.startswith(b"h "):
+                bare.append(time.monotonic() - asked)
+                break
+        proc.kill()
+        await proc.wait()
+    return {"runs": runs, "p50": percentile(through, 50), "floor_p50": percentile(bare, 50),
+            "p99": percentile(through, 99), "floor_p99": percentile(bare, 99)}
+
+
+# ------------------------------------------------------------------ running and reporting
+
+FULL: dict[str, Callable[[Path], Any]] = {
+    "ping-100": lambda w: ping_streams(w, 100, 0),
+    "ping-500-over-10s": lambda w: ping_streams(w, 500, 10),
+    "ping-500-over-10s-text": lambda w: ping_streams(w, 500, 10, sse=False),
+    "ping-1000": lambda w: ping_streams(w, 1000, 0),
+    "ping-2000": lambda w: ping_streams(w, 2000, 0),
+    "refused-429": lambda w: refused_rate(w, 5, 50),
+    "disconnect-storm-500": lambda w: disconnect_storm(w, 500),
+    "mtr-first-hop": lambda w: mtr_first_hop(w, 10),
+}
+SMOKE: dict[str, Callable[[Path], Any]] = {
+    "ping-10": lambda w: ping_streams(w, 10, 0.5),
+    "ping-10-text": lambda w: ping_streams(w, 10, 0.5, sse=False),
+    "refused-429": lambda w: refused_rate(w, 1, 8),
+    "disconnect-storm-5": lambda w: disconnect_storm(w, 5),
+    "mtr-first-hop": lambda w: mtr_first_hop(w, 2),
+}
+
+
+def raise_open_files() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+async def run(names: list[str], scenarios: dict[str, Callable[[Path], Any]]) -> dict[str, Any]:
+    raise_open_files()
+    results: dict[str, Any] = {"machine": machine()}
+    for name in names:
+        with tempfile.TemporaryDirectory(prefix="webtrace-bench-") as work:
+            started = time.monotonic()
+            results[name] = await scenarios[name](Path(work))
+            results[name]["took_s"] = round(time.monotonic() - started, 1)
+        print(f"{name}: {json.dumps(results[name])}", flush=True)
+    return results
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = psutil.virtual_memory().total / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Python {sys.version.split()[0]}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="every scenario at a tiny size")
+    parser.add_argument("--only", nargs="*", help="scenario names to run")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+    scenarios = SMOKE if args.smoke else FULL
+    names = args.only or list(scenarios)
+    results = asyncio.run(run(names, scenarios))
+    out = args.out or RESULTS / ("smoke.json" if args.smoke else "latest.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"results: {out}")
+
+
+if __name__ == "__main__":
+    main()

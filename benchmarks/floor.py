@@ -1,0 +1,55 @@
+"""The floor: spawn the tools and read their lines with bare asyncio, no HTTP.
+
+Run as ``python -m benchmarks.floor N SPREAD_S ARGV...``; prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import resource
+import subprocess
+import sys
+import time
+
+from .stamped import latency_of
+
+
+async def one(argv: list[str], delay: float, out: dict[str, list[float]]) -> None:
+    await asyncio.sleep(delay)
+    asked = time.time()
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    first = True
+    async for line in proc.stdout:
+        now = time.time()
+        latency = latency_of(line, now)
+        if latency is None:
+            continue
+        out["latency"].append(latency)
+        if first:
+            out["first_line"].append(now - latency - asked)  # printed, counted from the ask
+            first = False
+    await proc.wait()
+    out["done"].append(1.0)
+
+
+async def main(n: int, spread: float, argv: list[str]) -> dict[str, object]:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    out: dict[str, list[float]] = {"latency": [], "first_line": [], "done": []}
+    rng = random.Random(1)
+    cpu0 = time.process_time()
+    await asyncio.gather(*(one(argv, rng.uniform(0, spread), out) for _ in range(n)))
+    cpu = time.process_time() - cpu0
+    return {"latency": out["latency"], "first_line": out["first_line"], "completed": len(out["done"]),
+            "cpu_s": cpu, "lines": len(out["latency"])}
+
+
+if __name__ == "__main__":
+    count, spread_s, *command = sys.argv[1:]
+    print(json.dumps(asyncio.run(main(int(count), float(spread_s), command))))
