@@ -12,7 +12,7 @@ from playwright.async_api import Browser, expect
 
 from tests.browser.fixtures import open_page
 from tests.edge.nginx import Nginx, nginx_in_front
-from tests.helpers import sse_events
+from tests.helpers import eventually, sse_events
 from tests.server import Server, running_server
 
 pytestmark = pytest.mark.edge
@@ -78,6 +78,8 @@ async def test_each_client_behind_nginx_has_its_own_budget(stack: Any) -> None:
         assert await run(two, **{"X-Forwarded-For": "127.0.0.1"}) == 200  # a spoofed header changes nothing
         assert await run(two, **{"X-Forwarded-For": "198.51.100.9"}) == 200
         assert await run(two, **{"X-Forwarded-For": "198.51.100.10"}) == 429
+    # The access log is written in batches: wait for the lines.
+    assert await eventually(lambda: app.log.read_text().count("path='/trace'") == 6, 2)
     log = app.log.read_text()
     assert "client=127.0.0.2" in log and "client=198.51.100" not in log
 
