@@ -16,9 +16,10 @@ import time
 from .stamped import latency_of
 
 
-async def one(argv: list[str], delay: float, out: dict[str, list[float]]) -> None:
-    await asyncio.sleep(delay)
-    asked = time.time()
+async def one(argv: list[str], arrive: float, out: dict[str, list[float]]) -> None:
+    # Counted from the scheduled arrival, as for a visitor of the server.
+    await asyncio.sleep(max(0.0, arrive - time.time()))
+    asked = arrive
     proc = await asyncio.create_subprocess_exec(
         *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -44,7 +45,8 @@ async def main(n: int, spread: float, argv: list[str]) -> dict[str, object]:
     out: dict[str, list[float]] = {"latency": [], "first_line": [], "done": []}
     rng = random.Random(1)
     cpu0 = time.process_time()
-    await asyncio.gather(*(one(argv, rng.uniform(0, spread), out) for _ in range(n)))
+    begin = time.time() + 0.2
+    await asyncio.gather(*(one(argv, begin + rng.uniform(0, spread), out) for _ in range(n)))
     cpu = time.process_time() - cpu0
     return {"latency": out["latency"], "first_line": out["first_line"], "completed": len(out["done"]),
             "cpu_s": cpu, "lines": len(out["latency"])}

@@ -74,3 +74,23 @@ async def test_gunicorn_with_aiohttp_worker_as_the_readme_shows(tmp_path: Path) 
     async with running_server(tmp_path, argv=argv, sock_name="g.sock") as server:
         events = await collect(await server.session.get(f"{server.base}/api/v1/ping", params={"target": "127.0.0.1"}))
         assert events[-1].data["status"] == "ok"
+
+
+def test_start_up_warns_when_open_files_are_too_few_for_max_jobs(tmp_path: Path) -> None:
+    import resource
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "webtrace", "--unix-socket", str(tmp_path / "s.sock")],
+        env={**os.environ, "WEBTRACE_MAX_JOBS": "1000"}, preexec_fn=low_limit,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert "open-files limit is 256, but WEBTRACE_MAX_JOBS=1000 needs about 3064" in first
+    finally:
+        proc.kill()
+        proc.communicate()

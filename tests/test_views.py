@@ -243,3 +243,34 @@ async def test_healthz_and_metrics(client: Any) -> None:
     metrics = await (await client.get("/metrics")).text()
     assert 'webtrace_runs_total{status="ok",tool="ping"} 1.0' in metrics
     assert "webtrace_active_runs 0.0" in metrics
+
+
+async def test_check_answers_like_a_run_without_running(make_client: Callable[..., Any], make_settings: Callable[..., Any]) -> None:
+    client = await make_client(make_settings(ratelimit="6/minute", deny_networks=_networks("127.0.0.66/32")))
+    ok = await client.get("/api/v1/mtr/check", params={"target": "127.0.0.1"})
+    assert ok.status == 204
+    for params, status, code in (({"target": "-f"}, 400, "bad_request"), ({"target": "127.0.0.66"}, 403, "target_denied"),
+                                 ({"target": "127.0.0.1", "family": "6"}, 422, "unresolvable")):
+        resp = await client.get("/api/v1/ping/check", params=params)
+        assert resp.status == status and (await resp.json())["error"]["code"] == code
+    assert (await client.get("/api/v1/nmap/check", params={"target": "127.0.0.1"})).status == 404
+    from webtrace import keys
+
+    assert client.server.app[keys.RUNNER].spawned == 0
+    # Five checks spent no runs: all six runs of the budget are still there.
+    for _ in range(6):
+        resp = await client.get("/api/v1/traceroute", params={"target": "127.0.0.1"})
+        assert resp.status == 200
+        await collect(resp)
+    limited = await client.get("/api/v1/ping/check", params={"target": "127.0.0.1"})
+    assert limited.status == 429 and limited.headers["Retry-After"]
+    assert (await limited.json())["error"]["code"] == "rate_limited"
+
+
+async def test_checks_have_a_budget_of_their_own(make_client: Callable[..., Any], make_settings: Callable[..., Any]) -> None:
+    client = await make_client(make_settings(ratelimit="3/minute"))
+    statuses = [(await client.get("/api/v1/ping/check", params={"target": "127.0.0.1"})).status for _ in range(4)]
+    assert statuses == [204, 204, 204, 429]
+    resp = await client.get("/api/v1/ping", params={"target": "127.0.0.1"})
+    assert resp.status == 200  # the run budget is untouched
+    await collect(resp)

@@ -22,6 +22,7 @@ log = logging.getLogger("webtrace")
 FDS_PER_RUN = 3
 FDS_SPARE = 64
 SD_LISTEN_FDS_START = 3
+LISTEN_BACKLOG = 4096
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -88,6 +89,9 @@ def main(argv: list[str] | None = None) -> None:
         **listen,  # type: ignore[arg-type]
         handler_cancellation=True,
         shutdown_timeout=5.0,
+        # A crowd arriving at once must not find the accept queue full (aiohttp's
+        # default is 128; a full unix-socket queue refuses connections outright).
+        backlog=LISTEN_BACKLOG,
         access_log_class=AccessLogger,
         access_log=logging.getLogger(ACCESS_LOGGER),
         print=lambda text: log.info(text.strip()) if text else None,

@@ -20,7 +20,8 @@ from .settings import Settings
 from .targets import Family, Resolver, Target, parse_target, resolve
 from .tools import ToolContext, ToolSpec, build_argv, locate
 
-Emit = Callable[[Event], Awaitable[None]]
+# Writes a batch of events: those of one read of the tool's output, in order.
+Emit = Callable[[list[Event]], Awaitable[None]]
 
 
 class UnknownTool(LookupError):
@@ -116,29 +117,33 @@ def start_job(plan: Plan, *, settings: Settings, runner: ProcessRunner, platform
 
 
 async def pump(job: Job, emit: Emit) -> Outcome:
-    """Run the job, handing every event to ``emit``; returns how the run ended.
+    """Run the job, handing its events to ``emit``; returns how the run ended.
 
     The start event goes out before the process is spawned, so a client sees
-    the response begin at once. If ``emit`` fails or the task is cancelled (the
-    client went away), the run's context ends the process group.
+    the response begin at once. Events are handed over a read at a time, so a
+    sink writes once for many lines. If ``emit`` fails or the task is cancelled
+    (the client went away), the run's context ends the process group.
     """
-    await emit(job.start_event())
+    await emit([job.start_event()])
     try:
         async with job.run:
-            async for line in job.run.lines():
-                await emit(Event("line", {"text": line}))
-                for event in job.parser.feed(line):
-                    await emit(event)
-            for event in job.parser.finish():
-                await emit(event)
+            async for lines in job.run.batches():
+                events: list[Event] = []
+                for line in lines:
+                    events.append(Event("line", {"text": line}))
+                    events.extend(job.parser.feed(line))
+                await emit(events)
+            tail = job.parser.finish()
+            if tail:
+                await emit(tail)
     except OSError as exc:
         if job.run.outcome is None:  # the tool could not be spawned at all
             reason = exc.strerror or str(exc)
             outcome = Outcome("failed", None, 0.0, f"{job.spec.name} could not start: {reason}")
-            await emit(job.end_event(outcome))
+            await emit([job.end_event(outcome)])
             return outcome
         raise
     outcome = job.run.outcome
     assert outcome is not None
-    await emit(job.end_event(outcome))
+    await emit([job.end_event(outcome)])
     return outcome

@@ -112,6 +112,9 @@ class ProcessRunner:
         self.on_end = on_end  # told of every outcome, however the reader went away
         self.spawned = 0  # processes started since creation
         self._runs: set[Run] = set()
+        # Spawning blocks the loop for a millisecond or more. Taking turns, one spawn
+        # per loop pass, lets a crowd's requests get their response headers in between.
+        self._spawn_turn = asyncio.Lock()
         self._closing = False
 
     @property
@@ -189,15 +192,8 @@ class Run:
 
     async def __aenter__(self) -> Run:
         try:
-            self._proc = await asyncio.create_subprocess_exec(
-                *self.argv,
-                executable=self._executable,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=self._env,
-            )
+            async with self._runner._spawn_turn:
+                self._proc = await self._spawn()
         except BaseException:
             self._runner._release(self)
             raise
@@ -207,6 +203,17 @@ class Run:
         if self._runner.closing:  # shutdown began while the process was spawning
             self.stop("shutdown")
         return self
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            *self.argv,
+            executable=self._executable,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=self._env,
+        )
 
     async def __aexit__(
         self,
@@ -220,8 +227,9 @@ class Run:
             self.stop("cancelled" if gone else "failed")
         await self.finish()
 
-    async def lines(self) -> AsyncIterator[str]:
-        """Lines as the tool prints them, until it closes its output or the run is stopped."""
+    async def batches(self) -> AsyncIterator[list[str]]:
+        """The lines of each read, as the tool prints them, until it closes its output
+        or the run is stopped. A batch lets a sink write many lines at once."""
         assert self._proc is not None and self._proc.stdout is not None
         reader = self._proc.stdout
         pending = b""
@@ -235,10 +243,15 @@ class Run:
             if not chunk:
                 break
             lines, pending = split_lines(pending, chunk)
-            for line in lines:
-                yield line
+            if lines:
+                yield lines
         if pending and self._status is None:
-            yield decode(pending)
+            yield [decode(pending)]
+
+    async def lines(self) -> AsyncIterator[str]:
+        async for batch in self.batches():
+            for line in batch:
+                yield line
 
     def stop(self, status: Status) -> None:
         """End the run with ``status`` (the first reason given wins)."""

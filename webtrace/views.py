@@ -7,9 +7,10 @@ JSON on the API and plain text on the text routes, before any process starts.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp_jinja2
@@ -18,7 +19,7 @@ from aiohttp_sse import sse_response
 
 from . import keys
 from .events import Event
-from .jobs import Job, Plan, plan_job, pump, start_job
+from .jobs import Emit, Job, Plan, plan_job, pump, start_job
 from .problems import HTTPProblem, as_problem, problem_response
 from .targets import Family, TargetError, parse_aftype, parse_family
 from .tools import TOOL_NAMES
@@ -99,15 +100,19 @@ async def api_run(request: web.Request) -> web.StreamResponse:
     async with sse_response(
         request, headers=_rate_headers(request), ping_interval=SSE_PING_INTERVAL
     ) as resp:
-        event_id = 0
+        ids = itertools.count(1)
 
-        async def emit(event: Event) -> None:
-            nonlocal event_id
-            event_id += 1
-            await resp.send(_json(event.data), id=str(event_id), event=event.kind)
+        async def emit(events: list[Event]) -> None:
+            await resp.write(b"".join(sse_frame(next(ids), e) for e in events))
 
         await _run(request, job, emit)
     return resp
+
+
+def sse_frame(event_id: int, event: Event) -> bytes:
+    """One SSE event. JSON escapes CR and LF, so ``data`` is always a single line."""
+    data = json.dumps(event.data, separators=(",", ":"), ensure_ascii=False)
+    return f"id: {event_id}\r\nevent: {event.kind}\r\ndata: {data}\r\n\r\n".encode()
 
 
 async def api_check(request: web.Request) -> web.Response:
@@ -142,13 +147,15 @@ async def text_run(request: web.Request) -> web.StreamResponse:
     resp.charset = "utf-8"
     await resp.prepare(request)
 
-    async def emit(event: Event) -> None:
-        if event.kind == "line":
-            await resp.write(event.data["text"].encode("utf-8", "replace") + b"\n")
-        elif event.kind == "end":
-            trailer = text_trailer(tool, event.data)
-            if trailer:
-                await resp.write(trailer.encode() + b"\n")
+    async def emit(events: list[Event]) -> None:
+        out = []
+        for event in events:
+            if event.kind == "line":
+                out.append(event.data["text"])
+            elif event.kind == "end" and (trailer := text_trailer(tool, event.data)):
+                out.append(trailer)
+        if out:
+            await resp.write(("\n".join(out) + "\n").encode("utf-8", "replace"))
 
     await _run(request, job, emit)
     await resp.write_eof()
@@ -167,7 +174,7 @@ def text_trailer(tool: str, end: dict[str, Any]) -> str | None:
     return f"ERROR: {end['message']}"
 
 
-async def _run(request: web.Request, job: Job, emit: Callable[[Event], Awaitable[None]]) -> None:
+async def _run(request: web.Request, job: Job, emit: Emit) -> None:
     request.app[keys.METRICS].started(job.spec.name)
     try:
         await pump(job, emit)
@@ -189,10 +196,6 @@ def _family(value: str | None, parse: Callable[[str | None], Family]) -> Family:
 
 def _rate_headers(request: web.Request) -> dict[str, str]:
     return dict(request.get(keys.RATE_HEADERS, {}))
-
-
-def _json(data: dict[str, Any]) -> str:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -1,0 +1,68 @@
+"""Turn a results file into the Markdown table of benchmarks/README.md.
+
+``python -m benchmarks.report benchmarks/results/latest.json``
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .stats import ms
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return "–" if not a or not b else f"{a / b:.2f}×"
+
+
+def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
+    out = []
+    for name in ("ping-500-over-10s", "ping-500-over-10s-text"):
+        if s := r.get(name):
+            diff = s["p99_latency"] - s["floor_p99_latency"]
+            route = "SSE" if s["sse"] else "text"
+            out.append((f"500 visitors over 10 s ({route}): p99 line latency", ms(s["p99_latency"]),
+                        ms(s["floor_p99_latency"]), f"{diff * 1000:+.2f} ms", "within 1 ms of the floor",
+                        "met" if diff <= 0.001 else "missed"))
+    if s := r.get("ping-1000"):
+        out.append(("1000 at once: streams completed", f"{s['completed']}/{s['n']}", "–", "–", "all", "met" if s["completed"] == s["n"] else "missed"))
+        out.append(("1000 at once: p99 line latency", ms(s["p99_latency"]), ms(s["floor_p99_latency"]),
+                    ratio(s["p99_latency"], s["floor_p99_latency"]), "under 50 ms", "met" if s["p99_latency"] < 0.05 else "missed"))
+        out.append(("1000 at once: p99 time to response headers", ms(s["p99_ttfb"]), "–", "–", "under 100 ms",
+                    "met" if s["p99_ttfb"] < 0.1 else "missed"))
+        out.append(("1000 at once: p99 first tool line", ms(s["p99_first_line"]), ms(s["floor_p99_first_line"]),
+                    ratio(s["p99_first_line"], s["floor_p99_first_line"]), "no later than the floor",
+                    "met" if s["p99_first_line"] <= s["floor_p99_first_line"] else "missed"))
+    if s := r.get("ping-2000"):
+        out.append(("2000 at once: streams completed", f"{s['completed']}/{s['n']}", "–", "–", "all", "met" if s["completed"] == s["n"] else "missed"))
+        out.append(("2000 at once: server PSS (peak)", f"{s['peak_pss'] / 2**20:.0f} MB", "–", "–", "under 100 MB",
+                    "met" if s["peak_pss"] < 100 * 2**20 else "missed"))
+    for name in ("ping-100", "ping-500-over-10s", "ping-1000", "ping-2000"):
+        if s := r.get(name):
+            per, floor = s["cpu_per_line"], s["floor_cpu_per_line"]
+            out.append((f"server CPU per streamed line ({name})", f"{per * 1e6:.0f} µs", f"{floor * 1e6:.0f} µs",
+                        ratio(per, floor), "at most 2×", "met" if per <= 2 * floor else "missed"))
+    if s := r.get("refused-429"):
+        out.append(("429 path: requests per second", f"{s['webtrace_rps']:.0f}", f"{s['bare_rps']:.0f} (bare aiohttp)",
+                    f"{s['ratio'] * 100:.0f} %", "at least 70 %", "met" if s["ratio"] >= 0.7 else "missed"))
+    if s := r.get("disconnect-storm-500"):
+        out.append(("500 visitors leave mid-mtr: every tool gone and reaped", f"{s['gone_after_s']:.2f} s", "–", "–",
+                    "within 1 s", "met" if s["gone_after_s"] <= 1 and not s["left_over"] else "missed"))
+    if s := r.get("mtr-first-hop"):
+        out.append(("mtr: time to the first hop row (p50)", ms(s["p50"]), ms(s["floor_p50"]), ratio(s["p50"], s["floor_p50"]),
+                    "–", "–"))
+    return out
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = ["| scenario | webtrace | floor | ratio | target | |", "|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows(results)]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    data = json.loads(Path(sys.argv[1]).read_text())
+    print(f"Machine: {data['machine']}\n")
+    print(table(data))
