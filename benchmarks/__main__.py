@@ -65,7 +65,9 @@ class Server:
         found = []
         for child in self.ps.children(recursive=True):
             try:
-                if child.name() in TOOLS and child.status() != psutil.STATUS_ZOMBIE:
+                name = child.name()
+                if name in TOOLS and child.status() != psutil.STATUS_ZOMBIE:
+                    child.info_name = name  # type: ignore[attr-defined]  # kept for after it exits
                     found.append(child)
             except psutil.NoSuchProcess:
                 pass
@@ -263,7 +265,7 @@ async def disconnect_storm(work: Path, n: int) -> dict[str, Any]:
 
             await asyncio.gather(*(open_one() for _ in range(n)))
             tools = server.tools()
-            running = len([p for p in tools if p.name() == "mtr"])
+            running = len([p for p in tools if p.info_name == "mtr"])
             left = time.monotonic()
             for resp in responses:
                 resp.close()
