@@ -153,7 +153,7 @@ async def stream(http: aiohttp.ClientSession, url: str, arrive: float, into: Str
                 into.completed += 1
             else:
                 into.failures.append("stream ended early")
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         into.failures.append(type(exc).__name__)
 
 

@@ -79,7 +79,7 @@ async def test_shutdown_stops_every_run(tmp_path: object) -> None:
             async for _ in run.lines():
                 started.set()
 
-    tasks = [asyncio.create_task(read(r, s)) for r, s in zip(runs, started)]
+    tasks = [asyncio.create_task(read(r, s)) for r, s in zip(runs, started, strict=False)]
     for s in started:
         await asyncio.wait_for(s.wait(), 10)
     await runner.shutdown()
@@ -145,3 +145,17 @@ async def test_children_are_watched_through_pidfds() -> None:
         assert run.outcome is not None and run.outcome.status == "ok"
     finally:
         asyncio.set_child_watcher(previous)
+
+
+async def test_a_run_abandoned_before_its_spawn_gives_its_slot_back() -> None:
+    runner = ProcessRunner(1)
+    run = runner.run(["true"], name="true", timeout=5)
+    assert runner.active == 1
+    run.abandon()  # e.g. the client left between the headers and the spawn
+    assert runner.active == 0 and runner.spawned == 0
+    started = runner.run(["true"], name="true", timeout=5)
+    async with started:
+        async for _ in started.lines():
+            pass
+    started.abandon()  # after a real run it changes nothing
+    assert runner.active == 0 and started.outcome is not None and started.outcome.status == "ok"

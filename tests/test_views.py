@@ -10,8 +10,22 @@ from typing import Any
 import pytest
 
 from tests.helpers import SSE, collect, eventually, group_members, sse_events, tool_processes
-from webtrace import views
+from webtrace import keys, views
 from webtrace.settings import _networks
+
+
+@pytest.fixture
+def gated(fake_tool: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Path]:
+    """Install ``gated.py`` as a tool: it prints a line for each line written to the gate."""
+
+    def install(tool: str) -> Path:
+        gate = tmp_path / "gate"
+        os.mkfifo(gate)
+        monkeypatch.setenv("WEBTRACE_TEST_GATE", str(gate))
+        fake_tool(tool, "gated.py")
+        return gate
+
+    return install
 
 
 def kinds(events: list[SSE]) -> list[str]:
@@ -153,20 +167,14 @@ async def test_client_leaving_mid_mtr_leaves_no_process(make_client: Callable[..
 
 
 def _render_metrics(client: Any) -> str:
-    from webtrace import keys
 
     app = client.server.app
     body, _ = app[keys.METRICS].render(app[keys.RUNNER].active)
     return body.decode()
 
 
-async def test_headers_and_start_leave_before_the_tool_prints(
-    client: Any, fake_tool: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    gate = tmp_path / "gate"
-    os.mkfifo(gate)
-    monkeypatch.setenv("WEBTRACE_TEST_GATE", str(gate))
-    fake_tool("traceroute", "gated.py")
+async def test_headers_and_start_leave_before_the_tool_prints(client: Any, gated: Callable[[str], Path]) -> None:
+    gate = gated("traceroute")
     resp = await client.get("/api/v1/traceroute", params={"target": "127.0.0.1"})
     assert resp.status == 200
     stream = sse_events(resp)
@@ -181,13 +189,10 @@ async def test_headers_and_start_leave_before_the_tool_prints(
 
 
 async def test_idle_streams_receive_comment_pings(
-    client: Any, fake_tool: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    client: Any, gated: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gate = tmp_path / "gate"
-    os.mkfifo(gate)
-    monkeypatch.setenv("WEBTRACE_TEST_GATE", str(gate))
     monkeypatch.setattr(views, "SSE_PING_INTERVAL", 0.1)
-    fake_tool("traceroute", "gated.py")
+    gated("traceroute")
     resp = await client.get("/api/v1/traceroute", params={"target": "127.0.0.1"})
     async with asyncio.timeout(5):
         async for raw in resp.content:
@@ -218,13 +223,9 @@ async def test_long_lines_and_invalid_utf8_reach_the_client(client: Any, fake_to
 
 
 async def test_over_the_global_cap_is_503_at_once(
-    make_client: Callable[..., Any], make_settings: Callable[..., Any], fake_tool: Callable[..., Path],
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    make_client: Callable[..., Any], make_settings: Callable[..., Any], gated: Callable[[str], Path]
 ) -> None:
-    gate = tmp_path / "gate"
-    os.mkfifo(gate)
-    monkeypatch.setenv("WEBTRACE_TEST_GATE", str(gate))
-    fake_tool("traceroute", "gated.py")
+    gated("traceroute")
     client = await make_client(make_settings(max_jobs=1, max_jobs_per_client=1))
     first = await client.get("/api/v1/traceroute", params={"target": "127.0.0.1"})
     assert (await anext(sse_events(first))).event == "start"
@@ -254,7 +255,6 @@ async def test_check_answers_like_a_run_without_running(make_client: Callable[..
         resp = await client.get("/api/v1/ping/check", params=params)
         assert resp.status == status and (await resp.json())["error"]["code"] == code
     assert (await client.get("/api/v1/nmap/check", params={"target": "127.0.0.1"})).status == 404
-    from webtrace import keys
 
     assert client.server.app[keys.RUNNER].spawned == 0
     # Five checks spent no runs: all six runs of the budget are still there.
@@ -274,3 +274,17 @@ async def test_checks_have_a_budget_of_their_own(make_client: Callable[..., Any]
     resp = await client.get("/api/v1/ping", params={"target": "127.0.0.1"})
     assert resp.status == 200  # the run budget is untouched
     await collect(resp)
+
+
+async def test_a_client_that_stops_reading_does_not_hold_its_run(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any], fake_tool: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(views, "SEND_TIMEOUT", 0.5)
+    fake_tool("ping", "flood.py")
+    client = await make_client(make_settings(timeout=60))
+    resp = await client.get("/ping", params={"target": "127.0.0.1"})  # and never read
+    assert resp.status == 200
+    assert await eventually(lambda: 'status="cancelled"' in _render_metrics(client), 10)
+    assert client.server.app[keys.RUNNER].active == 0
+    resp.close()

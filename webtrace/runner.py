@@ -190,6 +190,12 @@ class Run:
     def pid(self) -> int | None:
         return None if self._proc is None else self._proc.pid
 
+    def abandon(self) -> None:
+        """Give the slot back if the run never started (the client left before the
+        spawn); a started run gives its slot back when it is reaped."""
+        if self._proc is None:
+            self._runner._release(self)
+
     async def __aenter__(self) -> Run:
         try:
             async with self._runner._spawn_turn:
@@ -292,6 +298,7 @@ class Run:
                     _signal_group(proc.pid, signal.SIGKILL)
                     await proc.wait()
             await _reap_group(proc.pid, self._runner.kill_grace * 4)
+            await _drain(proc)
         finally:
             self.outcome = self._outcome(proc.returncode)
             self._runner._release(self)
@@ -316,6 +323,19 @@ class Run:
         else:
             message = f"{name} was stopped: the server is shutting down"
         return Outcome(status, code, duration, message)
+
+
+async def _drain(proc: asyncio.subprocess.Process) -> None:
+    """Read what the dead tool left in its pipe, so that the pipe reaches its end
+    and asyncio closes it (a reader stopped mid-stream would leave it open)."""
+    if proc.stdout is None:
+        return
+    try:
+        async with asyncio.timeout(1.0):
+            while await proc.stdout.read(CHUNK):
+                pass
+    except (TimeoutError, OSError):
+        pass
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -1,15 +1,16 @@
 """HTTP glue: the page, the SSE stream, the seed-compatible text stream, health and errors.
 
-Views parse the query, call ``prepare_job`` and pick a sink; refusals become
-JSON on the API and plain text on the text routes, before any process starts.
+Views parse the query, plan and start a job (webtrace.jobs) and pick a sink;
+refusals become JSON on the API and plain text on the text routes, before any
+process starts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import itertools
 import json
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -24,9 +25,10 @@ from .problems import HTTPProblem, as_problem, problem_response
 from .targets import Family, TargetError, parse_aftype, parse_family
 from .tools import TOOL_NAMES
 
-log = logging.getLogger(__name__)
-
 SSE_PING_INTERVAL = 10.0
+# A client that stops reading without leaving must not hold its run: after this
+# long on one write it is treated as gone, and the run is ended.
+SEND_TIMEOUT = 30.0
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 # The original webtrace's route names for its tools.
 TEXT_ROUTES = {"ping": "ping", "trace": "traceroute", "mtr": "mtr"}
@@ -97,16 +99,27 @@ async def api_run(request: web.Request) -> web.StreamResponse:
     except HTTPProblem as problem:
         return problem_response(request, problem)
 
-    async with sse_response(
-        request, headers=_rate_headers(request), ping_interval=SSE_PING_INTERVAL
-    ) as resp:
-        ids = itertools.count(1)
+    try:
+        async with sse_response(
+            request, headers=_rate_headers(request), ping_interval=SSE_PING_INTERVAL
+        ) as resp:
+            ids = itertools.count(1)
 
-        async def emit(events: list[Event]) -> None:
-            await resp.write(b"".join(sse_frame(next(ids), e) for e in events))
+            async def emit(events: list[Event]) -> None:
+                await _send(resp, b"".join(sse_frame(next(ids), e) for e in events))
 
-        await _run(request, job, emit)
+            await _run(request, job, emit)
+    finally:
+        job.run.abandon()
     return resp
+
+
+async def _send(resp: web.StreamResponse, data: bytes) -> None:
+    try:
+        async with asyncio.timeout(SEND_TIMEOUT):
+            await resp.write(data)
+    except TimeoutError:
+        raise ConnectionResetError("the client stopped reading") from None
 
 
 def sse_frame(event_id: int, event: Event) -> bytes:
@@ -145,7 +158,6 @@ async def text_run(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={**STREAM_HEADERS, **_rate_headers(request)})
     resp.content_type = "text/plain"
     resp.charset = "utf-8"
-    await resp.prepare(request)
 
     async def emit(events: list[Event]) -> None:
         out = []
@@ -155,10 +167,14 @@ async def text_run(request: web.Request) -> web.StreamResponse:
             elif event.kind == "end" and (trailer := text_trailer(tool, event.data)):
                 out.append(trailer)
         if out:
-            await resp.write(("\n".join(out) + "\n").encode("utf-8", "replace"))
+            await _send(resp, ("\n".join(out) + "\n").encode("utf-8", "replace"))
 
-    await _run(request, job, emit)
-    await resp.write_eof()
+    try:
+        await resp.prepare(request)
+        await _run(request, job, emit)
+        await resp.write_eof()
+    finally:
+        job.run.abandon()
     return resp
 
 

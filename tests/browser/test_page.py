@@ -1,10 +1,9 @@
 """The page in Chromium, against the real server and the real tools on loopback."""
 
-import asyncio
+import os
 import re
 import signal
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import psutil
@@ -12,7 +11,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser.fixtures import BROWSER_ENV, Watched, open_page, save_screenshot_dir
-from tests.helpers import collect, eventually, tool_processes
+from tests.helpers import eventually, tool_processes
 from tests.server import ServerProcess, server_process
 
 pytestmark = pytest.mark.browser
@@ -201,8 +200,6 @@ async def test_hostile_tool_output_is_only_text(browser: Browser, tmp_path: Path
     fake = bin_dir / "ping"
     fake.write_text(f"#!/bin/sh\nexec python3 {Path(__file__).parent.parent / 'fakes' / 'hostile.py'}\n")
     fake.chmod(0o755)
-    import os
-
     env = {**BROWSER_ENV, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     with server_process(tmp_path, env, unix=False) as lg:
         watched = await open_page(browser)

@@ -1,6 +1,5 @@
 """webtrace behind a real nginx, configured as the README says, on a unix socket."""
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
