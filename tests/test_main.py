@@ -94,3 +94,17 @@ def test_start_up_warns_when_open_files_are_too_few_for_max_jobs(tmp_path: Path)
     finally:
         proc.kill()
         proc.communicate()
+
+
+async def test_json_logs_carry_the_access_fields(tmp_path: Path) -> None:
+    import json
+
+    async with running_server(tmp_path, {"WEBTRACE_LOG_FORMAT": "json"}) as server:
+        await collect(await server.session.get(f"{server.base}/api/v1/traceroute", params={"target": "127.0.0.1"}))
+        server.process.send_signal(signal.SIGTERM)
+        await asyncio.get_running_loop().run_in_executor(None, server.process.wait)
+    entries = [json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")]
+    [access] = [e for e in entries if e["logger"] == "webtrace.access"]
+    assert access["client"] == "unix" and access["tool"] == "traceroute" and access["run"] == "ok"
+    assert access["status"] == 200 and access["target"] == "127.0.0.1"
+    assert all(e["level"] in ("INFO", "WARNING") for e in entries)
