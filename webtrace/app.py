@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator
+
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web

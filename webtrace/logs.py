@@ -26,8 +26,7 @@ ACCESS_LOGGER = "webtrace.access"
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": _utc(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -131,7 +130,7 @@ class AccessLogger(AbstractAccessLogger):
         if self._direct is None:
             self.logger.info(_access_text(fields), extra={"fields": fields})
         elif self._json:
-            entry = {"time": _utc_now(), "level": "INFO", "logger": self.logger.name,
+            entry = {"time": _utc(_time.time()), "level": "INFO", "logger": self.logger.name,
                      "message": _access_text(fields), **fields}
             self._direct.write_line(json.dumps(entry, ensure_ascii=False) + "\n")
         else:
@@ -154,6 +153,6 @@ def _access_text(fields: dict[str, Any]) -> str:
     )
 
 
-def _utc_now() -> str:
-    now = _time.time()
-    return _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+def _utc(timestamp: float) -> str:
+    """ISO 8601 in UTC with milliseconds, as both JSON log paths write it."""
+    return _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(timestamp)) + f".{int(timestamp % 1 * 1000):03d}Z"
