@@ -6,8 +6,9 @@
 Link A 192.0.2.0/24 and 2001:db8:a::/64, link B 198.51.100.0/24 and
 2001:db8:b::/64, link C 203.0.113.0/24 and 2001:db8:c::/64: documentation
 ranges, used only inside these namespaces. r1 never sends ICMP time-exceeded
-(the silent hop); r2 drops about half of what it forwards to the target (the
-lossy link); ``UNREACHABLE`` sits on link C but no host answers for it.
+(the silent hop); r2 drops about half of the echo requests it forwards to the
+target (the lossy link, seen by ping and mtr; traceroute probes with UDP, so
+its view of the path is the same every run); ``UNREACHABLE`` sits on link C but no host answers for it.
 
 Every namespace carries a per-run suffix and is removed on exit, also when the
 body fails. Needs root (``ip netns``, nftables).
@@ -62,8 +63,8 @@ R2_RULES = f"""
 table inet lossy {{
     chain lossy_forward {{
         type filter hook forward priority 0; policy accept;
-        ip daddr {TARGET_V4} numgen random mod 100 < {LOSS_PERCENT} drop
-        ip6 daddr {TARGET_V6} numgen random mod 100 < {LOSS_PERCENT} drop
+        ip daddr {TARGET_V4} icmp type echo-request numgen random mod 100 < {LOSS_PERCENT} drop
+        ip6 daddr {TARGET_V6} icmpv6 type echo-request numgen random mod 100 < {LOSS_PERCENT} drop
     }}
 }}
 """
