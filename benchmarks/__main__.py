@@ -53,13 +53,17 @@ class Server:
     def ps(self) -> psutil.Process:
         return psutil.Process(self.process.pid)
 
+    def own(self) -> list[psutil.Process]:
+        """The server's processes: itself and its spawn helper, not the tools."""
+        helpers = [p for p in self.ps.children() if any("spawn_helper" in a for a in p.cmdline())]
+        return [self.ps, *helpers]
+
     def cpu(self) -> float:
-        """The server's own CPU seconds, without its children (the tools)."""
-        times = self.ps.cpu_times()
-        return times.user + times.system
+        """The server's own CPU seconds (spawn helper included), without the tools'."""
+        return sum(t.user + t.system for t in (p.cpu_times() for p in self.own()))
 
     def pss(self) -> int:
-        return int(self.ps.memory_full_info().pss)
+        return sum(int(p.memory_full_info().pss) for p in self.own())
 
     def tools(self) -> list[psutil.Process]:
         found = []

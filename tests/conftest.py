@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -72,15 +73,21 @@ def make_client(aiohttp_client: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @pytest.fixture
-def fake_tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], Path]:
-    """Put a fake executable named ``name`` first on PATH, running ``tests/fakes/<script>``."""
+def fake_tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """Put a fake executable named ``name`` first on PATH, running ``tests/fakes/<script>``.
+
+    Variables for the fake go in ``env``: the tools see the environment the server
+    started with, so setting them in this process afterwards would not reach it.
+    """
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
 
-    def install(name: str, script: str) -> Path:
+    def install(name: str, script: str, env: dict[str, str] | None = None) -> Path:
         path = bin_dir / name
-        path.write_text(f"#!/bin/sh\nexec {os.environ.get('PYTHON', 'python3')} {FAKES / script} \"$@\"\n")
+        assignments = "".join(f"{key}={shlex.quote(value)} " for key, value in (env or {}).items())
+        python = os.environ.get("PYTHON", "python3")
+        path.write_text(f"#!/bin/sh\n{assignments}exec {python} {FAKES / script} \"$@\"\n")
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         return path
 

@@ -4,10 +4,15 @@ import sys
 
 import pytest
 
+from collections.abc import AsyncIterator, Callable
+
 from tests.helpers import FAKES, eventually, group_members
 from webtrace.runner import (
     Busy, ProcessRunner, ShuttingDown, become_subreaper, split_lines, use_pidfd_child_watcher,
 )
+from webtrace.spawner import Spawner
+
+MakeRunner = Callable[[int], ProcessRunner]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -16,8 +21,17 @@ def subreaper() -> None:
     assert become_subreaper()
 
 
-async def test_a_run_that_ends_well() -> None:
-    runner = ProcessRunner(4)
+@pytest.fixture(params=["spawn-helper", "in-process"])
+async def make_runner(request: pytest.FixtureRequest) -> AsyncIterator[MakeRunner]:
+    """Every behaviour holds whether tools start in the helper or in this process."""
+    spawner = Spawner() if request.param == "spawn-helper" else None
+    yield lambda max_jobs: ProcessRunner(max_jobs, spawner=spawner)
+    if spawner is not None:
+        await spawner.close()
+
+
+async def test_a_run_that_ends_well(make_runner: MakeRunner) -> None:
+    runner = make_runner(4)
     run = runner.run(["ping", "-n", "-c", "2", "-i", "0.2", "127.0.0.1"], name="ping", timeout=10)
     async with run:
         lines = [line async for line in run.lines()]
@@ -29,8 +43,8 @@ async def test_a_run_that_ends_well() -> None:
     assert runner.active == 0
 
 
-async def test_a_tool_that_fails_reports_its_exit_code() -> None:
-    run = ProcessRunner(1).run(["ping", "-c", "1", "-I", "no-such-interface", "127.0.0.1"], name="ping", timeout=10)
+async def test_a_tool_that_fails_reports_its_exit_code(make_runner: MakeRunner) -> None:
+    run = make_runner(1).run(["ping", "-c", "1", "-I", "no-such-interface", "127.0.0.1"], name="ping", timeout=10)
     async with run:
         lines = [line async for line in run.lines()]
     assert run.outcome is not None and run.outcome.status == "failed"
@@ -39,8 +53,8 @@ async def test_a_tool_that_fails_reports_its_exit_code() -> None:
     assert any("no-such-interface" in line for line in lines)
 
 
-async def test_timeout_kills_the_group() -> None:
-    run = ProcessRunner(1).run(["mtr", "--raw", "-c", "100", "-i", "0.2", "127.0.0.1"], name="mtr", timeout=0.8)
+async def test_timeout_kills_the_group(make_runner: MakeRunner) -> None:
+    run = make_runner(1).run(["mtr", "--raw", "-c", "100", "-i", "0.2", "127.0.0.1"], name="mtr", timeout=0.8)
     async with run:
         async for _ in run.lines():
             pass
@@ -49,8 +63,8 @@ async def test_timeout_kills_the_group() -> None:
     assert run.pid is not None and group_members(run.pid) == []
 
 
-async def test_cancelling_the_reader_kills_mtr_and_mtr_packet() -> None:
-    run = ProcessRunner(1).run(["mtr", "--raw", "-c", "100", "-i", "0.2", "127.0.0.1"], name="mtr", timeout=30)
+async def test_cancelling_the_reader_kills_mtr_and_mtr_packet(make_runner: MakeRunner) -> None:
+    run = make_runner(1).run(["mtr", "--raw", "-c", "100", "-i", "0.2", "127.0.0.1"], name="mtr", timeout=30)
     first_line = asyncio.Event()
 
     async def read() -> None:
@@ -69,8 +83,8 @@ async def test_cancelling_the_reader_kills_mtr_and_mtr_packet() -> None:
     assert group_members(run.pid) == []  # gone and reaped: not even a zombie
 
 
-async def test_shutdown_stops_every_run(tmp_path: object) -> None:
-    runner = ProcessRunner(4)
+async def test_shutdown_stops_every_run(make_runner: MakeRunner, tmp_path: object) -> None:
+    runner = make_runner(4)
     runs = [runner.run(["ping", "-n", "-c", "100", "-i", "0.2", "127.0.0.1"], name="ping", timeout=30) for _ in range(2)]
     started = [asyncio.Event() for _ in runs]
 
@@ -90,8 +104,8 @@ async def test_shutdown_stops_every_run(tmp_path: object) -> None:
         runner.run(["true"], name="true", timeout=1)
 
 
-async def test_the_global_cap_refuses_at_once() -> None:
-    runner = ProcessRunner(1)
+async def test_the_global_cap_refuses_at_once(make_runner: MakeRunner) -> None:
+    runner = make_runner(1)
     first = runner.run(["true"], name="true", timeout=5)
     with pytest.raises(Busy):
         runner.run(["true"], name="true", timeout=5)
@@ -101,8 +115,8 @@ async def test_the_global_cap_refuses_at_once() -> None:
     runner.run(["true"], name="true", timeout=5)  # the slot is free again
 
 
-async def test_long_lines_and_invalid_utf8_survive() -> None:
-    run = ProcessRunner(1).run([sys.executable, str(FAKES / "bytes.py")], name="fake", timeout=10)
+async def test_long_lines_and_invalid_utf8_survive(make_runner: MakeRunner) -> None:
+    run = make_runner(1).run([sys.executable, str(FAKES / "bytes.py")], name="fake", timeout=10)
     async with run:
         lines = [line async for line in run.lines()]
     assert lines[0] == "café \ufffd\ufffd broken"
@@ -111,11 +125,11 @@ async def test_long_lines_and_invalid_utf8_survive() -> None:
     assert run.outcome is not None and (run.outcome.status, run.outcome.exit_code) == ("failed", 3)
 
 
-async def test_children_of_the_tool_die_with_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_children_of_the_tool_die_with_it(make_runner: MakeRunner, tmp_path) -> None:  # type: ignore[no-untyped-def]
     gate = tmp_path / "gate"
     os.mkfifo(gate)
     env = {**os.environ, "WEBTRACE_TEST_GATE": str(gate)}
-    run = ProcessRunner(1).run([sys.executable, str(FAKES / "gated.py")], name="fake", timeout=30, env=env)
+    run = make_runner(1).run([sys.executable, str(FAKES / "gated.py")], name="fake", timeout=30, env=env)
     async with run:
         assert run.pid is not None
         assert await eventually(lambda: len(group_members(run.pid)) == 2, 5)
@@ -134,8 +148,8 @@ def test_split_lines() -> None:
 async def test_children_are_watched_through_pidfds() -> None:
     if sys.version_info >= (3, 12):
         pytest.skip("Python 3.12+ chooses pidfds by itself")  # pragma: no cover
-    previous = use_pidfd_child_watcher()
-    assert previous is not None
+    give_up = use_pidfd_child_watcher()
+    assert give_up is not None
     try:
         assert type(asyncio.get_child_watcher()).__name__ == "PidfdChildWatcher"
         run = ProcessRunner(1).run(["true"], name="true", timeout=5)
@@ -144,11 +158,12 @@ async def test_children_are_watched_through_pidfds() -> None:
                 pass
         assert run.outcome is not None and run.outcome.status == "ok"
     finally:
-        asyncio.set_child_watcher(previous)
+        give_up()
+    assert type(asyncio.get_child_watcher()).__name__ != "PidfdChildWatcher"
 
 
-async def test_a_run_abandoned_before_its_spawn_gives_its_slot_back() -> None:
-    runner = ProcessRunner(1)
+async def test_a_run_abandoned_before_its_spawn_gives_its_slot_back(make_runner: MakeRunner) -> None:
+    runner = make_runner(1)
     run = runner.run(["true"], name="true", timeout=5)
     assert runner.active == 1
     run.abandon()  # e.g. the client left between the headers and the spawn

@@ -15,14 +15,13 @@ from webtrace.settings import _networks
 
 
 @pytest.fixture
-def gated(fake_tool: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Path]:
+def gated(fake_tool: Callable[..., Path], tmp_path: Path) -> Callable[[str], Path]:
     """Install ``gated.py`` as a tool: it prints a line for each line written to the gate."""
 
     def install(tool: str) -> Path:
         gate = tmp_path / "gate"
         os.mkfifo(gate)
-        monkeypatch.setenv("WEBTRACE_TEST_GATE", str(gate))
-        fake_tool(tool, "gated.py")
+        fake_tool(tool, "gated.py", {"WEBTRACE_TEST_GATE": str(gate)})
         return gate
 
     return install

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import AsyncIterator
 
@@ -19,6 +18,7 @@ from .policy import AddressPolicy
 from .resources import find_dir
 from .runner import ProcessRunner, become_subreaper, use_pidfd_child_watcher
 from .settings import Settings
+from .spawner import Spawner
 from .targets import Resolver, system_resolver
 from .tools import tools_for
 
@@ -52,17 +52,24 @@ def setup_metrics(app: web.Application) -> None:
 def setup_runner(app: web.Application) -> None:
     settings = app[keys.SETTINGS]
     metrics = app[keys.METRICS]
+    spawner = Spawner() if Spawner.usable() else None
     runner = ProcessRunner(
-        settings.max_jobs, on_end=lambda run, outcome: metrics.ended(run.name, outcome)
+        settings.max_jobs,
+        on_end=lambda run, outcome: metrics.ended(run.name, outcome),
+        spawner=spawner,
     )
     app[keys.RUNNER] = runner
 
     async def process_handling(app: web.Application) -> AsyncIterator[None]:
-        previous = use_pidfd_child_watcher()
+        give_up_pidfds = use_pidfd_child_watcher()
         become_subreaper()
+        if spawner is not None:
+            await spawner.start()
         yield
-        if previous is not None:
-            asyncio.set_child_watcher(previous)
+        if spawner is not None:
+            await spawner.close()
+        if give_up_pidfds is not None:
+            give_up_pidfds()
 
     async def stop_runs(app: web.Application) -> None:
         # on_shutdown runs before aiohttp waits for handlers, so each open

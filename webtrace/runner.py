@@ -25,7 +25,10 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal, Protocol
+
+if TYPE_CHECKING:
+    from .spawner import Spawner
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,18 @@ Status = Literal["ok", "failed", "timeout", "cancelled", "shutdown"]
 CHUNK: Final = 64 * 1024
 MAX_LINE: Final = 1024 * 1024  # a longer line is split, never dropped
 _PR_SET_CHILD_SUBREAPER: Final = 36
+
+
+class Child(Protocol):
+    """A started tool: ``asyncio.subprocess.Process``, or one the spawn helper started."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def stdout(self) -> asyncio.StreamReader | None: ...
+    @property
+    def returncode(self) -> int | None: ...
+    async def wait(self) -> int | None: ...
 
 
 class Busy(RuntimeError):
@@ -62,14 +77,19 @@ def become_subreaper() -> bool:
         return False
 
 
-def use_pidfd_child_watcher() -> asyncio.AbstractChildWatcher | None:
+# Per loop: the watcher that was there before, and how many users want pidfds.
+_pidfd_users: dict[asyncio.AbstractEventLoop, tuple[asyncio.AbstractChildWatcher, int]] = {}
+
+
+def use_pidfd_child_watcher() -> Callable[[], None] | None:
     """Wait for children through pidfds rather than one thread each (Python 3.11).
 
     Python 3.12 and later do this by default where the kernel supports it; 3.11
     starts a thread per child, which thousands of concurrent runs cannot afford.
-    Call it with the loop running; returns the watcher it replaced (to put back
-    with ``asyncio.set_child_watcher`` when the loop is done), or None if it
-    changed nothing.
+    Call it with the loop running; returns a function that gives it up, or None
+    if it changed nothing. Several apps on one loop share one watcher: the one
+    before comes back when the last gives it up, so no app's children (the spawn
+    helper lives as long as its app) lose their watcher early.
     """
     if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
         return None
@@ -77,11 +97,26 @@ def use_pidfd_child_watcher() -> asyncio.AbstractChildWatcher | None:
         os.close(os.pidfd_open(os.getpid()))
     except OSError:
         return None
-    previous = asyncio.get_child_watcher()
-    watcher = asyncio.PidfdChildWatcher()
-    watcher.attach_loop(asyncio.get_running_loop())
-    asyncio.set_child_watcher(watcher)
-    return previous
+    loop = asyncio.get_running_loop()
+    if loop in _pidfd_users:
+        previous, users = _pidfd_users[loop]
+        _pidfd_users[loop] = (previous, users + 1)
+    else:
+        previous = asyncio.get_child_watcher()
+        watcher = asyncio.PidfdChildWatcher()
+        watcher.attach_loop(loop)
+        asyncio.set_child_watcher(watcher)
+        _pidfd_users[loop] = (previous, 1)
+
+    def give_up() -> None:
+        previous, users = _pidfd_users[loop]
+        if users > 1:
+            _pidfd_users[loop] = (previous, users - 1)
+        else:
+            del _pidfd_users[loop]
+            asyncio.set_child_watcher(previous)
+
+    return give_up
 
 
 def split_lines(pending: bytes, chunk: bytes) -> tuple[list[str], bytes]:
@@ -106,14 +141,18 @@ class ProcessRunner:
         *,
         kill_grace: float = 0.5,
         on_end: Callable[[Run, Outcome], None] | None = None,
+        spawner: Spawner | None = None,
     ) -> None:
         self.max_jobs = max_jobs
+        # With a spawner, tools start in the helper process, off the event loop;
+        # without one, here (a blocking call each).
+        self.spawner = spawner
         self.kill_grace = kill_grace
         self.on_end = on_end  # told of every outcome, however the reader went away
         self.spawned = 0  # processes started since creation
         self._runs: set[Run] = set()
-        # Spawning blocks the loop for a millisecond or more. Taking turns, one spawn
-        # per loop pass, lets a crowd's requests get their response headers in between.
+        # Spawning here blocks the loop for a millisecond or more. Taking turns, one
+        # spawn per loop pass, lets a crowd's requests get their headers in between.
         self._spawn_turn = asyncio.Lock()
         self._closing = False
 
@@ -178,7 +217,7 @@ class Run:
         self.timeout = timeout
         self._executable = executable
         self._env = env
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: Child | None = None
         self._status: Status | None = None
         self._signalled = False
         self._started = time.monotonic()
@@ -198,8 +237,7 @@ class Run:
 
     async def __aenter__(self) -> Run:
         try:
-            async with self._runner._spawn_turn:
-                self._proc = await self._spawn()
+            self._proc = await self._spawn()
         except BaseException:
             self._runner._release(self)
             raise
@@ -210,16 +248,20 @@ class Run:
             self.stop("shutdown")
         return self
 
-    async def _spawn(self) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            *self.argv,
-            executable=self._executable,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=self._env,
-        )
+    async def _spawn(self) -> Child:
+        spawner = self._runner.spawner
+        if spawner is not None:
+            return await spawner.spawn(self.argv, executable=self._executable, env=self._env)
+        async with self._runner._spawn_turn:
+            return await asyncio.create_subprocess_exec(
+                *self.argv,
+                executable=self._executable,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=self._env,
+            )
 
     async def __aexit__(
         self,
@@ -312,7 +354,9 @@ class Run:
         if status == "ok":
             message = f"{name} finished"
         elif status == "failed":
-            if code is not None and code < 0:
+            if code is None:
+                message = f"{name} ended; its exit status is unknown"
+            elif code < 0:
                 message = f"{name} was killed by signal {-code}"
             else:
                 message = f"{name} exited with status {code}"
@@ -325,7 +369,7 @@ class Run:
         return Outcome(status, code, duration, message)
 
 
-async def _drain(proc: asyncio.subprocess.Process) -> None:
+async def _drain(proc: Child) -> None:
     """Read what the dead tool left in its pipe, so that the pipe reaches its end
     and asyncio closes it (a reader stopped mid-stream would leave it open)."""
     if proc.stdout is None:

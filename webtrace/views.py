@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import itertools
-import json
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp_jinja2
+import orjson
 from aiohttp import web
 from aiohttp_sse import sse_response
 
@@ -123,9 +123,11 @@ async def _send(resp: web.StreamResponse, data: bytes) -> None:
 
 
 def sse_frame(event_id: int, event: Event) -> bytes:
-    """One SSE event. JSON escapes CR and LF, so ``data`` is always a single line."""
-    data = json.dumps(event.data, separators=(",", ":"), ensure_ascii=False)
-    return f"id: {event_id}\r\nevent: {event.kind}\r\ndata: {data}\r\n\r\n".encode()
+    """One SSE event. JSON escapes CR and LF, so ``data`` is always a single line.
+
+    orjson: encoding is the largest cost of a busy stream after the writes themselves."""
+    head = f"id: {event_id}\r\nevent: {event.kind}\r\ndata: ".encode()
+    return head + orjson.dumps(event.data) + b"\r\n\r\n"
 
 
 async def api_check(request: web.Request) -> web.Response:

@@ -167,7 +167,16 @@ async def test_busy_server_and_busy_visitor(lg: ServerProcess, watched: Watched)
             # One of the visitor's runs ends and a third client takes its slot: now the
             # visitor is within its own cap, but the server is full.
             streams[0].close()
-            runs = lambda: [c for c in psutil.Process(lg.process.pid).children() if c.name() == "mtr"]  # noqa: E731
+            def runs() -> list[int]:  # one group leader per run (mtr forks helpers of its own)
+                leaders = []
+                for c in psutil.Process(lg.process.pid).children(recursive=True):
+                    try:
+                        if c.name() == "mtr" and c.status() != psutil.STATUS_ZOMBIE and os.getpgid(c.pid) == c.pid:
+                            leaders.append(c.pid)
+                    except (psutil.NoSuchProcess, ProcessLookupError):
+                        pass
+                return leaders
+
             assert await eventually(lambda: len(runs()) == 2, 2), "the closed stream's mtr is still running"
             resp = await session.get(f"{lg.base}/api/v1/mtr", params={"target": "127.0.0.1"},
                                      headers={"X-Forwarded-For": "203.0.113.201"})

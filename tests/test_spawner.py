@@ -1,0 +1,155 @@
+import asyncio
+import errno
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.helpers import eventually
+from webtrace.runner import become_subreaper
+from webtrace.spawner import Spawner
+
+
+@pytest.fixture(autouse=True, scope="module")
+def subreaper() -> None:
+    assert become_subreaper()
+
+
+@pytest.fixture
+async def spawner() -> AsyncIterator[Spawner]:
+    spawner = Spawner()
+    await spawner.start()
+    yield spawner
+    await spawner.close()
+
+
+async def output(child) -> str:  # type: ignore[no-untyped-def]
+    return (await asyncio.wait_for(child.stdout.read(), 10)).decode()
+
+
+def helper_children(spawner: Spawner) -> list[psutil.Process]:
+    assert spawner.helper_pid is not None
+    return [p for p in psutil.Process(spawner.helper_pid).children() if p.status() != psutil.STATUS_ZOMBIE]
+
+
+async def test_a_tool_gets_a_session_output_and_its_exit_code(spawner: Spawner) -> None:
+    child = await spawner.spawn(["sh", "-c", "echo out; echo err >&2; ps -o sid= -p $$; exit 3"])
+    text = await output(child)
+    lines = text.split()
+    assert lines[:2] == ["out", "err"]  # standard error joins standard output
+    assert int(lines[2]) == child.pid  # a session of its own, so its group can be ended
+    assert await asyncio.wait_for(child.wait(), 10) == 3
+    assert child.returncode == 3
+
+
+async def test_a_killed_tool_reports_the_signal(spawner: Spawner) -> None:
+    child = await spawner.spawn(["sleep", "30"])
+    os.killpg(child.pid, signal.SIGTERM)
+    assert await asyncio.wait_for(child.wait(), 10) == -signal.SIGTERM
+
+
+async def test_a_tool_inherits_no_descriptor_and_no_ignored_signal(spawner: Spawner) -> None:
+    child = await spawner.spawn(["sh", "-c", "ls /proc/self/fd; grep -E '^Sig(Ign|Blk)' /proc/self/status"])
+    text = await output(child)
+    fds = sorted(int(x) for x in text.splitlines() if x.isdigit())
+    assert fds[:3] == [0, 1, 2] and len(fds) <= 4  # plus the descriptor ls opens to list them
+    masks = dict(line.split(":\t") for line in text.splitlines() if line.startswith("Sig"))
+    assert int(masks["SigBlk"], 16) == 0
+    # Python ignores SIGPIPE; a tool must not. glibc's posix_spawn leaves its two
+    # internal signals (32, 33) ignored, as in any child Python starts that way;
+    # glibc sets its own handler before it uses them.
+    glibc_internal = (1 << 31) | (1 << 32)
+    assert int(masks["SigIgn"], 16) & ~glibc_internal == 0
+    assert await child.wait() == 0
+
+
+async def test_stdin_is_empty(spawner: Spawner) -> None:
+    child = await spawner.spawn(["sh", "-c", "cat; echo done"])
+    assert await output(child) == "done\n"
+
+
+@pytest.mark.parametrize(("argv", "executable", "code"), [
+    (["no-such-tool-here"], None, errno.ENOENT),
+    (["x"], "/nonexistent/tool", errno.ENOENT),
+    (["x"], "not-executable", errno.EACCES),
+])
+async def test_a_tool_that_cannot_start_raises_oserror(
+    spawner: Spawner, argv: list[str], executable: str | None, code: int, tmp_path: Path
+) -> None:
+    if executable == "not-executable":
+        script = tmp_path / "script"
+        script.write_text("#!/bin/sh\necho never\n")
+        script.chmod(0o644)
+        executable = str(script)
+    with pytest.raises(OSError) as raised:
+        await spawner.spawn(argv, executable=executable)
+    assert raised.value.errno == code
+    assert helper_children(spawner) == []
+
+
+async def test_tools_get_the_environment_the_server_started_with(
+    spawner: Spawner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEBTRACE_TEST_MARK", "set after start")
+    child = await spawner.spawn(["sh", "-c", 'echo "${WEBTRACE_TEST_MARK-unset}"'])
+    assert await output(child) == "unset\n"
+    child = await spawner.spawn(["sh", "-c", 'echo "$ONLY"'], env={"ONLY": "this", "PATH": os.environ["PATH"]})
+    assert await output(child) == "this\n"
+
+
+async def test_a_spawn_cancelled_in_flight_leaves_no_process(spawner: Spawner, tmp_path: Path) -> None:
+    marker = str(tmp_path / "cancelled")
+    tasks = [asyncio.create_task(spawner.spawn(["sleep", "30", marker])) for _ in range(20)]
+    await asyncio.sleep(0)  # the requests are out; the helper is spawning
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+    def left() -> list[psutil.Process]:
+        found = []
+        for proc in psutil.process_iter():
+            try:
+                if marker in proc.cmdline() and proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
+            except psutil.NoSuchProcess:
+                pass
+        return found
+
+    # Each answer that arrives after its asker left is killed at once; wait for the last one.
+    done = await spawner.spawn(["true"])
+    await done.wait()
+    assert await eventually(lambda: left() == [], 5), left()
+
+
+async def test_runs_outlive_the_helper_and_a_new_one_starts(spawner: Spawner, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    child = await spawner.spawn(["sh", "-c", f'read line < {gate}; echo "$line"; exec sleep 30'])
+    first_helper = spawner.helper_pid
+    assert first_helper is not None
+    os.kill(first_helper, signal.SIGKILL)
+    assert await eventually(lambda: not psutil.pid_exists(first_helper), 5)
+    # The tool keeps running and printing, now a child of this process...
+    with open(gate, "w") as writer:
+        writer.write("still here\n")
+    assert child.stdout is not None
+    assert await asyncio.wait_for(child.stdout.readline(), 10) == b"still here\n"
+    # ...which learns its exit.
+    os.killpg(child.pid, signal.SIGTERM)
+    assert await asyncio.wait_for(child.wait(), 10) == -signal.SIGTERM
+    again = await spawner.spawn(["echo", "again"])
+    assert spawner.helper_pid not in (None, first_helper)
+    assert await output(again) == "again\n"
+
+
+async def test_close_stops_the_helper() -> None:
+    spawner = Spawner()
+    await spawner.start()
+    helper = psutil.Process(spawner.helper_pid)
+    await spawner.close()
+    assert not helper.is_running() or helper.status() == psutil.STATUS_ZOMBIE
+    with pytest.raises(OSError):
+        await spawner.spawn(["true"])
