@@ -145,12 +145,13 @@ class AccessLogger(AbstractAccessLogger):
         return f"{self._stamp},{int(now % 1 * 1000):03d}"
 
 
+_QUOTED = frozenset({"target", "path"})
+
+
 def _access_text(fields: dict[str, Any]) -> str:
     # repr() keeps a hostile target or path on one line and visibly quoted.
-    return " ".join(
-        f"{k}={v!r}" if isinstance(v, str) and k in ("target", "path") else f"{k}={v}"
-        for k, v in fields.items()
-    )
+    return " ".join([f"{k}={v!r}" if k in _QUOTED else f"{k}={v}" for k, v in fields.items()])
+
 
 
 def _utc(timestamp: float) -> str:
