@@ -55,8 +55,14 @@ class Server:
 
     def own(self) -> list[psutil.Process]:
         """The server's processes: itself and its spawn helper, not the tools."""
-        helpers = [p for p in self.ps.children() if any("spawn_helper" in a for a in p.cmdline())]
-        return [self.ps, *helpers]
+        found = [self.ps]
+        for child in self.ps.children():
+            try:
+                if any("spawn_helper" in a for a in child.cmdline()):
+                    found.append(child)
+            except psutil.NoSuchProcess:
+                pass  # a tool that just ended
+        return found
 
     def cpu(self) -> float:
         """The server's own CPU seconds (spawn helper included), without the tools'."""

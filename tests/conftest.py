@@ -5,16 +5,20 @@ from __future__ import annotations
 import dataclasses
 import os
 import shlex
+import signal
 import stat
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from tests.helpers import FAKES
+from tests.helpers import FAKES, TOOL_NAMES
 from webtrace import create_app
 from webtrace.settings import Settings, _networks
 
@@ -33,6 +37,46 @@ LOOPBACK_SETTINGS = Settings(
     ratelimit="1000/minute",
     max_jobs_per_client=50,
 )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_STARTED] = time.time()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No tool outlives the suite: whatever a test started has ended by now, every
+    server included. A survivor fails the run (and is killed, so it cannot pile up)."""
+    started = session.config.stash.get(_STARTED, None)
+    if started is None:
+        return
+    deadline = time.monotonic() + 5
+    while (left := _tools_started_since(started)) and time.monotonic() < deadline:
+        time.sleep(0.1)  # a group killed as its server stopped may still be dying
+    if left:
+        lines = [f"{p.pid} {' '.join(p.cmdline())}" for p in left]
+        for proc in left:
+            try:
+                os.killpg(os.getpgid(proc.pid), signal.SIGKILL)  # its children too
+            except (ProcessLookupError, PermissionError):
+                pass
+        print("\ntools outlived the test run:\n" + "\n".join(lines), file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _tools_started_since(started: float) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.create_time() < started or proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if proc.name() in TOOL_NAMES or any(str(FAKES) in arg for arg in proc.cmdline()):
+                found.append(proc)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+_STARTED = pytest.StashKey[float]()
 
 
 @pytest.hookimpl(hookwrapper=True)

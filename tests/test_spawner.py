@@ -35,6 +35,18 @@ def helper_children(spawner: Spawner) -> list[psutil.Process]:
     return [p for p in psutil.Process(spawner.helper_pid).children() if p.status() != psutil.STATUS_ZOMBIE]
 
 
+def marked(marker: str) -> list[int]:
+    """Live processes with ``marker`` among their arguments."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if marker in proc.cmdline() and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
 async def test_a_tool_gets_a_session_output_and_its_exit_code(spawner: Spawner) -> None:
     child = await spawner.spawn(["sh", "-c", "echo out; echo err >&2; ps -o sid= -p $$; exit 3"])
     text = await output(child)
@@ -102,26 +114,16 @@ async def test_tools_get_the_environment_the_server_started_with(
 
 async def test_a_spawn_cancelled_in_flight_leaves_no_process(spawner: Spawner, tmp_path: Path) -> None:
     marker = str(tmp_path / "cancelled")
-    tasks = [asyncio.create_task(spawner.spawn(["sleep", "30", marker])) for _ in range(20)]
+    tasks = [asyncio.create_task(spawner.spawn(["sh", "-c", "sleep 30; true", marker])) for _ in range(20)]
     await asyncio.sleep(0)  # the requests are out; the helper is spawning
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
 
-    def left() -> list[psutil.Process]:
-        found = []
-        for proc in psutil.process_iter():
-            try:
-                if marker in proc.cmdline() and proc.status() != psutil.STATUS_ZOMBIE:
-                    found.append(proc)
-            except psutil.NoSuchProcess:
-                pass
-        return found
-
     # Each answer that arrives after its asker left is killed at once; wait for the last one.
     done = await spawner.spawn(["true"])
     await done.wait()
-    assert await eventually(lambda: left() == [], 5), left()
+    assert await eventually(lambda: marked(marker) == [], 5), marked(marker)
 
 
 async def test_runs_outlive_the_helper_and_a_new_one_starts(spawner: Spawner, tmp_path: Path) -> None:
@@ -143,6 +145,18 @@ async def test_runs_outlive_the_helper_and_a_new_one_starts(spawner: Spawner, tm
     again = await spawner.spawn(["echo", "again"])
     assert spawner.helper_pid not in (None, first_helper)
     assert await output(again) == "again\n"
+
+
+async def test_closing_with_a_spawn_in_flight_leaves_no_process(tmp_path: Path) -> None:
+    marker = str(tmp_path / "in-flight")
+    spawner = Spawner()
+    await spawner.start()
+    task = asyncio.create_task(spawner.spawn(["sh", "-c", "sleep 30; true", marker]))
+    await asyncio.sleep(0)  # the request is out
+    task.cancel()  # the client left; the server stops before the answer is read
+    await spawner.close()
+    await asyncio.gather(task, return_exceptions=True)
+    assert await eventually(lambda: marked(marker) == [], 5), marked(marker)
 
 
 async def test_close_stops_the_helper() -> None:

@@ -73,6 +73,7 @@ class Spawner:
         self._outbox: deque[bytes] = deque()
         self._in_flight = 0
         self._waiting_to_send = False
+        self._gone: asyncio.Future[None] | None = None  # done when the helper's socket closes
         self._closed = False
 
     @staticmethod
@@ -109,6 +110,7 @@ class Spawner:
             theirs.close()
         ours.setblocking(False)
         self._sock = ours
+        self._gone = asyncio.get_running_loop().create_future()
         asyncio.get_running_loop().add_reader(ours.fileno(), self._receive)
 
     async def spawn(
@@ -217,6 +219,8 @@ class Spawner:
             loop.remove_reader(sock.fileno())
             loop.remove_writer(sock.fileno())
             sock.close()
+            if self._gone is not None and not self._gone.done():
+                self._gone.set_result(None)
         self._outbox.clear()
         self._in_flight = 0
         self._waiting_to_send = False
@@ -236,8 +240,16 @@ class Spawner:
         self._closed = True
         if self._starting is not None:
             await asyncio.gather(self._starting, return_exceptions=True)
-        if self._sock is not None:
-            self._sock.shutdown(socket.SHUT_RDWR)  # the helper reads EOF and exits
+        if self._sock is not None and self._gone is not None:
+            # The helper reads EOF after the requests already sent, answers them and
+            # exits; reading to its end means no tool started meanwhile goes unseen
+            # (one whose asker left is killed as its answer comes in).
+            self._outbox.clear()
+            self._sock.shutdown(socket.SHUT_WR)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._gone), 2.0)
+            except TimeoutError:
+                pass
         helper = self._helper
         if helper is not None:
             try:
