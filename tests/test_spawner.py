@@ -2,13 +2,15 @@ import asyncio
 import errno
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
-from tests.helpers import eventually
+from tests.helpers import collect, eventually
+from webtrace import spawner as spawner_module
 from webtrace.runner import become_subreaper
 from webtrace.spawner import Spawner
 
@@ -167,3 +169,14 @@ async def test_close_stops_the_helper() -> None:
     assert not helper.is_running() or helper.status() == psutil.STATUS_ZOMBIE
     with pytest.raises(OSError):
         await spawner.spawn(["true"])
+
+
+async def test_without_a_helper_the_server_starts_tools_itself(
+    make_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(spawner_module, "_interpreter", lambda: "/nonexistent/python")
+    client = await make_client()
+    assert "the spawn helper could not start" in caplog.text
+    events = await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1"}))
+    assert events[-1].data["status"] == "ok"
+    assert [e for e in events if e.event == "reply"]

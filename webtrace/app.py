@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import AsyncIterator
 
@@ -21,6 +22,8 @@ from .settings import Settings
 from .spawner import Spawner
 from .targets import Resolver, system_resolver
 from .tools import tools_for
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -64,10 +67,15 @@ def setup_runner(app: web.Application) -> None:
         give_up_pidfds = use_pidfd_child_watcher()
         become_subreaper()
         if spawner is not None:
-            await spawner.start()
+            try:
+                await spawner.start()
+            except OSError as exc:
+                # Slower under a crowd, but correct: start tools from the loop itself.
+                log.warning("the spawn helper could not start (%s); tools start in-process", exc)
+                runner.spawner = None
         yield
-        if spawner is not None:
-            await spawner.close()
+        if runner.spawner is not None:
+            await runner.spawner.close()
         if give_up_pidfds is not None:
             give_up_pidfds()
 

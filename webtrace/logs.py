@@ -153,7 +153,6 @@ def _access_text(fields: dict[str, Any]) -> str:
     return " ".join([f"{k}={v!r}" if k in _QUOTED else f"{k}={v}" for k, v in fields.items()])
 
 
-
 def _utc(timestamp: float) -> str:
     """ISO 8601 in UTC with milliseconds, as both JSON log paths write it."""
     return _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(timestamp)) + f".{int(timestamp % 1 * 1000):03d}Z"

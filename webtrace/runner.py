@@ -4,7 +4,9 @@ It knows nothing of HTTP. A :class:`Run` is an async context manager whose
 ``lines()`` yields decoded lines as the tool prints them; leaving the context,
 for whatever reason, ends the whole process group (SIGTERM, then SIGKILL after a
 grace period) and reaps every member, the tool's own children included (mtr's
-``mtr-packet``). The runner holds the global cap on concurrent runs.
+``mtr-packet``). The runner holds the global cap on concurrent runs. Given a
+:class:`~webtrace.spawner.Spawner`, it starts tools through the spawn helper;
+without one, from the event loop itself.
 
 Why a subreaper: when a group is killed at once, the tool dies before it can reap
 its children, and they are re-parented to PID 1. Under a minimal init (many

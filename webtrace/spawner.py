@@ -63,6 +63,8 @@ class Child:
 
 
 class Spawner:
+    """The server's end of the spawn helper; create it anywhere, use it on one loop."""
+
     def __init__(self) -> None:
         self._sock: socket.socket | None = None
         self._helper: asyncio.subprocess.Process | None = None
