@@ -102,7 +102,8 @@ class Spawner:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self._helper = await asyncio.create_subprocess_exec(
-                _interpreter(), "-I", "-S", str(HELPER), str(theirs.fileno()),
+                sys.executable, "-I", "-S", str(HELPER), str(theirs.fileno()),
+                executable=_interpreter(),  # argv[0] stays readable in ps
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, start_new_session=True,
             )
         except BaseException:
