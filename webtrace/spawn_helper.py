@@ -86,7 +86,7 @@ def answer(sock: socket.socket, data: bytes, devnull: int) -> None:
     except OSError as exc:
         send(sock, {"id": request.get("id"), "errno": exc.errno, "strerror": exc.strerror or str(exc)})
         return
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         send(sock, {"id": request.get("id"), "errno": 22, "strerror": f"bad spawn request: {exc}"})
         return
     try:
