@@ -1,7 +1,11 @@
 import asyncio
 import errno
+import json
 import os
 import signal
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +16,7 @@ import pytest
 from tests.helpers import collect, eventually
 from webtrace import spawner as spawner_module
 from webtrace.runner import become_subreaper
-from webtrace.spawner import Spawner
+from webtrace.spawner import HELPER, Spawner
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -180,3 +184,22 @@ async def test_without_a_helper_the_server_starts_tools_itself(
     events = await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1"}))
     assert events[-1].data["status"] == "ok"
     assert [e for e in events if e.event == "reply"]
+
+
+def test_the_helper_answers_a_malformed_request_and_keeps_serving() -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    helper = subprocess.Popen([sys.executable, "-I", "-S", str(HELPER), str(theirs.fileno())],
+                              pass_fds=[theirs.fileno()])
+    theirs.close()
+    try:
+        ours.settimeout(10)
+        for bad in (b"not json", b"[1, 2]", b'{"id": 1}'):
+            ours.send(bad)
+            assert json.loads(ours.recv(65536))["errno"] == errno.EINVAL
+        ours.send(json.dumps({"id": 2, "argv": ["true"]}).encode())
+        message, ancillary, _, _ = ours.recvmsg(65536, socket.CMSG_SPACE(4))
+        assert json.loads(message)["id"] == 2 and ancillary
+        os.close(int.from_bytes(ancillary[0][2][:4], sys.byteorder))
+    finally:
+        ours.close()
+        assert helper.wait(10) == 0

@@ -20,6 +20,7 @@ code is the signal that killed it). It exits when the server closes the socket.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import selectors
@@ -79,18 +80,19 @@ def reap(sock: socket.socket) -> None:
 
 
 def answer(sock: socket.socket, data: bytes, devnull: int) -> None:
-    request: dict[str, Any] = {}
+    ident = None
     try:
         request = json.loads(data)
+        ident = request["id"]
         pid, read_end = spawn(request, devnull)
     except OSError as exc:
-        send(sock, {"id": request.get("id"), "errno": exc.errno, "strerror": exc.strerror or str(exc)})
+        send(sock, {"id": ident, "errno": exc.errno, "strerror": exc.strerror or str(exc)})
         return
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        send(sock, {"id": request.get("id"), "errno": 22, "strerror": f"bad spawn request: {exc}"})
+        send(sock, {"id": ident, "errno": errno.EINVAL, "strerror": f"bad spawn request: {exc}"})
         return
     try:
-        send(sock, {"id": request["id"], "pid": pid}, read_end)
+        send(sock, {"id": ident, "pid": pid}, read_end)
     finally:
         os.close(read_end)
 
