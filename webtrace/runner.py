@@ -40,7 +40,7 @@ MAX_LINE: Final = 1024 * 1024  # a longer line is split, never dropped
 _PR_SET_CHILD_SUBREAPER: Final = 36
 
 
-class Child(Protocol):
+class ToolProcess(Protocol):
     """A started tool: ``asyncio.subprocess.Process``, or one the spawn helper started."""
 
     @property
@@ -219,7 +219,7 @@ class Run:
         self.timeout = timeout
         self._executable = executable
         self._env = env
-        self._proc: Child | None = None
+        self._proc: ToolProcess | None = None
         self._status: Status | None = None
         self._signalled = False
         self._started = time.monotonic()
@@ -250,7 +250,7 @@ class Run:
             self.stop("shutdown")
         return self
 
-    async def _spawn(self) -> Child:
+    async def _spawn(self) -> ToolProcess:
         spawner = self._runner.spawner
         if spawner is not None:
             return await spawner.spawn(self.argv, executable=self._executable, env=self._env)
@@ -310,7 +310,7 @@ class Run:
         if self._proc is None or self._signalled:
             return
         self._signalled = True
-        _signal_group(self._proc.pid, signal.SIGTERM)
+        signal_group(self._proc.pid, signal.SIGTERM)
 
     async def finish(self) -> Outcome:
         """Wait for the exit, end the group, reap it; idempotent."""
@@ -339,7 +339,7 @@ class Run:
                     async with asyncio.timeout(self._runner.kill_grace):
                         await proc.wait()
                 except TimeoutError:
-                    _signal_group(proc.pid, signal.SIGKILL)
+                    signal_group(proc.pid, signal.SIGKILL)
                     await proc.wait()
             await _reap_group(proc.pid, self._runner.kill_grace * 4)
             await _drain(proc)
@@ -371,7 +371,7 @@ class Run:
         return Outcome(status, code, duration, message)
 
 
-async def _drain(proc: Child) -> None:
+async def _drain(proc: ToolProcess) -> None:
     """Read what the dead tool left in its pipe, so that the pipe reaches its end
     and asyncio closes it (a reader stopped mid-stream would leave it open)."""
     if proc.stdout is None:
@@ -384,7 +384,8 @@ async def _drain(proc: Child) -> None:
         pass
 
 
-def _signal_group(pgid: int, sig: int) -> None:
+def signal_group(pgid: int, sig: int) -> None:
+    """Signal a whole process group; one already gone (or not ours) is no error."""
     try:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
@@ -393,7 +394,7 @@ def _signal_group(pgid: int, sig: int) -> None:
 
 async def _reap_group(pgid: int, patience: float) -> None:
     """Kill what is left of the group and reap members re-parented to this process."""
-    _signal_group(pgid, signal.SIGKILL)
+    signal_group(pgid, signal.SIGKILL)
     loop = asyncio.get_running_loop()
     give_up = loop.time() + patience
     while True:

@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from .runner import signal_group
+
 log = logging.getLogger(__name__)
 
 HELPER: Final = Path(__file__).with_name("spawn_helper.py")
@@ -44,7 +46,8 @@ _Answer = tuple[int, int, "asyncio.Future[int | None]"]
 
 
 class Child:
-    """A tool started by the helper, shaped like ``asyncio.subprocess.Process``."""
+    """A tool started by the helper, shaped like ``asyncio.subprocess.Process``
+    (what the runner calls a ``ToolProcess``)."""
 
     def __init__(self, pid: int, stdout: asyncio.StreamReader, exited: asyncio.Future[int | None]) -> None:
         self.pid = pid
@@ -74,7 +77,6 @@ class Spawner:
         self._exits: dict[int, asyncio.Future[int | None]] = {}
         self._outbox: deque[bytes] = deque()
         self._in_flight = 0
-        self._waiting_to_send = False
         self._gone: asyncio.Future[None] | None = None  # done when the helper's socket closes
         self._closed = False
 
@@ -148,7 +150,7 @@ class Spawner:
             # Cancelled between the spawn and the stream (the client left): the tool
             # must not outlive its request. The helper reaps it.
             self._exits.pop(pid, None)
-            _kill_group(pid)
+            signal_group(pid, signal.SIGKILL)
             raise
 
     def _flush(self) -> None:
@@ -156,21 +158,18 @@ class Spawner:
         sock = self._sock
         if sock is None:
             return
+        loop = asyncio.get_running_loop()
         while self._outbox and self._in_flight < _IN_FLIGHT:
             try:
                 sock.send(self._outbox[0])
             except (BlockingIOError, InterruptedError):
-                if not self._waiting_to_send:
-                    asyncio.get_running_loop().add_writer(sock.fileno(), self._flush)
-                    self._waiting_to_send = True
+                loop.add_writer(sock.fileno(), self._flush)  # replaces any earlier one
                 return
             except OSError:
                 return  # the helper is gone; the reader sees it and fails what waits
             self._outbox.popleft()
             self._in_flight += 1
-        if self._waiting_to_send:
-            asyncio.get_running_loop().remove_writer(sock.fileno())
-            self._waiting_to_send = False
+        loop.remove_writer(sock.fileno())
 
     def _receive(self) -> None:
         sock = self._sock
@@ -205,7 +204,7 @@ class Spawner:
             for fd in fds:
                 os.close(fd)
             if pid is not None:
-                _kill_group(pid)  # nobody reads it; the helper reaps it
+                signal_group(pid, signal.SIGKILL)  # nobody reads it; the helper reaps it
             return
         if pid is not None and fds:
             exited: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
@@ -226,7 +225,6 @@ class Spawner:
                 self._gone.set_result(None)
         self._outbox.clear()
         self._in_flight = 0
-        self._waiting_to_send = False
         if not self._closed:
             log.warning("the spawn helper stopped; it starts again at the next run")
         for answer in self._answers.values():
@@ -281,13 +279,6 @@ def _interpreter() -> str:
     through a directory the service's user cannot search (a venv's link to an
     interpreter in root's home), and the kernel follows this link regardless."""
     return "/proc/self/exe" if os.path.exists("/proc/self/exe") else sys.executable
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _adopt(pid: int, exited: asyncio.Future[int | None]) -> None:
