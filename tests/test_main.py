@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -66,6 +67,26 @@ async def test_access_log_names_client_tool_target_and_outcome(tmp_path: Path) -
     [line] = [line for line in log.splitlines() if "/api/v1/ping" in line]
     assert "client=198.51.100.23" in line and "tool=ping" in line
     assert "target='127.0.0.1'" in line and "run=ok" in line
+
+
+async def test_a_flood_of_refusals_is_counted_in_the_access_log_not_written_line_by_line(tmp_path: Path) -> None:
+    async with running_server(tmp_path, {"WEBTRACE_RATELIMIT": "1/hour"}) as server:
+        async def status(path: str) -> int:
+            async with server.session.get(f"{server.base}{path}", params={"target": "-bad"},
+                                          headers={"X-Forwarded-For": "198.51.100.23"}) as resp:
+                await resp.read()
+                return resp.status
+
+        assert await status("/api/v1/ping") == 400  # spends the budget without running
+        statuses = [await status("/api/v1/ping" if i % 2 else "/trace") for i in range(40)]
+        assert statuses == [429] * 40
+        server.process.send_signal(signal.SIGTERM)
+        await asyncio.get_running_loop().run_in_executor(None, server.process.wait)
+    lines = [line for line in server.log.read_text().splitlines() if "client=198.51.100.23" in line]
+    # The first refusal asked the storage and has its line; the rest are counted.
+    assert len([line for line in lines if "status=429 duration_s=" in line]) == 1
+    counted = [int(re.search(r" refused=(\d+) within_s=[\d.]+$", line)[1]) for line in lines if "refused=" in line]
+    assert counted and sum(counted) == 39
 
 
 async def test_gunicorn_with_aiohttp_worker_as_the_readme_shows(tmp_path: Path) -> None:

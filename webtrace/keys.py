@@ -32,5 +32,7 @@ CLIENT_IP: web.RequestKey[str] = web.RequestKey("client_ip")
 RUN_TOOL: web.RequestKey[str] = web.RequestKey("run_tool")
 RUN_TARGET: web.RequestKey[str] = web.RequestKey("run_target")
 RUN_OUTCOME: web.RequestKey[Outcome] = web.RequestKey("run_outcome")
+# Set on a refusal that the access log counts in a summary instead of a line of its own.
+SUMMARISED: web.RequestKey[bool] = web.RequestKey("summarised")
 # RateLimit-* headers for an accepted run, set by the rate-limit middleware.
 RATE_HEADERS: web.RequestKey[dict[str, str]] = web.RequestKey("rate_headers")

@@ -2,6 +2,8 @@
 
 The access log line names the client as the forwarded middleware saw it (not
 the proxy), and for runs the tool, the target and how the run ended.
+Refusals of a client already refused are counted and written once a second
+(``RefusalSummary``).
 """
 
 from __future__ import annotations
@@ -124,11 +126,11 @@ class AccessLogger(AbstractAccessLogger):
         self._stamp = ""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        if not self.logger.isEnabledFor(logging.INFO):
+        if keys.SUMMARISED in request or not self.logger.isEnabledFor(logging.INFO):
             return
         fields = access_fields(request, response, time)
         if self._direct is None:
-            self.logger.info(_access_text(fields), extra={"fields": fields})
+            log_fields(self.logger, fields)
         elif self._json:
             entry = {"time": _utc(_time.time()), "level": "INFO", "logger": self.logger.name,
                      "message": _access_text(fields), **fields}
@@ -143,6 +145,49 @@ class AccessLogger(AbstractAccessLogger):
             self._second = second
             self._stamp = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(second))
         return f"{self._stamp},{int(now % 1 * 1000):03d}"
+
+
+class RefusalSummary:
+    """Refusals of clients already refused, in the access log as one line per client a second.
+
+    A flood is thousands of requests a second from one client, each refused
+    without a run. A line for each would cost more than refusing it does, and
+    journald drops a service's lines beyond its rate limit (10 000 in 30 s by
+    default), other visitors' lines with them.
+    """
+
+    EVERY_S = 1.0
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger = logger
+        self._counts: dict[str, list[float]] = {}  # client -> [refusals, since (loop time)]
+
+    def add(self, client: str) -> None:
+        counted = self._counts.get(client)
+        if counted is None:
+            loop = asyncio.get_running_loop()
+            self._counts[client] = [1, loop.time()]
+            loop.call_later(self.EVERY_S, self._write, client)
+        else:
+            counted[0] += 1
+
+    def flush(self) -> None:
+        """Write what is counted now (at shutdown)."""
+        for client in list(self._counts):
+            self._write(client)
+
+    def _write(self, client: str) -> None:
+        counted = self._counts.pop(client, None)
+        if counted is not None:
+            count, since = counted
+            took = asyncio.get_running_loop().time() - since
+            fields = {"client": client, "status": 429, "refused": int(count), "within_s": round(took, 3)}
+            log_fields(self.logger, fields)
+
+
+def log_fields(logger: logging.Logger, fields: dict[str, Any]) -> None:
+    """An access-log line through ``logging``: the formatter writes the fields as text or JSON."""
+    logger.info(_access_text(fields), extra={"fields": fields})
 
 
 _QUOTED = frozenset({"target", "path"})

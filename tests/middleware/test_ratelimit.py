@@ -1,3 +1,4 @@
+import asyncio
 import os
 from collections.abc import Callable
 from typing import Any
@@ -6,7 +7,7 @@ import pytest
 
 from tests.helpers import collect, sse_events, tool_processes
 from webtrace import keys
-from webtrace.middleware.ratelimit import client_key
+from webtrace.middleware.ratelimit import ClientLimiter, client_key
 
 
 def test_client_key() -> None:
@@ -37,6 +38,34 @@ async def test_the_eleventh_run_in_a_minute_is_refused(make_client: Callable[...
     text = await client.get("/trace", params={"target": "127.0.0.1"})
     assert text.status == 429 and (await text.text()).startswith("ERROR: Too many runs")
     assert client.server.app[keys.RUNNER].spawned == 5
+
+
+async def test_a_refused_client_is_remembered_until_its_window_frees_a_run() -> None:
+    limiter = ClientLimiter("1/second", "async+memory://", ipv6_prefix=64, per_client=1)
+    assert (await limiter.hit("a")).allowed
+    assert limiter.remembered("a") is None
+    refused = await limiter.hit("a")
+    assert not refused.allowed and refused.reset_s == 1
+    assert limiter.remembered("a") == refused and limiter.remembered("b") is None
+    assert await limiter.hit("a") == refused
+    await asyncio.sleep(1.01)  # the window passing is what is under test
+    assert limiter.remembered("a") is None
+    assert (await limiter.hit("a")).allowed
+
+
+async def test_repeated_refusals_say_the_same_as_the_first(make_client: Callable[..., Any], make_settings: Callable[..., Any]) -> None:
+    client = await make_client(make_settings(ratelimit="1/hour"))
+    assert (await client.get("/api/v1/ping", params={"target": "-bad"})).status == 400
+    answers = []
+    for path in ("/api/v1/ping", "/api/v1/mtr", "/ping", "/api/v1/ping/check"):
+        resp = await client.get(path, params={"target": "127.0.0.1"})
+        answers.append((resp.status, resp.headers["RateLimit-Remaining"], await resp.text()))
+    first = answers[0]
+    assert first[0] == 429 and "1 per 1 hour" in first[2]
+    assert answers[1] == first
+    assert answers[2][:2] == first[:2] and answers[2][2].startswith("ERROR: Too many runs: the limit is 1 per 1 hour")
+    assert answers[3] == first
+    assert client.server.app[keys.RUNNER].spawned == 0
 
 
 async def test_several_limits_and_other_clients(make_client: Callable[..., Any], make_settings: Callable[..., Any]) -> None:

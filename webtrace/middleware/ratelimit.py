@@ -11,7 +11,9 @@ a whole /64.
 A client over budget is remembered until its window frees a run: with a
 moving window a refused hit consumes nothing and no instance can free a slot
 sooner, so the refusal is the same without asking the storage again, and the
-refused path (the one floods take) costs a dictionary lookup.
+refused path (the one floods take) costs a dictionary lookup. Those repeated
+refusals are counted in the access log once a second per client rather than
+written one by one (see ``logs.RefusalSummary``).
 
 When the shared storage (redis) cannot be reached, webtrace keeps limiting with
 an in-memory budget per instance and logs a warning; it retries the storage
@@ -39,6 +41,7 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 
 from .. import keys
+from ..logs import ACCESS_LOGGER, RefusalSummary
 from ..problems import HTTPProblem, problem_response
 
 log = logging.getLogger(__name__)
@@ -108,14 +111,27 @@ class ClientLimiter:
     def key(self, ip: str) -> str:
         return client_key(ip, self.ipv6_prefix)
 
-    async def hit(self, key: str) -> Decision:
-        now = time.monotonic()
+    def remembered(self, key: str) -> Decision | None:
+        """The refusal still standing for this client, if any, without asking the storage."""
         refused = self._refused.get(key)
-        if refused is not None:
-            until, decision = refused
-            if now < until:
-                return dataclasses.replace(decision, reset_s=max(1, math.ceil(until - now)))
+        if refused is None:
+            return None
+        until, decision = refused
+        wait = until - time.monotonic()
+        if wait <= 0:
             del self._refused[key]
+            return None
+        reset_s = max(1, math.ceil(wait))
+        if reset_s != decision.reset_s:  # once a second, not once a request
+            decision = dataclasses.replace(decision, reset_s=reset_s)
+            self._refused[key] = (until, decision)
+        return decision
+
+    async def hit(self, key: str) -> Decision:
+        decision = self.remembered(key)
+        if decision is not None:
+            return decision
+        now = time.monotonic()
         decision = await self._hit_storage(key)
         if not decision.allowed:
             if len(self._refused) >= MAX_REMEMBERED:
@@ -193,47 +209,67 @@ def setup_ratelimit(app: web.Application) -> None:
         per_client=settings.max_jobs_per_client,
     )
     app[keys.LIMITER] = limiter
+    summary = RefusalSummary(logging.getLogger(ACCESS_LOGGER))
 
-    def refuse(request: web.Request, code: str, message: str, decision: Decision, wait: int) -> web.Response:
-        request.app[keys.METRICS].refused(code)
-        headers = {"Retry-After": str(wait), **decision.headers()}
-        return problem_response(request, HTTPProblem(429, code, message, headers))
+    async def write_summaries(app: web.Application) -> None:
+        summary.flush()
 
-    def over_budget(request: web.Request, decision: Decision) -> web.Response:
+    app.on_cleanup.append(write_summaries)
+
+    metrics = app[keys.METRICS]
+
+    def refusal(code: str, message: str, decision: Decision, wait: int) -> HTTPProblem:
+        return HTTPProblem(429, code, message, {"Retry-After": str(wait), **decision.headers()})
+
+    # A flood is refused with one decision for a second at a time: word it once.
+    @functools.lru_cache(maxsize=1024)
+    def over_budget(decision: Decision) -> HTTPProblem:
         wait = decision.reset_s
         message = f"Too many runs: the limit is {decision.window}. Try again in {wait} s."
-        return refuse(request, "rate_limited", message, decision, wait)
+        return refusal("rate_limited", message, decision, wait)
 
-    def too_many_at_once(request: web.Request, decision: Decision) -> web.Response:
+    def too_many_at_once(decision: Decision) -> HTTPProblem:
         message = (
             f"You already have {limiter.per_client} runs in progress; wait for one to finish."
         )
-        return refuse(request, "client_busy", message, decision, CLIENT_BUSY_RETRY_S)
+        return refusal("client_busy", message, decision, CLIENT_BUSY_RETRY_S)
+
+    def refuse(request: web.Request, problem: HTTPProblem) -> web.Response:
+        metrics.refused(problem.code)
+        return problem_response(request, problem)
+
+    def refused_again(request: web.Request, budget: str) -> Decision | None:
+        """The standing refusal of a client refused before (a flood's path), counted for the log."""
+        decision = limiter.remembered(budget)
+        if decision is not None:
+            summary.add(request[keys.CLIENT_IP])
+            request[keys.SUMMARISED] = True
+        return decision
 
     @web.middleware
     async def ratelimit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         route = request.match_info.route.name
         if route == CHECK_ROUTE:
             key = limiter.key(request[keys.CLIENT_IP])
-            checks = await limiter.hit(f"check:{key}")
+            checks = refused_again(request, f"check:{key}") or await limiter.hit(f"check:{key}")
             if not checks.allowed:
-                return refuse(request, "rate_limited", "Too many checks; try again later.",
-                              checks, checks.reset_s)
+                return refuse(request, refusal("rate_limited", "Too many checks; try again later.",
+                                               checks, checks.reset_s))
             runs = await limiter.test(key)
             if not runs.allowed:
-                return over_budget(request, runs)
+                return refuse(request, over_budget(runs))
             if limiter.busy(key):
-                return too_many_at_once(request, runs)
+                return refuse(request, too_many_at_once(runs))
             return await handler(request)
         if route not in RUN_ROUTES or "Last-Event-ID" in request.headers:
             return await handler(request)
         key = limiter.key(request[keys.CLIENT_IP])
-        decision = await limiter.hit(key)
+        decision = refused_again(request, key) or await limiter.hit(key)
         if not decision.allowed:
-            return over_budget(request, decision)
+            return refuse(request, over_budget(decision))
         request[keys.RATE_HEADERS] = decision.headers()
         if not limiter.acquire(key):
-            return too_many_at_once(request, decision)
+            return refuse(request, too_many_at_once(decision))
         try:
             return await handler(request)
         finally:
