@@ -89,6 +89,18 @@ async def test_a_flood_of_refusals_is_counted_in_the_access_log_not_written_line
     assert counted and sum(counted) == 39
 
 
+async def test_each_refusal_has_its_line_when_the_operator_asks(tmp_path: Path) -> None:
+    env = {"WEBTRACE_RATELIMIT": "1/hour", "WEBTRACE_LOG_REFUSALS": "each"}
+    async with running_server(tmp_path, env) as server:
+        for _ in range(6):
+            async with server.session.get(f"{server.base}/ping", params={"target": "-bad"}) as resp:
+                await resp.read()
+        server.process.send_signal(signal.SIGTERM)
+        await asyncio.get_running_loop().run_in_executor(None, server.process.wait)
+    log = server.log.read_text()
+    assert log.count("status=429 duration_s=") == 5 and "refused=" not in log
+
+
 async def test_gunicorn_with_aiohttp_worker_as_the_readme_shows(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "gunicorn", "webtrace:create_app()",
             "--worker-class", "aiohttp.GunicornWebWorker", "--bind", f"unix:{tmp_path / 'g.sock'}"]

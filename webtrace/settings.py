@@ -200,6 +200,12 @@ class Settings:
     log_format: str = setting(
         "WEBTRACE_LOG_FORMAT", _choice("text", "json"), "Log format: text or json.", "text"
     )
+    log_refusals: str = setting(
+        "WEBTRACE_LOG_REFUSALS",
+        _choice("summary", "each"),
+        "A client refused again and again for its rate limit: a summary line a second, or a line each.",
+        "summary",
+    )
     templates_dir: Path | None = setting(
         "WEBTRACE_TEMPLATES_DIR",
         _optional_dir,

@@ -210,6 +210,7 @@ def setup_ratelimit(app: web.Application) -> None:
     )
     app[keys.LIMITER] = limiter
     summary = RefusalSummary(logging.getLogger(ACCESS_LOGGER))
+    summarise = settings.log_refusals == "summary"
 
     async def write_summaries(app: web.Application) -> None:
         summary.flush()
@@ -241,7 +242,7 @@ def setup_ratelimit(app: web.Application) -> None:
     def refused_again(request: web.Request, budget: str) -> Decision | None:
         """The standing refusal of a client refused before (a flood's path), counted for the log."""
         decision = limiter.remembered(budget)
-        if decision is not None:
+        if decision is not None and summarise:
             summary.add(request[keys.CLIENT_IP])
             request[keys.SUMMARISED] = True
         return decision
