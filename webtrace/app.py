@@ -20,6 +20,7 @@ from .resources import find_dir
 from .runner import ProcessRunner, become_subreaper, use_pidfd_child_watcher
 from .settings import Settings
 from .spawner import Spawner
+from .stalls import StallWatch
 from .targets import Resolver, system_resolver
 from .tools import tools_for
 
@@ -44,6 +45,7 @@ def create_app(
     setup_ratelimit(app)
     setup_headers(app)
     setup_templates(app)
+    setup_stalls(app)
     setup_routes(app)
     return app
 
@@ -116,6 +118,15 @@ def setup_templates(app: web.Application) -> None:
         auto_reload=False,
     )
     env.globals["static_url"] = static_url
+
+
+def setup_stalls(app: web.Application) -> None:
+    stalls = app[keys.STALLS] = StallWatch(views.SEND_TIMEOUT)
+
+    async def stop_watching(app: web.Application) -> None:
+        stalls.close()
+
+    app.on_cleanup.append(stop_watching)
 
 
 def setup_routes(app: web.Application) -> None:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from .policy import AddressPolicy
     from .runner import Outcome, ProcessRunner
     from .settings import Settings
+    from .stalls import StallWatch
     from .targets import Resolver
     from .tools import ToolSpec
 
@@ -24,6 +25,7 @@ TOOLS: web.AppKey[Mapping[str, ToolSpec]] = web.AppKey("tools")
 PLATFORM: web.AppKey[str] = web.AppKey("platform")
 LIMITER: web.AppKey[ClientLimiter] = web.AppKey("limiter")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+STALLS: web.AppKey[StallWatch] = web.AppKey("stalls")
 
 # Per request. The client's address as the forwarded middleware determined it,
 # read by the limits, the views and the access log.

@@ -7,7 +7,6 @@ process starts.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import itertools
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from .tools import TOOL_NAMES
 
 SSE_PING_INTERVAL = 10.0
 # A client that stops reading without leaving must not hold its run: after this
-# long on one write it is treated as gone, and the run is ended.
+# long on one write it is treated as gone, and the run is ended (webtrace.stalls).
 SEND_TIMEOUT = 30.0
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 # The original webtrace's route names for its tools.
@@ -106,7 +105,7 @@ async def api_run(request: web.Request) -> web.StreamResponse:
             ids = itertools.count(1)
 
             async def emit(events: list[Event]) -> None:
-                await _send(resp, b"".join(sse_frame(next(ids), e) for e in events))
+                await _send(request, resp, b"".join(sse_frame(next(ids), e) for e in events))
 
             await _run(request, job, emit)
     finally:
@@ -114,12 +113,13 @@ async def api_run(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def _send(resp: web.StreamResponse, data: bytes) -> None:
+async def _send(request: web.Request, resp: web.StreamResponse, data: bytes) -> None:
+    stalls = request.app[keys.STALLS]
+    stalls.writing(request)
     try:
-        async with asyncio.timeout(SEND_TIMEOUT):
-            await resp.write(data)
-    except TimeoutError:
-        raise ConnectionResetError("the client stopped reading") from None
+        await resp.write(data)
+    finally:
+        stalls.written(request)
 
 
 def sse_frame(event_id: int, event: Event) -> bytes:
@@ -169,7 +169,7 @@ async def text_run(request: web.Request) -> web.StreamResponse:
             elif event.kind == "end" and (trailer := text_trailer(tool, event.data)):
                 out.append(trailer)
         if out:
-            await _send(resp, ("\n".join(out) + "\n").encode("utf-8", "replace"))
+            await _send(request, resp, ("\n".join(out) + "\n").encode("utf-8", "replace"))
 
     try:
         await resp.prepare(request)
