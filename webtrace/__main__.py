@@ -9,6 +9,7 @@ import resource
 import socket
 import sys
 
+import uvloop
 from aiohttp import web
 
 from .app import create_app
@@ -86,6 +87,10 @@ def main(argv: list[str] | None = None) -> None:
         listen = {"host": args.host, "port": args.port}
     web.run_app(
         app,
+        # uvloop: a streamed line costs the server about an eighth less CPU. Tools
+        # are started by the spawn helper, not by the loop, so uvloop's slower
+        # fork-based subprocesses only start the helper itself.
+        loop=uvloop.new_event_loop(),
         **listen,  # type: ignore[arg-type]
         handler_cancellation=True,
         shutdown_timeout=5.0,

@@ -100,6 +100,8 @@ def use_pidfd_child_watcher() -> Callable[[], None] | None:
     except OSError:
         return None
     loop = asyncio.get_running_loop()
+    if not isinstance(loop, asyncio.BaseEventLoop):
+        return None  # another loop (uvloop) watches its children itself
     if loop in _pidfd_users:
         previous, users = _pidfd_users[loop]
         _pidfd_users[loop] = (previous, users + 1)
