@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from webtrace.targets import Family
@@ -39,3 +41,16 @@ def test_a_missing_tool_is_reported_for_that_tool(tmp_path: object) -> None:
     with pytest.raises(ToolUnavailable, match="mtr is not installed"):
         locate(LINUX["mtr"], path=str(tmp_path))
     assert locate(LINUX["ping"]).endswith("/ping")
+
+
+def test_a_tool_found_once_is_found_again_and_one_removed_is_missed(tmp_path: Path) -> None:
+    tool = tmp_path / "mtr"
+    with pytest.raises(ToolUnavailable):
+        locate(LINUX["mtr"], path=str(tmp_path))
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    assert locate(LINUX["mtr"], path=str(tmp_path)) == str(tool)  # installed later: used
+    assert locate(LINUX["mtr"], path=str(tmp_path)) == str(tool)
+    tool.unlink()
+    with pytest.raises(ToolUnavailable):
+        locate(LINUX["mtr"], path=str(tmp_path))

@@ -3,7 +3,7 @@
 A template is a tuple of tokens; ``{name}`` tokens are filled from
 :class:`ToolContext`, and the special token ``{family}`` expands to the
 platform's family flag. Nothing here runs anything: ``build_argv`` is pure.
-Executables are looked up on ``PATH`` when a run starts, so an operator (or a
+Executables are looked up on ``PATH`` (see ``locate``), so an operator (or a
 test) can put a wrapper first, and a missing tool fails that tool alone.
 """
 
@@ -125,9 +125,24 @@ def build_argv(spec: ToolSpec, ctx: ToolContext) -> list[str]:
     return argv
 
 
+# (executable, PATH) -> where it was found. A search of PATH is a stat per
+# directory, the largest part of checking a request; a hit is only confirmed.
+_found: dict[tuple[str, str | None], str] = {}
+
+
 def locate(spec: ToolSpec, path: str | None = None) -> str:
-    """The executable's full path on PATH, or ToolUnavailable."""
-    found = shutil.which(spec.executable, path=path if path is not None else os.environ.get("PATH"))
+    """The executable's full path on PATH, or ToolUnavailable.
+
+    Where it was found is remembered for as long as it is still there; a tool
+    not found is looked for again next time, so one installed later is used."""
+    search = path if path is not None else os.environ.get("PATH")
+    key = (spec.executable, search)
+    found = _found.get(key)
+    if found is not None and os.access(found, os.X_OK):
+        return found
+    found = shutil.which(spec.executable, path=search)
     if found is None:
+        _found.pop(key, None)
         raise ToolUnavailable(f"{spec.name} is not installed on this server")
+    _found[key] = found
     return found
