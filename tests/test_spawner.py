@@ -63,6 +63,13 @@ async def test_a_tool_gets_a_session_output_and_its_exit_code(spawner: Spawner) 
     assert child.returncode == 3
 
 
+async def test_the_helper_yields_to_the_server_but_tools_are_scheduled_as_usual(spawner: Spawner) -> None:
+    child = await spawner.spawn([sys.executable, "-c", "import os; print(os.sched_getscheduler(0))"])
+    assert int(await output(child)) == os.SCHED_OTHER
+    assert spawner.helper_pid is not None  # and serving, since it answered
+    assert os.sched_getscheduler(spawner.helper_pid) == os.SCHED_BATCH
+
+
 async def test_a_killed_tool_reports_the_signal(spawner: Spawner) -> None:
     child = await spawner.spawn(["sleep", "30"])
     os.killpg(child.pid, signal.SIGTERM)

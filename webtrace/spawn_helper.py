@@ -28,27 +28,42 @@ import signal
 import socket
 import sys
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 MAX_MESSAGE: Final = 1 << 20
 # Signals this interpreter ignores or handles; a tool must start with the default.
 _RESET: Final = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, signal.SIGINT)
 
 
-def spawn(request: dict[str, Any], devnull: int, inherited: Mapping[bytes, bytes]) -> tuple[int, int]:
+class Launch(NamedTuple):
+    """What every spawn shares, prepared once."""
+
+    devnull: int
+    # A plain copy, as bytes: posix_spawn would otherwise decode and re-encode
+    # os.environ for every tool, the largest part of a spawn's CPU here.
+    environ: Mapping[bytes, bytes]
+    options: Mapping[str, Any]
+
+
+def launch(devnull: int, batch: bool) -> Launch:
+    options: dict[str, Any] = {"setsid": True, "setsigdef": _RESET, "setsigmask": ()}
+    if batch:  # the tools are scheduled as any process would be, not as the helper
+        options["scheduler"] = (os.SCHED_OTHER, os.sched_param(0))
+    return Launch(devnull, dict(os.environb), options)
+
+
+def spawn(request: dict[str, Any], common: Launch) -> tuple[int, int]:
     """Start the tool in a session of its own; returns its pid and its output's read end."""
     argv = [str(a) for a in request["argv"]]
     env = request.get("env")
-    environ = inherited if env is None else {str(k): str(v) for k, v in env.items()}
+    environ = common.environ if env is None else {str(k): str(v) for k, v in env.items()}
     read_end, write_end = os.pipe()  # both close-on-exec; the dup2 copies are not
     actions = [
-        (os.POSIX_SPAWN_DUP2, devnull, 0),
+        (os.POSIX_SPAWN_DUP2, common.devnull, 0),
         (os.POSIX_SPAWN_DUP2, write_end, 1),
         (os.POSIX_SPAWN_DUP2, write_end, 2),
     ]
-    options: dict[str, Any] = {
-        "file_actions": actions, "setsid": True, "setsigdef": _RESET, "setsigmask": (),
-    }
+    options = {**common.options, "file_actions": actions}
     try:
         executable = request.get("executable")
         if executable:
@@ -80,12 +95,12 @@ def reap(sock: socket.socket) -> None:
         send(sock, {"exit": pid, "code": os.waitstatus_to_exitcode(status)})
 
 
-def answer(sock: socket.socket, data: bytes, devnull: int, inherited: Mapping[bytes, bytes]) -> None:
+def answer(sock: socket.socket, data: bytes, common: Launch) -> None:
     ident = None
     try:
         request = json.loads(data)
         ident = request["id"]
-        pid, read_end = spawn(request, devnull, inherited)
+        pid, read_end = spawn(request, common)
     except OSError as exc:
         send(sock, {"id": ident, "errno": exc.errno, "strerror": exc.strerror or str(exc)})
         return
@@ -98,16 +113,13 @@ def answer(sock: socket.socket, data: bytes, devnull: int, inherited: Mapping[by
         os.close(read_end)
 
 
-def serve(sock: socket.socket) -> None:
+def serve(sock: socket.socket, batch: bool) -> None:
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when this ends
-    devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-    # A plain copy, as bytes: posix_spawn would otherwise decode and re-encode
-    # os.environ for every tool, the largest part of a spawn's CPU here.
-    inherited = dict(os.environb)
+    common = launch(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), batch)
     selector = selectors.DefaultSelector()
     selector.register(sock, selectors.EVENT_READ)
     selector.register(wake_read, selectors.EVENT_READ)
@@ -117,18 +129,32 @@ def serve(sock: socket.socket) -> None:
                 data = sock.recv(MAX_MESSAGE)
                 if not data:
                     return
-                answer(sock, data, devnull, inherited)
+                answer(sock, data, common)
             else:
                 os.read(wake_read, 512)
         reap(sock)
 
 
+def become_batch() -> bool:
+    """As a batch process the helper does not preempt the server's loop when it is
+    handed a spawn: on a busy machine it waits for a free core rather than take the
+    loop's and delay every stream's next line (measured with 1000 visitors at once:
+    headers p99 0.27-0.29 s rather than 0.30-0.34 s, line latency p99 15-19 ms
+    rather than 27-29 ms)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except (OSError, AttributeError):
+        return False  # a sandbox that forbids it; spawns work the same
+    return True
+
+
 def main() -> None:
+    batch = become_batch()
     fd = int(sys.argv[1])
     os.set_inheritable(fd, False)  # never pass the channel on to a tool
     sock = socket.socket(fileno=fd)
     try:
-        serve(sock)
+        serve(sock, batch)
     except (BrokenPipeError, ConnectionResetError):
         pass  # the server is gone
 
