@@ -167,13 +167,40 @@ async def stream(http: aiohttp.ClientSession, url: str, arrive: float, into: Str
         into.failures.append(type(exc).__name__)
 
 
-def floor(n: int, spread: float) -> dict[str, Any]:
+def floor(n: int, spread: float, count: int = PING_COUNT) -> dict[str, Any]:
     wrappers = make_wrappers(Path(tempfile.mkdtemp(prefix="webtrace-floor-")))
-    argv = [str(wrappers / "ping"), "-n", "-O", "-c", str(PING_COUNT), "-i", str(PING_INTERVAL), "-4", "127.0.0.1"]
+    argv = [str(wrappers / "ping"), "-n", "-O", "-c", str(count), "-i", str(PING_INTERVAL), "-4", "127.0.0.1"]
     result = subprocess.run([sys.executable, "-m", "benchmarks.floor", str(n), str(spread), *argv],
                             capture_output=True, text=True, check=True, cwd=HERE.parent)
     shutil.rmtree(wrappers, ignore_errors=True)
     return json.loads(result.stdout)
+
+
+async def bare_headers(work: Path, n: int) -> list[float]:
+    """Times to response headers for N visitors at once, from a bare aiohttp server that
+    answers at once (benchmarks/bare.py) and starts nothing: the same client's floor."""
+    sock = work / "bare.sock"
+    bare = subprocess.Popen([sys.executable, "-m", "benchmarks.bare", str(sock)],
+                            stdout=subprocess.PIPE, text=True, cwd=HERE.parent)
+    ttfb: list[float] = []
+    try:
+        assert bare.stdout is not None
+        bare.stdout.readline()  # listening
+        connector = aiohttp.UnixConnector(path=str(sock), limit=0)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
+            begin = time.time() + 0.2
+
+            async def one() -> None:
+                await asyncio.sleep(max(0.0, begin - time.time()))
+                async with http.get("http://bare/") as resp:
+                    ttfb.append(time.time() - begin)
+                    await resp.read()
+
+            await asyncio.gather(*(one() for _ in range(n)))
+    finally:
+        bare.kill()
+        bare.wait()
+    return ttfb
 
 
 # ------------------------------------------------------------------ scenarios
@@ -188,10 +215,12 @@ def exists(proc: psutil.Process) -> bool:
         return False
 
 
-async def ping_streams(work: Path, n: int, spread: float, *, sse: bool = True) -> dict[str, Any]:
-    """N visitors each stream a ping, arriving uniformly over ``spread`` seconds."""
+async def ping_streams(
+    work: Path, n: int, spread: float, *, sse: bool = True, count: int = PING_COUNT
+) -> dict[str, Any]:
+    """N visitors each stream a ping of ``count`` probes, arriving uniformly over ``spread`` seconds."""
     rng = random.Random(1)
-    async with webtrace(work) as server:
+    async with webtrace(work, pingcount=str(count)) as server:
         async with session(server) as http:
             route = "/api/v1/ping" if sse else "/ping"
             url = f"{server.base}{route}?target=127.0.0.1"
@@ -205,7 +234,8 @@ async def ping_streams(work: Path, n: int, spread: float, *, sse: bool = True) -
                 await asyncio.wait([load], timeout=0.25)
             await load
             cpu = server.cpu() - cpu0
-    base = floor(n, spread)
+    base = floor(n, spread, count)
+    headers_floor = await bare_headers(work, n) if spread == 0 else []
     return {
         "n": n, "spread_s": spread, "sse": sse,
         "completed": into.completed, "failures": sorted(set(into.failures)), "failed": len(into.failures),
@@ -213,6 +243,7 @@ async def ping_streams(work: Path, n: int, spread: float, *, sse: bool = True) -
         "p50_latency": percentile(into.latency, 50), "p99_latency": percentile(into.latency, 99),
         "floor_p99_latency": percentile(base["latency"], 99),
         "p99_ttfb": percentile(into.ttfb, 99), "max_ttfb": max(into.ttfb, default=None),
+        "floor_p99_ttfb": percentile(headers_floor, 99) if headers_floor else None,
         "p99_first_line": percentile(into.first_line, 99),
         "floor_p99_first_line": percentile(base["first_line"], 99),
         "cpu_per_line": cpu / max(into.lines(), 1),
@@ -340,6 +371,8 @@ FULL: dict[str, Callable[[Path], Any]] = {
     "ping-500-over-10s-text": lambda w: median_round(
         3, lambda: ping_streams(w, 500, 10, sse=False), latency_over_floor),
     "ping-1000": lambda w: ping_streams(w, 1000, 0),
+    # Long streams: the CPU of a line itself, with a request's cost spread over 50.
+    "ping-100-long": lambda w: ping_streams(w, 100, 0, count=50),
     "ping-2000": lambda w: ping_streams(w, 2000, 0),
     "refused-429": lambda w: median_round(3, lambda: refused_rate(w, 5, 50), lambda r: float(r["ratio"])),
     "disconnect-storm-500": lambda w: disconnect_storm(w, 500),
@@ -347,7 +380,7 @@ FULL: dict[str, Callable[[Path], Any]] = {
 }
 SMOKE: dict[str, Callable[[Path], Any]] = {
     "ping-10": lambda w: median_round(2, lambda: ping_streams(w, 10, 0.5), latency_over_floor),
-    "ping-10-text": lambda w: ping_streams(w, 10, 0.5, sse=False),
+    "ping-10-text": lambda w: ping_streams(w, 10, 0, sse=False),  # at once: bare headers too
     "refused-429": lambda w: refused_rate(w, 1, 8),
     "disconnect-storm-5": lambda w: disconnect_storm(w, 5),
     "mtr-first-hop": lambda w: mtr_first_hop(w, 2),

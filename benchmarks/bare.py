@@ -1,14 +1,20 @@
-"""A bare aiohttp server answering 429 to everything: the yardstick for the refused path.
+"""Bare aiohttp servers: the yardsticks for the refused path and for response headers.
 
-Run as ``python -m benchmarks.bare``; it prints the port it listens on.
+``python -m benchmarks.bare`` answers 429 to everything on a TCP port it
+prints. ``python -m benchmarks.bare SOCKET`` answers every request on the unix
+socket SOCKET with the headers of an event stream at once, then ends it after
+``HOLD_S``: the least a server can do before it starts a tool.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 
 from aiohttp import web
+
+HOLD_S = 1.0
 
 
 async def refuse(request: web.Request) -> web.Response:
@@ -16,18 +22,29 @@ async def refuse(request: web.Request) -> web.Response:
                              status=429, headers={"Retry-After": "60"})
 
 
-async def main() -> None:
+async def headers_at_once(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await resp.prepare(request)
+    await asyncio.sleep(HOLD_S)  # the stream stays open, as a run's would
+    await resp.write_eof()
+    return resp
+
+
+async def main(unix_path: str | None) -> None:
     app = web.Application()
-    app.router.add_get("/{tail:.*}", refuse)
+    app.router.add_get("/{tail:.*}", refuse if unix_path is None else headers_at_once)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    site = web.SockSite(runner, sock)
-    await site.start()
-    print(sock.getsockname()[1], flush=True)
+    if unix_path is None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        await web.SockSite(runner, sock).start()
+        print(sock.getsockname()[1], flush=True)
+    else:
+        await web.UnixSite(runner, unix_path, backlog=4096).start()
+        print(unix_path, flush=True)
     await asyncio.Event().wait()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else None))

@@ -22,6 +22,7 @@ def test_every_scenario_runs_at_a_small_size(tmp_path: Path) -> None:
         assert ping["completed"] == 10 and ping["failed"] == 0
         assert ping["lines"] == 50 and ping["p99_latency"] is not None and ping["floor_p99_latency"] is not None
         assert ping["cpu_per_line"] > 0 and ping["peak_pss"] > 0
+    assert results["ping-10-text"]["floor_p99_ttfb"] > 0  # the bare server's headers
     assert results["refused-429"]["webtrace_rps"] > 0 and results["refused-429"]["bare_rps"] > 0
     storm = results["disconnect-storm-5"]
     assert storm["mtr_running"] >= 5 and storm["left_over"] == 0 and storm["gone_after_s"] < 30
