@@ -143,7 +143,7 @@ async def pump(job: Job, emit: Emit) -> Outcome:
             await emit([job.end_event(outcome)])
             return outcome
         raise
-    outcome = job.run.outcome
-    assert outcome is not None
-    await emit([job.end_event(outcome)])
-    return outcome
+    ended = job.run.outcome
+    assert ended is not None
+    await emit([job.end_event(ended)])
+    return ended

@@ -192,14 +192,14 @@ class Spawner:
 
     def _dispatch(self, message: dict[str, Any], fds: list[int]) -> None:
         if "exit" in message:
-            exited = self._exits.pop(message["exit"], None)
-            if exited is not None and not exited.done():
-                exited.set_result(message["code"])
+            waiting = self._exits.pop(message["exit"], None)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(message["code"])
             return
         self._in_flight -= 1
         self._flush()
-        answer = self._answers.pop(message.get("id"), None)
-        pid = message.get("pid")
+        answer = self._answers.pop(message.get("id", -1), None)
+        pid: int | None = message.get("pid")
         if answer is None or answer.done():  # the asker was cancelled meanwhile
             for fd in fds:
                 os.close(fd)

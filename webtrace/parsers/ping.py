@@ -35,11 +35,9 @@ class PingParser:
         if m := _REPLY.match(line):
             if m["dup"]:
                 return []
-            reply = dict(
-                seq=int(m["seq"]), rtt_ms=float(m["rtt"]), ttl=int(m["ttl"]), host=m["src"],
-                lost=False,
-            )
-            return [Event("reply", reply), *self._progress(reply["seq"])]
+            seq = int(m["seq"])
+            reply = dict(seq=seq, rtt_ms=float(m["rtt"]), ttl=int(m["ttl"]), host=m["src"], lost=False)
+            return [Event("reply", reply), *self._progress(seq)]
         if m := _NO_ANSWER.match(line):
             seq = int(m["seq"])
             lost = dict(seq=seq, rtt_ms=None, ttl=None, host=None, lost=True)
