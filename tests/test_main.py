@@ -141,3 +141,15 @@ async def test_json_logs_carry_the_access_fields(tmp_path: Path) -> None:
     assert access["client"] == "unix" and access["tool"] == "traceroute" and access["run"] == "ok"
     assert access["status"] == 200 and access["target"] == "127.0.0.1"
     assert all(e["level"] in ("INFO", "WARNING") for e in entries)
+
+
+def test_the_server_runs_on_uvloop_where_it_is_installed() -> None:
+    import uvloop
+
+    from webtrace.__main__ import event_loop
+
+    loop = event_loop()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
