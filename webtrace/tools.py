@@ -134,7 +134,8 @@ def locate(spec: ToolSpec, path: str | None = None) -> str:
     """The executable's full path on PATH, or ToolUnavailable.
 
     Where it was found is remembered for as long as it is still there; a tool
-    not found is looked for again next time, so one installed later is used."""
+    not found is looked for again next time, so one installed later is used. A
+    wrapper put earlier on PATH while the server runs is used after a restart."""
     search = path if path is not None else os.environ.get("PATH")
     key = (spec.executable, search)
     found = _found.get(key)
