@@ -118,7 +118,11 @@ async def webtrace(work: Path, **settings: str) -> AsyncIterator[Server]:
 
 
 def session(server: Server) -> aiohttp.ClientSession:
-    connector = aiohttp.UnixConnector(path=str(server.sock), limit=0)
+    return unix_session(server.sock)
+
+
+def unix_session(sock: Path) -> aiohttp.ClientSession:
+    connector = aiohttp.UnixConnector(path=str(sock), limit=0)
     return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120))
 
 
@@ -186,8 +190,7 @@ async def bare_headers(work: Path, n: int) -> list[float]:
     try:
         assert bare.stdout is not None
         bare.stdout.readline()  # listening
-        connector = aiohttp.UnixConnector(path=str(sock), limit=0)
-        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
+        async with unix_session(sock) as http:
             begin = time.time() + 0.2
 
             async def one() -> None:
