@@ -13,13 +13,18 @@ RUN_PACKAGES := iputils-ping traceroute mtr-tiny
 TEST_PACKAGES := $(RUN_PACKAGES) nginx-light redis-server chromium nftables iproute2 \
 	procps util-linux systemd fonts-dejavu-core wrk
 
-.PHONY: run test bench deps test-deps system-run-deps system-test-deps clean
+.PHONY: run test lint bench deps test-deps system-run-deps system-test-deps clean
 
 run: deps
 	$(PY) -m webtrace --host $(HOST) --port $(PORT)
 
-test: test-deps
+test: test-deps lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Style and types: part of make test, so CI refuses what they refuse.
+lint: test-deps
+	$(PY) -m flake8 webtrace tests benchmarks
+	$(PY) -m mypy webtrace benchmarks tests
 
 bench: test-deps
 	$(PY) -m benchmarks $(BENCH_ARGS)

@@ -71,14 +71,14 @@ class Server:
     def pss(self) -> int:
         return sum(int(p.memory_full_info().pss) for p in self.own())
 
-    def tools(self) -> list[psutil.Process]:
+    def tools(self) -> list[tuple[str, psutil.Process]]:
+        """The running tools, each with its name (read now: a tool that has exited has none)."""
         found = []
         for child in self.ps.children(recursive=True):
             try:
                 name = child.name()
                 if name in TOOLS and child.status() != psutil.STATUS_ZOMBIE:
-                    child.info_name = name  # type: ignore[attr-defined]  # kept for after it exits
-                    found.append(child)
+                    found.append((name, child))
             except psutil.NoSuchProcess:
                 pass
         return found
@@ -300,7 +300,8 @@ async def refused_rate(work: Path, seconds: float, connections: int) -> dict[str
         assert found, out
         return float(found.group(1))
 
-    bare = subprocess.Popen([sys.executable, "-m", "benchmarks.bare"], stdout=subprocess.PIPE, text=True, cwd=HERE.parent)
+    bare = subprocess.Popen([sys.executable, "-m", "benchmarks.bare"], stdout=subprocess.PIPE, text=True,
+                            cwd=HERE.parent)
     try:
         assert bare.stdout is not None
         bare_rate = measure(f"http://127.0.0.1:{bare.stdout.readline().strip()}/api/v1/ping?target=127.0.0.1")
@@ -310,7 +311,8 @@ async def refused_rate(work: Path, seconds: float, connections: int) -> dict[str
     # webtrace on TCP as well (wrk speaks TCP only), with its access log on as in production.
     log = open(work / "refused.log", "wb")
     env = {**os.environ, "WEBTRACE_RATELIMIT": "1/hour", "WEBTRACE_TRUSTED_PROXIES": ""}
-    server = subprocess.Popen([sys.executable, "-m", "webtrace", "--port", "0"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen([sys.executable, "-m", "webtrace", "--port", "0"], env=env, stdout=log,
+                              stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 20
         while not (found := re.search(r"Running on http://127.0.0.1:(\d+)", (work / "refused.log").read_text())):
@@ -341,16 +343,16 @@ async def disconnect_storm(work: Path, n: int) -> dict[str, Any]:
 
             await asyncio.gather(*(open_one() for _ in range(n)))
             tools = server.tools()
-            running = len([p for p in tools if p.info_name == "mtr"])
+            running = len([name for name, _ in tools if name == "mtr"])
             left = time.monotonic()
             for resp in responses:
                 resp.close()
             # Watch the known pids (a full process-table scan would compete for the CPU)
             # until every one is gone and reaped.
-            while any(exists(p) for p in tools) and time.monotonic() - left < 30:
+            while any(exists(p) for _, p in tools) and time.monotonic() - left < 30:
                 await asyncio.sleep(0.01)
             gone_after = time.monotonic() - left
-            left_over = len([p for p in tools if exists(p)])
+            left_over = len([p for _, p in tools if exists(p)])
     return {"n": n, "mtr_running": running, "gone_after_s": gone_after, "left_over": left_over}
 
 

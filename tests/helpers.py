@@ -35,7 +35,7 @@ async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[SSE]:
             if "data" in fields:
                 yield SSE(
                     event=(fields.get("event") or ["message"])[0],
-                    id=(fields.get("id") or [None])[0],
+                    id=fields["id"][0] if fields.get("id") else None,
                     data=json.loads("\n".join(fields["data"])),
                 )
             fields = {}

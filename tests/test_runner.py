@@ -1,14 +1,14 @@
 import asyncio
 import os
 import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 
-from collections.abc import AsyncIterator, Callable
-
 from tests.helpers import FAKES, eventually, group_members
 from webtrace.runner import (
-    Busy, ProcessRunner, ShuttingDown, become_subreaper, split_lines, use_pidfd_child_watcher,
+    Busy, ProcessRunner, Run, ShuttingDown, become_subreaper, split_lines, use_pidfd_child_watcher,
 )
 from webtrace.spawner import Spawner
 
@@ -85,10 +85,11 @@ async def test_cancelling_the_reader_kills_mtr_and_mtr_packet(make_runner: MakeR
 
 async def test_shutdown_stops_every_run(make_runner: MakeRunner, tmp_path: object) -> None:
     runner = make_runner(4)
-    runs = [runner.run(["ping", "-n", "-c", "100", "-i", "0.2", "127.0.0.1"], name="ping", timeout=30) for _ in range(2)]
+    argv = ["ping", "-n", "-c", "100", "-i", "0.2", "127.0.0.1"]
+    runs = [runner.run(argv, name="ping", timeout=30) for _ in range(2)]
     started = [asyncio.Event() for _ in runs]
 
-    async def read(run, started):  # type: ignore[no-untyped-def]
+    async def read(run: Run, started: asyncio.Event) -> None:
         async with run:
             async for _ in run.lines():
                 started.set()
@@ -125,18 +126,19 @@ async def test_long_lines_and_invalid_utf8_survive(make_runner: MakeRunner) -> N
     assert run.outcome is not None and (run.outcome.status, run.outcome.exit_code) == ("failed", 3)
 
 
-async def test_children_of_the_tool_die_with_it(make_runner: MakeRunner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_children_of_the_tool_die_with_it(make_runner: MakeRunner, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     os.mkfifo(gate)
     env = {**os.environ, "WEBTRACE_TEST_GATE": str(gate)}
     run = make_runner(1).run([sys.executable, str(FAKES / "gated.py")], name="fake", timeout=30, env=env)
     async with run:
-        assert run.pid is not None
-        assert await eventually(lambda: len(group_members(run.pid)) == 2, 5)
+        pid = run.pid
+        assert pid is not None
+        assert await eventually(lambda: len(group_members(pid)) == 2, 5)
         run.stop("cancelled")
         async for _ in run.lines():
             pass
-    assert group_members(run.pid) == []
+    assert group_members(pid) == []
 
 
 def test_split_lines() -> None:

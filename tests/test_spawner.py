@@ -16,7 +16,7 @@ import pytest
 from tests.helpers import collect, eventually
 from webtrace import spawner as spawner_module
 from webtrace.runner import become_subreaper
-from webtrace.spawner import HELPER, Spawner
+from webtrace.spawner import HELPER, Child, Spawner
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -32,7 +32,7 @@ async def spawner() -> AsyncIterator[Spawner]:
     await spawner.close()
 
 
-async def output(child) -> str:  # type: ignore[no-untyped-def]
+async def output(child: Child) -> str:
     return (await asyncio.wait_for(child.stdout.read(), 10)).decode()
 
 

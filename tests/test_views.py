@@ -140,7 +140,9 @@ async def test_text_route_reports_a_failed_tool(client: Any, fake_tool: Callable
     assert "caf\u00e9 \ufffd\ufffd broken\n" in text
 
 
-async def test_timeout_ends_the_stream_and_the_tool(make_client: Callable[..., Any], make_settings: Callable[..., Any]) -> None:
+async def test_timeout_ends_the_stream_and_the_tool(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any]
+) -> None:
     client = await make_client(make_settings(timeout=1.0, ping_count=100))
     events = await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1"}))
     assert events[-1].data["status"] == "timeout"
@@ -150,7 +152,9 @@ async def test_timeout_ends_the_stream_and_the_tool(make_client: Callable[..., A
     assert tool_processes(os.getpid()) == []
 
 
-async def test_client_leaving_mid_mtr_leaves_no_process(make_client: Callable[..., Any], make_settings: Callable[..., Any]) -> None:
+async def test_client_leaving_mid_mtr_leaves_no_process(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any]
+) -> None:
     client = await make_client(make_settings(mtr_count=100))
     resp = await client.get("/api/v1/mtr", params={"target": "127.0.0.1"})
     async for event in sse_events(resp):
@@ -162,7 +166,7 @@ async def test_client_leaving_mid_mtr_leaves_no_process(make_client: Callable[..
     resp.close()
     assert await eventually(lambda: group_members(pgid) == [], 1.0), "mtr outlived its client by 1 s"
     ok = await eventually(lambda: "status=\"cancelled\"" in _render_metrics(client), 2.0)
-    assert ok, [l for l in _render_metrics(client).splitlines() if "runs_total" in l]
+    assert ok, [line for line in _render_metrics(client).splitlines() if "runs_total" in line]
 
 
 def _render_metrics(client: Any) -> str:
@@ -207,7 +211,8 @@ async def test_a_missing_tool_fails_alone(client: Any, tmp_path: Path, monkeypat
     monkeypatch.setenv("PATH", str(bin_dir))
     resp = await client.get("/api/v1/mtr", params={"target": "127.0.0.1"})
     assert resp.status == 503
-    assert (await resp.json())["error"] == {"code": "tool_unavailable", "message": "mtr is not installed on this server"}
+    error = {"code": "tool_unavailable", "message": "mtr is not installed on this server"}
+    assert (await resp.json())["error"] == error
     events = await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1"}))
     assert events[-1].data["status"] == "ok"
 
@@ -245,11 +250,14 @@ async def test_healthz_and_metrics(client: Any) -> None:
     assert "webtrace_active_runs 0.0" in metrics
 
 
-async def test_check_answers_like_a_run_without_running(make_client: Callable[..., Any], make_settings: Callable[..., Any]) -> None:
+async def test_check_answers_like_a_run_without_running(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any]
+) -> None:
     client = await make_client(make_settings(ratelimit="6/minute", deny_networks=_networks("127.0.0.66/32")))
     ok = await client.get("/api/v1/mtr/check", params={"target": "127.0.0.1"})
     assert ok.status == 204
-    for params, status, code in (({"target": "-f"}, 400, "bad_request"), ({"target": "127.0.0.66"}, 403, "target_denied"),
+    for params, status, code in (({"target": "-f"}, 400, "bad_request"),
+                                 ({"target": "127.0.0.66"}, 403, "target_denied"),
                                  ({"target": "127.0.0.1", "family": "6"}, 422, "unresolvable")):
         resp = await client.get("/api/v1/ping/check", params=params)
         assert resp.status == status and (await resp.json())["error"]["code"] == code
@@ -266,7 +274,9 @@ async def test_check_answers_like_a_run_without_running(make_client: Callable[..
     assert (await limited.json())["error"]["code"] == "rate_limited"
 
 
-async def test_checks_have_a_budget_of_their_own(make_client: Callable[..., Any], make_settings: Callable[..., Any]) -> None:
+async def test_checks_have_a_budget_of_their_own(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any]
+) -> None:
     client = await make_client(make_settings(ratelimit="3/minute"))
     statuses = [(await client.get("/api/v1/ping/check", params={"target": "127.0.0.1"})).status for _ in range(4)]
     assert statuses == [204, 204, 204, 429]

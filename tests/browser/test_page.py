@@ -127,7 +127,9 @@ async def test_back_and_forward_move_between_runs(lg: ServerProcess, watched: Wa
         ("127.0.0.1", "6", "127.0.0.1 is not an IPv6 address."),
     ],
 )
-async def test_refusals_are_explained(lg: ServerProcess, watched: Watched, target: str, family: str, message: str) -> None:
+async def test_refusals_are_explained(
+    lg: ServerProcess, watched: Watched, target: str, family: str, message: str
+) -> None:
     watched.expect_refused = True
     page = watched.page
     await page.goto(lg.base)
@@ -167,6 +169,7 @@ async def test_busy_server_and_busy_visitor(lg: ServerProcess, watched: Watched)
             # One of the visitor's runs ends and a third client takes its slot: now the
             # visitor is within its own cap, but the server is full.
             streams[0].close()
+
             def runs() -> list[int]:  # one group leader per run (mtr forks helpers of its own)
                 leaders = []
                 for c in psutil.Process(lg.process.pid).children(recursive=True):
@@ -197,7 +200,8 @@ async def test_a_lost_connection_is_reported(browser: Browser, tmp_path: Path) -
         await page.goto(f"{lg.base}/?tool=mtr&target=127.0.0.1")
         await expect(page.locator("#hops tbody tr")).to_have_count(1)
         lg.process.send_signal(signal.SIGKILL)
-        await expect(page.get_by_role("alert")).to_have_text("The connection to the server was lost before the run finished.")
+        await expect(page.get_by_role("alert")).to_have_text(
+            "The connection to the server was lost before the run finished.")
         await expect(page.locator("#hops tbody tr")).to_have_count(1)  # what was shown stays
         errors = [e for e in await watched.problems() if "ERR_INCOMPLETE_CHUNKED_ENCODING" not in e]
         assert errors == []
@@ -239,7 +243,8 @@ async def test_phone_width_has_no_horizontal_overflow(lg: ServerProcess, browser
     await page.get_by_text("Raw output").click()
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375
-    wrap = await page.evaluate("(() => { const w = document.querySelector('.table-wrap'); return [w.scrollWidth, w.clientWidth]; })()")
+    wrap = await page.evaluate(
+        "(() => { const w = document.querySelector('.table-wrap'); return [w.scrollWidth, w.clientWidth]; })()")
     assert wrap[0] > wrap[1]  # the wide table scrolls inside its box
     assert await watched.problems() == []
 

@@ -92,7 +92,8 @@ async def test_unprivileged_with_only_cap_net_raw_runs_every_tool(shared_dir: Pa
         status = Path(f"/proc/{server.process.pid}/status").read_text()
         assert "Uid:\t65534" in status and "CapEff:\t0000000000002000" in status
         for tool in ("ping", "traceroute", "mtr"):
-            events = await collect(await server.session.get(f"{server.base}/api/v1/{tool}", params={"target": "127.0.0.1"}))
+            url = f"{server.base}/api/v1/{tool}"
+            events = await collect(await server.session.get(url, params={"target": "127.0.0.1"}))
             assert events[-1].data["status"] == "ok", (tool, [e.data for e in events])
             assert [e for e in events if e.event in ("reply", "hop")], tool
 

@@ -18,7 +18,9 @@ async def test_security_headers_everywhere(client: Any) -> None:
             await collect(resp)
 
 
-async def test_embed_origins_may_frame_the_page(make_client: Callable[..., Any], make_settings: Callable[..., Any]) -> None:
+async def test_embed_origins_may_frame_the_page(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any]
+) -> None:
     client = await make_client(make_settings(embed_origins=("https://www.example.net",)))
     resp = await client.get("/", params={"embed": "1"})
     assert "frame-ancestors https://www.example.net" in resp.headers["Content-Security-Policy"]

@@ -18,7 +18,9 @@ def test_client_key() -> None:
     assert client_key("unix", 64) == "unix"
 
 
-async def test_the_eleventh_run_in_a_minute_is_refused(make_client: Callable[..., Any], make_settings: Callable[..., Any]) -> None:
+async def test_the_eleventh_run_in_a_minute_is_refused(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any]
+) -> None:
     client = await make_client(make_settings(ratelimit="10/minute"))
     for i in range(10):
         # Invalid requests count too: half of these are refused before running.
@@ -53,7 +55,9 @@ async def test_a_refused_client_is_remembered_until_its_window_frees_a_run() -> 
     assert (await limiter.hit("a")).allowed
 
 
-async def test_repeated_refusals_say_the_same_as_the_first(make_client: Callable[..., Any], make_settings: Callable[..., Any]) -> None:
+async def test_repeated_refusals_say_the_same_as_the_first(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any]
+) -> None:
     client = await make_client(make_settings(ratelimit="1/hour"))
     assert (await client.get("/api/v1/ping", params={"target": "-bad"})).status == 400
     answers = []
@@ -68,12 +72,15 @@ async def test_repeated_refusals_say_the_same_as_the_first(make_client: Callable
     assert client.server.app[keys.RUNNER].spawned == 0
 
 
-async def test_several_limits_and_other_clients(make_client: Callable[..., Any], make_settings: Callable[..., Any]) -> None:
+async def test_several_limits_and_other_clients(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any]
+) -> None:
     client = await make_client(make_settings(ratelimit="100/minute;2/hour"))
     for _ in range(2):
         await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1"}))
     assert (await client.get("/api/v1/ping", params={"target": "127.0.0.1"})).status == 429
-    other = await client.get("/api/v1/ping", params={"target": "127.0.0.1"}, headers={"X-Forwarded-For": "198.51.100.4"})
+    other = await client.get("/api/v1/ping", params={"target": "127.0.0.1"},
+                             headers={"X-Forwarded-For": "198.51.100.4"})
     assert other.status == 200
     await collect(other)
 
@@ -111,14 +118,17 @@ async def test_runs_at_once_per_client(
     assert second.status == 429 and second.headers["Retry-After"]
     assert (await second.json())["error"]["code"] == "client_busy"
     assert {p.name() for p in tool_processes(os.getpid())} <= {"mtr", "mtr-packet"}
-    other = await client.get("/api/v1/ping", params={"target": "127.0.0.1"}, headers={"X-Forwarded-For": "198.51.100.4"})
+    other = await client.get("/api/v1/ping", params={"target": "127.0.0.1"},
+                             headers={"X-Forwarded-For": "198.51.100.4"})
     assert other.status == 200
     await collect(other)
     first.close()
 
 
 @pytest.mark.parametrize("path", ["/", "/healthz", "/metrics", "/static/style.css"])
-async def test_other_routes_are_not_limited(make_client: Callable[..., Any], make_settings: Callable[..., Any], path: str) -> None:
+async def test_other_routes_are_not_limited(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any], path: str
+) -> None:
     client = await make_client(make_settings(ratelimit="1/minute"))
     for _ in range(3):
         assert (await client.get(path)).status == 200

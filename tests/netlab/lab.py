@@ -135,9 +135,9 @@ def _build(lab: Lab, hosts_dir: Path) -> None:
         for key in ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
                     "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"):
             lab.run(host, ["sysctl", "-qw", key])
-    for host, (v4, v6) in ROUTES.items():
-        lab.run(host, ["ip", "route", "add", v4[0], "via", v4[1]])
-        lab.run(host, ["ip", "-6", "route", "add", v6[0], "via", v6[1]])
+    for host, ((net4, via4), (net6, via6)) in ROUTES.items():
+        lab.run(host, ["ip", "route", "add", net4, "via", via4])
+        lab.run(host, ["ip", "-6", "route", "add", net6, "via", via6])
     lab.run("r1", ["nft", "-f", "-"], input=R1_RULES)
     lab.run("r2", ["nft", "-f", "-"], input=R2_RULES)
     hosts_dir.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ UNIX_PEER = "unix"
 def _parse(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     text = text.strip()
     if text.startswith("[") and "]" in text:
-        text = text[1 : text.index("]")]
+        text = text[1:text.index("]")]
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
