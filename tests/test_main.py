@@ -1,14 +1,17 @@
 """The real server process: CLI, settings errors, and shutdown with streams open."""
 
 import asyncio
+import gc
 import os
 import re
 import signal
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import psutil
+from aiohttp import web
 
 from tests.helpers import collect, sse_events, tool_processes
 from tests.server import running_server
@@ -154,3 +157,24 @@ def test_the_server_runs_on_uvloop_where_it_is_installed() -> None:
         assert isinstance(loop, uvloop.Loop)
     finally:
         loop.close()
+
+
+async def test_what_start_up_built_is_left_out_of_later_collections() -> None:
+    from webtrace.__main__ import freeze_startup_heap
+
+    class Node:
+        other: object
+
+    kept = [Node()]  # alive at start-up, like the app: frozen
+    left = Node()
+    left.other = left  # start-up's garbage, a cycle: collected, not frozen
+    gone = weakref.ref(left)
+    del left
+    try:
+        await freeze_startup_heap(web.Application())
+        assert gone() is None
+        assert gc.get_freeze_count() > 0
+        assert not any(o is kept for o in gc.get_objects())
+    finally:
+        gc.unfreeze()
+    assert any(o is kept for o in gc.get_objects())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import resource
@@ -63,6 +64,16 @@ def inherited_socket() -> socket.socket | None:
     return socket.socket(fileno=SD_LISTEN_FDS_START)
 
 
+async def freeze_startup_heap(app: web.Application) -> None:
+    """Leave what start-up built (modules, the app, its templates: about 48 000
+    objects) out of every later garbage collection. It lives as long as the
+    server, yet each full collection walked all of it, pausing the loop and
+    every stream for 13-29 ms (measured with 500 visitors over 10 s). Start-up's
+    own garbage is collected first, so that freezing keeps none of it."""
+    gc.collect()
+    gc.freeze()
+
+
 def event_loop() -> asyncio.AbstractEventLoop:
     """uvloop where it is installed (everywhere but Windows): a streamed line costs
     the server about an eighth less CPU. Tools are started by the spawn helper,
@@ -89,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     except FileNotFoundError as exc:
         print(f"webtrace: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    app.on_startup.append(freeze_startup_heap)  # last: after the spawn helper and the rest
     listen: dict[str, object]
     sock = inherited_socket()
     if sock is not None:
