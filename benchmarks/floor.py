@@ -1,8 +1,9 @@
 """The floor: spawn the tools and read their lines with bare asyncio, no HTTP.
 
 Children are watched through pidfds, as asyncio does by default from Python
-3.12 (and webtrace does on 3.11): 3.11's default starts a thread per child,
-which made the floor about half as cheap again as it should be.
+3.12 and webtrace does on 3.11 (``use_pidfd_child_watcher``, the same call):
+3.11's default starts a thread per child, which made the floor about half as
+expensive again as it needs to be.
 
 Run as ``python -m benchmarks.floor N SPREAD_S ARGV...``; prints one JSON object.
 """
@@ -16,6 +17,8 @@ import resource
 import subprocess
 import sys
 import time
+
+from webtrace.runner import use_pidfd_child_watcher
 
 from .stamped import latency_of
 
@@ -57,10 +60,7 @@ async def main(n: int, spread: float, argv: list[str]) -> dict[str, object]:
 
 
 async def with_pidfds(n: int, spread: float, argv: list[str]) -> dict[str, object]:
-    if sys.version_info < (3, 12):
-        watcher = asyncio.PidfdChildWatcher()
-        watcher.attach_loop(asyncio.get_running_loop())
-        asyncio.set_child_watcher(watcher)
+    use_pidfd_child_watcher()  # for the life of this process
     return await main(n, spread, argv)
 
 
