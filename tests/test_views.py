@@ -297,3 +297,29 @@ async def test_a_client_that_stops_reading_does_not_hold_its_run(
     assert await eventually(lambda: 'status="cancelled"' in _render_metrics(client), 10)
     assert client.server.app[keys.RUNNER].active == 0
     resp.close()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/ping", "/api/v1/mtr/check", "/ping", "/trace", "/mtr"])
+async def test_head_on_a_run_route_runs_nothing_and_keeps_the_connection_in_step(
+    client: Any, fake_tool: Callable[..., Path], tmp_path: Path, path: str
+) -> None:
+    record = tmp_path / "started"
+    for tool in ("ping", "traceroute", "mtr"):
+        fake_tool(tool, "recorder.py", {"WEBTRACE_TEST_RECORD": str(record)})
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    # Two requests on one kept-alive connection: the second answer must be the
+    # second request's, not output of a tool run for the first.
+    writer.write(
+        f"HEAD {path}?target=127.0.0.1 HTTP/1.1\r\nHost: x\r\n\r\n"
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    )
+    async with asyncio.timeout(10):
+        raw = await reader.read()
+    writer.close()
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 405")
+    assert b"\r\nAllow: GET\r\n" in head
+    # The 405's body was not sent (HEAD); what follows is the /healthz answer.
+    assert rest.startswith(b"HTTP/1.1 200"), rest[:200]
+    assert rest.endswith(b"\r\n\r\nok")
+    assert not record.exists()

@@ -131,8 +131,11 @@ def setup_stalls(app: web.Application) -> None:
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/", views.index, name="index")
-    app.router.add_get("/api/v1/{tool}", views.api_run, name="api_run")
-    app.router.add_get("/api/v1/{tool}/check", views.api_check, name="api_check")
-    app.router.add_get("/{route:ping|trace|mtr}", views.text_run, name="text_run")
+    # No HEAD on run routes: aiohttp would run the handler and the tool, and its
+    # output would follow a bodiless HEAD answer on a kept-alive connection,
+    # where the client reads it as the next response. They answer 405.
+    app.router.add_get("/api/v1/{tool}", views.api_run, name="api_run", allow_head=False)
+    app.router.add_get("/api/v1/{tool}/check", views.api_check, name="api_check", allow_head=False)
+    app.router.add_get("/{route:ping|trace|mtr}", views.text_run, name="text_run", allow_head=False)
     app.router.add_get("/healthz", views.healthz, name="healthz")
     app.router.add_get("/metrics", views.metrics_view, name="metrics")

@@ -88,9 +88,6 @@ def _api_tool(request: web.Request) -> str:
 
 async def api_run(request: web.Request) -> web.StreamResponse:
     """``GET /api/v1/{tool}``: the run as Server-Sent Events."""
-    if "Last-Event-ID" in request.headers:
-        # EventSource reconnecting after the end: never run the tool again.
-        return web.Response(status=204)
     try:
         tool = _api_tool(request)
         family = _family(single(request, "family"), parse_family)

@@ -1,6 +1,7 @@
 import asyncio
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -132,3 +133,28 @@ async def test_other_routes_are_not_limited(
     client = await make_client(make_settings(ratelimit="1/minute"))
     for _ in range(3):
         assert (await client.get(path)).status == 200
+
+
+RUN_ROUTES = ["/api/v1/ping", "/api/v1/traceroute", "/api/v1/mtr", "/ping", "/trace", "/mtr"]
+
+
+@pytest.mark.parametrize("path", RUN_ROUTES)
+async def test_last_event_id_runs_nothing_and_costs_nothing_on_every_run_route(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any],
+    fake_tool: Callable[..., Path], tmp_path: Path, path: str,
+) -> None:
+    record = tmp_path / "started"
+    for tool in ("ping", "traceroute", "mtr"):
+        fake_tool(tool, "recorder.py", {"WEBTRACE_TEST_RECORD": str(record)})
+    client = await make_client(make_settings(ratelimit="1/minute", max_jobs_per_client=1))
+    for _ in range(5):
+        resp = await client.get(path, params={"target": "127.0.0.1"}, headers={"Last-Event-ID": "9"})
+        assert resp.status == 204
+        assert await resp.read() == b""
+    assert not record.exists()  # no tool was started
+    # The one run of the budget is still there, and then it is spent.
+    first = await client.get(path, params={"target": "127.0.0.1"})
+    assert first.status == 200
+    await first.read()
+    assert record.read_text().count("\n") == 1
+    assert (await client.get(path, params={"target": "127.0.0.1"})).status == 429

@@ -1,8 +1,10 @@
 """Per-client budgets: the rate limit (limits) and the cap on runs at once.
 
 Every request to a run route counts against one budget per client across all
-tools, valid or not, except an EventSource reconnect (``Last-Event-ID``), which
-is answered 204 without running anything. The check route reports the run
+tools, valid or not. An EventSource reconnect (``Last-Event-ID``) is answered
+204 here, on every run route, before any view sees it: the exemption from the
+budget and the promise to run nothing are one decision, so no route can spend
+nothing and still run a tool. The check route reports the run
 budget without spending it, and draws on a budget of its own of the same size,
 so it cannot be used to make this server resolve names without limit. IPv6 clients are keyed by their
 prefix (``WEBTRACE_RATELIMIT_IPV6_PREFIX``), since one subscriber usually holds
@@ -32,7 +34,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, Storage
@@ -262,8 +264,11 @@ def setup_ratelimit(app: web.Application) -> None:
             if limiter.busy(key):
                 return refuse(request, too_many_at_once(runs))
             return await handler(request)
-        if route not in RUN_ROUTES or "Last-Event-ID" in request.headers:
+        if route not in RUN_ROUTES:
             return await handler(request)
+        if hdrs.LAST_EVENT_ID in request.headers:
+            # EventSource reconnecting after the end: never run the tool again.
+            return web.Response(status=204)
         key = limiter.key(request[keys.CLIENT_IP])
         decision = refused_again(request, key) or await limiter.hit(key)
         if not decision.allowed:
