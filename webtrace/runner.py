@@ -50,6 +50,29 @@ class ToolProcess(Protocol):
     @property
     def returncode(self) -> int | None: ...
     async def wait(self) -> int | None: ...
+    def close(self) -> None:
+        """Close the output pipe (the run is over, whatever is left in it)."""
+
+
+class LocalProcess:
+    """A tool started from the event loop itself, as a ``ToolProcess``."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self._proc = proc
+        self.pid = proc.pid
+        self.stdout = proc.stdout
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.returncode
+
+    async def wait(self) -> int | None:
+        return await self._proc.wait()
+
+    def close(self) -> None:
+        # asyncio's subprocess transport closes its pipes itself once the process
+        # has exited and its output has ended, which _drain has waited for.
+        pass
 
 
 class Busy(RuntimeError):
@@ -257,7 +280,7 @@ class Run:
         if spawner is not None:
             return await spawner.spawn(self.argv, executable=self._executable, env=self._env)
         async with self._runner._spawn_turn:
-            return await asyncio.create_subprocess_exec(
+            return LocalProcess(await asyncio.create_subprocess_exec(
                 *self.argv,
                 executable=self._executable,
                 stdin=subprocess.DEVNULL,
@@ -265,7 +288,7 @@ class Run:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 env=self._env,
-            )
+            ))
 
     async def __aexit__(
         self,
@@ -343,9 +366,10 @@ class Run:
                 except TimeoutError:
                     signal_group(proc.pid, signal.SIGKILL)
                     await proc.wait()
-            await _reap_group(proc.pid, self._runner.kill_grace * 4)
+            await reap_group(proc.pid, self._runner.kill_grace * 4)
             await _drain(proc)
         finally:
+            proc.close()
             self.outcome = self._outcome(proc.returncode)
             self._runner._release(self)
             if self._runner.on_end is not None:
@@ -375,7 +399,7 @@ class Run:
 
 async def _drain(proc: ToolProcess) -> None:
     """Read what the dead tool left in its pipe, so that the pipe reaches its end
-    and asyncio closes it (a reader stopped mid-stream would leave it open)."""
+    (a reader stopped mid-stream would leave it open)."""
     if proc.stdout is None:
         return
     try:
@@ -394,8 +418,12 @@ def signal_group(pgid: int, sig: int) -> None:
         pass
 
 
-async def _reap_group(pgid: int, patience: float) -> None:
-    """Kill what is left of the group and reap members re-parented to this process."""
+async def reap_group(pgid: int, patience: float) -> None:
+    """Kill what is left of the group and reap members re-parented to this process.
+
+    Every path that ends a group comes through here: a tool's own children
+    (mtr's mtr-packet) are re-parented to this process (a subreaper) when the
+    tool dies, and only this process can reap them."""
     signal_group(pgid, signal.SIGKILL)
     loop = asyncio.get_running_loop()
     give_up = loop.time() + patience

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from .runner import signal_group
+from .runner import reap_group, signal_group
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ _FD_SPACE: Final = socket.CMSG_SPACE(4)
 # unpaced). The helper is still never idle for long: the next request goes out
 # as soon as an answer comes in.
 _IN_FLIGHT: Final = 1
+# How long an unwanted tool's group may take to die and be reaped.
+_REAP_PATIENCE_S: Final = 2.0
 
 # The helper's answer: the pid, the read end of its output, its exit to come.
 _Answer = tuple[int, int, "asyncio.Future[int | None]"]
@@ -49,10 +51,18 @@ class Child:
     """A tool started by the helper, shaped like ``asyncio.subprocess.Process``
     (what the runner calls a ``ToolProcess``)."""
 
-    def __init__(self, pid: int, stdout: asyncio.StreamReader, exited: asyncio.Future[int | None]) -> None:
+    def __init__(
+        self,
+        pid: int,
+        stdout: asyncio.StreamReader,
+        pipe: asyncio.ReadTransport,
+        *,
+        exited: asyncio.Future[int | None],
+    ) -> None:
         self.pid = pid
         self.stdout = stdout
         self._exited = exited
+        self._pipe = pipe
 
     @property
     def returncode(self) -> int | None:
@@ -63,6 +73,12 @@ class Child:
     async def wait(self) -> int | None:
         """The exit code (negative: killed by that signal); None if it could not be learnt."""
         return await asyncio.shield(self._exited)
+
+    def close(self) -> None:
+        """Close the output pipe now. uvloop keeps a pipe open after its end until
+        the garbage collector finds it, so a busy server would hold several times
+        the descriptors its runs need."""
+        self._pipe.close()
 
 
 class Spawner:
@@ -79,6 +95,7 @@ class Spawner:
         self._in_flight = 0
         self._gone: asyncio.Future[None] | None = None  # done when the helper's socket closes
         self._closed = False
+        self._reapers: set[asyncio.Task[None]] = set()
 
     @staticmethod
     def usable() -> bool:
@@ -142,16 +159,32 @@ class Spawner:
         self._flush()
         try:
             pid, fd, exited = await answer
+        except asyncio.CancelledError:
+            # The asker left just as its answer came in: the tool started and is ours.
+            if answer.done() and not answer.cancelled() and answer.exception() is None:
+                pid, fd, _ = answer.result()
+                os.close(fd)
+                self._exits.pop(pid, None)
+                self._end_group(pid)
+            raise
         finally:
             self._answers.pop(ident, None)
         try:
-            return Child(pid, await _stream(fd), exited)
+            return Child(pid, *await _stream(fd), exited=exited)
         except BaseException:
             # Cancelled between the spawn and the stream (the client left): the tool
-            # must not outlive its request. The helper reaps it.
+            # must not outlive its request.
             self._exits.pop(pid, None)
-            signal_group(pid, signal.SIGKILL)
+            self._end_group(pid)
             raise
+
+    def _end_group(self, pgid: int) -> None:
+        """Kill the group of a tool nobody will read. The helper reaps the tool; its
+        own children are re-parented to this process, which must reap them."""
+        signal_group(pgid, signal.SIGKILL)
+        reaper = asyncio.ensure_future(reap_group(pgid, _REAP_PATIENCE_S))
+        self._reapers.add(reaper)
+        reaper.add_done_callback(self._reapers.discard)
 
     def _flush(self) -> None:
         """Send what waits, in order; if the socket is full, go on when it drains."""
@@ -200,18 +233,19 @@ class Spawner:
         self._flush()
         answer = self._answers.pop(message.get("id", -1), None)
         pid: int | None = message.get("pid")
-        if answer is None or answer.done():  # the asker was cancelled meanwhile
+        wanted = answer is not None and not answer.done()  # or its asker left meanwhile
+        if not (wanted and pid is not None and fds):
             for fd in fds:
                 os.close(fd)
             if pid is not None:
-                signal_group(pid, signal.SIGKILL)  # nobody reads it; the helper reaps it
+                self._end_group(pid)  # nobody reads it, or it came without its pipe
+            if answer is not None and not answer.done():
+                answer.set_exception(OSError(message.get("errno") or errno.EIO, message.get("strerror", "spawn failed")))
             return
-        if pid is not None and fds:
-            exited: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-            self._exits[pid] = exited
-            answer.set_result((pid, fds[0], exited))
-        else:
-            answer.set_exception(OSError(message.get("errno") or errno.EIO, message.get("strerror", "spawn failed")))
+        assert answer is not None and pid is not None
+        exited: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._exits[pid] = exited
+        answer.set_result((pid, fds[0], exited))
 
     def _lost(self) -> None:
         """The helper is gone: fail what waits for an answer, watch its orphans here."""
@@ -260,18 +294,20 @@ class Spawner:
                 await helper.wait()
         if self._sock is not None:
             self._lost()
+        if self._reapers:
+            await asyncio.gather(*self._reapers, return_exceptions=True)
 
 
-async def _stream(fd: int) -> asyncio.StreamReader:
+async def _stream(fd: int) -> tuple[asyncio.StreamReader, asyncio.ReadTransport]:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(loop=loop)
     pipe = os.fdopen(fd, "rb", 0)
     try:
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe)
+        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe)
     except BaseException:
         pipe.close()  # idempotent, whether or not the transport closed it already
         raise
-    return reader
+    return reader, transport
 
 
 def _interpreter() -> str:

@@ -1,0 +1,102 @@
+"""A whole server (``python -m webtrace``) and clients who leave at every point of a run's
+life: before the spawn, while the tool is being started, after the first line."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.helpers import TOOL_NAMES, eventually, tool_processes
+from tests.server import Server, running_server
+
+pytestmark = pytest.mark.slow
+
+WHEN = ("before_spawn", "during_spawn", "after_first_line")
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[Server]:
+    env = {"WEBTRACE_MAX_JOBS": "200", "WEBTRACE_MAX_JOBS_PER_CLIENT": "200", "WEBTRACE_MTRCOUNT": "3"}
+    async with running_server(tmp_path, env, unix=False) as server:
+        yield server
+
+
+def host_port(server: Server) -> tuple[str, int]:
+    host, _, port = server.base.removeprefix("http://").rpartition(":")
+    return host, int(port)
+
+
+async def leave(server: Server, path: str, when: str) -> None:
+    """Ask for ``path`` and reset the connection at ``when``."""
+    reader, writer = await asyncio.open_connection(*host_port(server))
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: webtrace\r\n\r\n".encode())
+    await writer.drain()
+    try:
+        async with asyncio.timeout(15):
+            if when == "during_spawn":
+                await reader.readuntil(b"\r\n\r\n")  # the start goes out before the spawn
+            elif when == "after_first_line" and path.startswith("/api/"):
+                await reader.readuntil(b"event: line")
+            elif when == "after_first_line":
+                await reader.readuntil(b"\r\n\r\n")
+                await reader.readexactly(1)  # the first chunk is the tool's first line
+    finally:
+        sock: socket.socket = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # a reset
+        writer.transport.abort()
+
+
+def zombies(pid: int) -> list[str]:
+    found = []
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                found.append(f"{child.pid} {child.name()} ppid={child.ppid()} pgid={__import__('os').getpgid(child.pid)}")
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+async def test_a_crowd_leaving_at_every_point_leaves_no_zombie_and_no_tool(server: Server) -> None:
+    pid = server.process.pid
+    paths = ["/api/v1/mtr?target=127.0.0.1", "/mtr?target=127.0.0.1", "/api/v1/ping?target=::1"]
+    crowd = [leave(server, path, when) for _ in range(10) for path in paths for when in WHEN]
+    await asyncio.gather(*crowd)
+    assert await eventually(lambda: not tool_processes(pid), timeout=10), tool_processes(pid)
+    assert await eventually(lambda: not zombies(pid), timeout=10), zombies(pid)
+    # The server still serves.
+    async with server.session.get(f"{server.base}/healthz") as resp:
+        assert resp.status == 200
+    assert set(TOOL_NAMES) >= {"mtr", "mtr-packet"}
+
+
+def open_fds(pid: int) -> int:
+    return psutil.Process(pid).num_fds()
+
+
+async def test_under_a_low_open_files_limit_every_run_starts_and_descriptors_come_back(tmp_path: Path) -> None:
+    env = {"WEBTRACE_MAX_JOBS": "16", "WEBTRACE_MAX_JOBS_PER_CLIENT": "16",
+           "WEBTRACE_PINGCOUNT": "1", "WEBTRACE_RATELIMIT": "10000/minute"}
+    async with running_server(tmp_path, env, unix=False, prefix=["prlimit", "--nofile=64:64"]) as server:
+        pid = server.process.pid
+
+        async def run(path: str) -> str:
+            # Connection: close, so that kept-alive client sockets do not count.
+            async with server.session.get(f"{server.base}{path}", headers={"Connection": "close"}) as resp:
+                assert resp.status == 200
+                return await resp.text()
+
+        await run("/ping?target=127.0.0.1")  # everything a run creates once exists now
+        idle = open_fds(pid)
+        paths = ["/ping?target=127.0.0.1", "/api/v1/ping?target=127.0.0.1", "/trace?target=127.0.0.1"]
+        for round_ in range(12):
+            texts = await asyncio.gather(*(run(paths[(round_ + i) % 3]) for i in range(12)))
+            failed = [t for t in texts if "could not start" in t or "spawn failed" in t or "ERROR" in t]
+            assert not failed, failed[0]
+        assert await eventually(lambda: open_fds(pid) <= idle, timeout=5), (open_fds(pid), idle)
