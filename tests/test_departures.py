@@ -32,10 +32,10 @@ def host_port(server: Server) -> tuple[str, int]:
     return host, int(port)
 
 
-async def leave(server: Server, path: str, when: str) -> None:
+async def leave(server: Server, path: str, when: str, forwarded_for: str = "127.0.0.1") -> None:
     """Ask for ``path`` and reset the connection at ``when``."""
     reader, writer = await asyncio.open_connection(*host_port(server))
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: webtrace\r\n\r\n".encode())
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: webtrace\r\nX-Forwarded-For: {forwarded_for}\r\n\r\n".encode())
     await writer.drain()
     try:
         async with asyncio.timeout(15):
@@ -50,6 +50,10 @@ async def leave(server: Server, path: str, when: str) -> None:
         sock: socket.socket = writer.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # a reset
         writer.transport.abort()
+
+
+def total(metrics: str, name: str) -> float:
+    return sum(float(line.rpartition(" ")[2]) for line in metrics.splitlines() if line.startswith(name + "{"))
 
 
 def zombies(pid: int) -> list[str]:
@@ -70,9 +74,11 @@ async def test_a_crowd_leaving_at_every_point_leaves_no_zombie_and_no_tool(serve
     await asyncio.gather(*crowd)
     assert await eventually(lambda: not tool_processes(pid), timeout=10), tool_processes(pid)
     assert await eventually(lambda: not zombies(pid), timeout=10), zombies(pid)
-    # The server still serves.
-    async with server.session.get(f"{server.base}/healthz") as resp:
+    # The server still serves, and every run it started has ended in one outcome.
+    async with server.session.get(f"{server.base}/metrics") as resp:
         assert resp.status == 200
+        metrics = await resp.text()
+    assert total(metrics, "webtrace_runs_started_total") == total(metrics, "webtrace_runs_total") > 0
     assert set(TOOL_NAMES) >= {"mtr", "mtr-packet"}
 
 
@@ -100,3 +106,23 @@ async def test_under_a_low_open_files_limit_every_run_starts_and_descriptors_com
             failed = [t for t in texts if "could not start" in t or "spawn failed" in t or "ERROR" in t]
             assert not failed, failed[0]
         assert await eventually(lambda: open_fds(pid) <= idle, timeout=5), (open_fds(pid), idle)
+
+
+async def test_every_departed_client_has_its_access_log_line_and_no_traceback(server: Server) -> None:
+    paths = ["/api/v1/mtr?target=127.0.0.1", "/mtr?target=127.0.0.1", "/api/v1/ping?target=127.0.0.1"]
+    # Each client is told apart by the address its (trusted, loopback) proxy names.
+    clients = {(n, path, when): f"198.51.100.{i + 1}"
+               for i, (n, path, when) in enumerate((n, p, w) for n in range(5) for p in paths for w in WHEN)}
+    crowd = [leave(server, path, when, forwarded_for=client) for (n, path, when), client in clients.items()]
+    await asyncio.gather(*crowd)
+    assert await eventually(lambda: not tool_processes(server.process.pid), timeout=10)
+    server.process.terminate()
+    await asyncio.get_running_loop().run_in_executor(None, server.process.wait)
+    log = server.log.read_text()
+    assert "Traceback" not in log and " ERROR " not in log, log[-3000:]
+    for (n, path, when), client in clients.items():
+        lines = [line for line in log.splitlines() if f"client={client} " in line]
+        if when == "before_spawn" and not lines:
+            continue  # reset before the server read the request: there was none
+        assert len(lines) == 1, (when, path, lines)
+        assert "run=cancelled" in lines[0], lines[0]

@@ -323,3 +323,22 @@ async def test_head_on_a_run_route_runs_nothing_and_keeps_the_connection_in_step
     assert rest.startswith(b"HTTP/1.1 200"), rest[:200]
     assert rest.endswith(b"\r\n\r\nok")
     assert not record.exists()
+
+
+async def test_a_tool_that_cannot_start_is_counted_and_ends_its_stream(
+    client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    broken = bin_dir / "ping"
+    broken.write_text("#!/nonexistent/interpreter\n")  # found and executable, but exec fails
+    broken.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    events = await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1"}))
+    assert kinds(events) == ["start", "end"]
+    assert events[-1].data["status"] == "failed" and "could not start" in events[-1].data["message"]
+    text = await (await client.get("/ping", params={"target": "127.0.0.1"})).text()
+    assert text.startswith("ERROR: ping could not start")
+    metrics = await (await client.get("/metrics")).text()
+    assert 'webtrace_runs_started_total{tool="ping"} 2.0' in metrics
+    assert 'webtrace_runs_total{status="failed",tool="ping"} 2.0' in metrics

@@ -11,6 +11,7 @@ import jinja2
 from aiohttp import web
 
 from . import keys, views
+from .logs import setup_departures
 from .metrics import Metrics
 from .middleware.forwarded import setup_forwarded
 from .middleware.headers import setup_headers
@@ -40,7 +41,9 @@ def create_app(
     setup_runner(app)
     setup_targets(app, resolver or system_resolver)
     setup_tools(app, platform)
-    # Middleware order matters: the client must be known before it is limited.
+    # Middleware order matters: departures first, to see every request end;
+    # the client must be known before it is limited.
+    setup_departures(app)
     setup_forwarded(app)
     setup_ratelimit(app)
     setup_headers(app)
@@ -60,6 +63,7 @@ def setup_runner(app: web.Application) -> None:
     spawner = Spawner() if Spawner.usable() else None
     runner = ProcessRunner(
         settings.max_jobs,
+        on_start=lambda run: metrics.started(run.name),
         on_end=lambda run, outcome: metrics.ended(run.name, outcome),
         spawner=spawner,
     )

@@ -136,12 +136,10 @@ async def pump(job: Job, emit: Emit) -> Outcome:
             tail = job.parser.finish()
             if tail:
                 await emit(tail)
-    except OSError as exc:
-        if job.run.outcome is None:  # the tool could not be spawned at all
-            reason = exc.strerror or str(exc)
-            outcome = Outcome("failed", None, 0.0, f"{job.spec.name} could not start: {reason}")
-            await emit([job.end_event(outcome)])
-            return outcome
+    except OSError:
+        if job.run.pid is None and job.run.outcome is not None:  # it could not be spawned at all
+            await emit([job.end_event(job.run.outcome)])
+            return job.run.outcome
         raise
     ended = job.run.outcome
     assert ended is not None

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from .metrics import Metrics
     from .middleware.ratelimit import ClientLimiter
     from .policy import AddressPolicy
-    from .runner import Outcome, ProcessRunner
+    from .runner import ProcessRunner, Run
     from .settings import Settings
     from .stalls import StallWatch
     from .targets import Resolver
@@ -33,7 +33,7 @@ CLIENT_IP: web.RequestKey[str] = web.RequestKey("client_ip")
 # What the run did, for the access log.
 RUN_TOOL: web.RequestKey[str] = web.RequestKey("run_tool")
 RUN_TARGET: web.RequestKey[str] = web.RequestKey("run_target")
-RUN_OUTCOME: web.RequestKey[Outcome] = web.RequestKey("run_outcome")
+RUN: web.RequestKey[Run] = web.RequestKey("run")
 # Set on a refusal that the access log counts in a summary instead of a line of its own.
 SUMMARISED: web.RequestKey[bool] = web.RequestKey("summarised")
 # RateLimit-* headers for an accepted run, set by the rate-limit middleware.

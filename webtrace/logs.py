@@ -19,10 +19,14 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.typedefs import Handler
 
 from . import keys
 
 ACCESS_LOGGER = "webtrace.access"
+# The status logged for a client that left before any response was sent
+# (nginx's word for it: "client closed request").
+CLIENT_CLOSED = 499
 
 
 class JsonFormatter(logging.Formatter):
@@ -105,7 +109,8 @@ def access_fields(request: web.BaseRequest, response: web.StreamResponse, took: 
     if keys.RUN_TOOL in request:
         fields["tool"] = request[keys.RUN_TOOL]
         fields["target"] = request.get(keys.RUN_TARGET)
-    outcome = request.get(keys.RUN_OUTCOME)
+    run = request.get(keys.RUN)
+    outcome = None if run is None else run.outcome
     if outcome is not None:
         fields["run"] = outcome.status
         fields["exit_code"] = outcome.exit_code
@@ -145,6 +150,44 @@ class AccessLogger(AbstractAccessLogger):
             self._second = second
             self._stamp = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(second))
         return f"{self._stamp},{int(now % 1 * 1000):03d}"
+
+
+def setup_departures(app: web.Application) -> None:
+    """A client that leaves still gets its access-log line, with how its run ended.
+
+    aiohttp writes the line when a handler returns; a handler cancelled because
+    its client left (``handler_cancellation``) never returns, so it is written
+    here. A connection reset while the response is being prepared is a client
+    leaving too: handed back to aiohttp as a response, it is logged once,
+    instead of as a 500 with an ERROR traceback. Outermost, so that it sees
+    every request the other middlewares and the views handle.
+    """
+
+    @web.middleware
+    async def departures_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = asyncio.get_running_loop().time()
+        try:
+            return await handler(request)
+        except asyncio.CancelledError:
+            response = _departed(request)
+            run = request.get(keys.RUN)
+            if run is not None and run.outcome is None and run.reaped is not None:
+                # Cancelled again while its group was being reaped: the line waits
+                # for the outcome, which the reaper settles shortly.
+                run.reaped.add_done_callback(lambda _: request.protocol.log_access(request, response, started))
+            else:
+                request.protocol.log_access(request, response, started)
+            raise
+        except ConnectionError:
+            return _departed(request)
+
+    app.middlewares.insert(0, departures_middleware)
+
+
+def _departed(request: web.BaseRequest) -> web.StreamResponse:
+    """What the departed client was answered, for the access log."""
+    sent = request.writer.output_size > 0  # the headers went out: a stream had begun
+    return web.StreamResponse(status=200 if sent else CLIENT_CLOSED)
 
 
 class RefusalSummary:

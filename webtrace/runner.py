@@ -167,6 +167,7 @@ class ProcessRunner:
         max_jobs: int,
         *,
         kill_grace: float = 0.5,
+        on_start: Callable[[Run], None] | None = None,
         on_end: Callable[[Run, Outcome], None] | None = None,
         spawner: Spawner | None = None,
     ) -> None:
@@ -175,7 +176,10 @@ class ProcessRunner:
         # without one, here (a blocking call each).
         self.spawner = spawner
         self.kill_grace = kill_grace
-        self.on_end = on_end  # told of every outcome, however the reader went away
+        # Told of every run given a slot, and then of its one outcome, however it
+        # ended: before its spawn, failing to spawn, or after.
+        self.on_start = on_start
+        self.on_end = on_end
         self.spawned = 0  # processes started since creation
         self._runs: set[Run] = set()
         # Spawning here blocks the loop for a millisecond or more. Taking turns, one
@@ -204,6 +208,8 @@ class ProcessRunner:
         self.check_capacity()
         run = Run(self, list(argv), name=name, timeout=timeout, executable=executable, env=env)
         self._runs.add(run)
+        if self.on_start is not None:
+            self.on_start(run)
         return run
 
     def check_capacity(self) -> None:
@@ -257,16 +263,26 @@ class Run:
         return None if self._proc is None else self._proc.pid
 
     def abandon(self) -> None:
-        """Give the slot back if the run never started (the client left before the
-        spawn); a started run gives its slot back when it is reaped."""
-        if self._proc is None:
-            self._runner._release(self)
+        """End a run that never started (its client left before the spawn) as
+        ``cancelled``; a started run ends when it is reaped."""
+        if self._proc is None and self.outcome is None:
+            self._unstarted("cancelled", f"{self.name} was stopped: the client went away")
+
+    def _unstarted(self, status: Status, message: str) -> None:
+        self._status = status
+        self.outcome = Outcome(status, None, 0.0, message)
+        self._runner._release(self)
+        if self._runner.on_end is not None:
+            self._runner.on_end(self, self.outcome)
 
     async def __aenter__(self) -> Run:
         try:
             self._proc = await self._spawn()
+        except OSError as exc:
+            self._unstarted("failed", f"{self.name} could not start: {exc.strerror or exc}")
+            raise
         except BaseException:
-            self._runner._release(self)
+            self.abandon()
             raise
         self._runner.spawned += 1
         self._started = time.monotonic()

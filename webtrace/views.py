@@ -66,11 +66,13 @@ async def _prepare(request: web.Request, tool: str, target: str | None, family: 
     plan = await _plan(request, tool, target, family)
     app = request.app
     try:
-        return start_job(
+        job = start_job(
             plan, settings=app[keys.SETTINGS], runner=app[keys.RUNNER], platform=app[keys.PLATFORM]
         )
     except Exception as exc:
         raise _refused(request, exc) from None
+    request[keys.RUN] = job.run  # for the access log: how it ended
+    return job
 
 
 def _refused(request: web.Request, exc: Exception) -> HTTPProblem:
@@ -104,9 +106,9 @@ async def api_run(request: web.Request) -> web.StreamResponse:
             async def emit(events: list[Event]) -> None:
                 await _send(request, resp, b"".join(sse_frame(next(ids), e) for e in events))
 
-            await _run(request, job, emit)
+            await _run(job, emit)
     finally:
-        job.run.abandon()
+        _settle(job)
     return resp
 
 
@@ -170,10 +172,10 @@ async def text_run(request: web.Request) -> web.StreamResponse:
 
     try:
         await resp.prepare(request)
-        await _run(request, job, emit)
+        await _run(job, emit)
         await resp.write_eof()
     finally:
-        job.run.abandon()
+        _settle(job)
     return resp
 
 
@@ -189,17 +191,16 @@ def text_trailer(tool: str, end: dict[str, Any]) -> str | None:
     return f"ERROR: {end['message']}"
 
 
-async def _run(request: web.Request, job: Job, emit: Emit) -> None:
-    request.app[keys.METRICS].started(job.spec.name)
+async def _run(job: Job, emit: Emit) -> None:
     try:
         await pump(job, emit)
     except ConnectionError:
         pass  # the client left; leaving the run's context ended the process group
-    finally:
-        # None only when the handler was cancelled while the group was being
-        # reaped; the runner's on_end hook still counts that outcome.
-        if job.run.outcome is not None:
-            request[keys.RUN_OUTCOME] = job.run.outcome
+
+
+def _settle(job: Job) -> None:
+    """However the handler ends, a run that never started ends now."""
+    job.run.abandon()
 
 
 def _family(value: str | None, parse: Callable[[str | None], Family]) -> Family:
