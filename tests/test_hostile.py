@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import collect
 from tests.resolvers import TableResolver
 from webtrace import keys
 
@@ -105,3 +106,37 @@ async def test_bad_parameters(hostile_client: Any, path: str, query: str, status
     assert resp.status == status
     assert hostile_client.server.app[keys.RUNNER].spawned == 0
     assert (await hostile_client.get("/healthz")).status == 200
+
+
+@pytest.mark.parametrize("tool", ["ping", "traceroute"])
+async def test_lines_no_parser_can_read_never_cut_the_stream(
+    make_client: Callable[..., Any], fake_tool: Callable[..., Path], tool: str
+) -> None:
+    fake_tool(tool, "garbled.py")
+    client = await make_client()
+    events = await collect(await client.get(f"/api/v1/{tool}", params={"target": "127.0.0.1"}))
+    assert events[-1].event == "end" and events[-1].data["status"] == "ok"
+    assert sum(e.event == "line" for e in events) == 9  # every line, read or not
+    route = {"ping": "/ping", "traceroute": "/trace"}[tool]
+    resp = await client.get(route, params={"target": "127.0.0.1"})
+    assert resp.status == 200
+    text = await resp.text()
+    assert text.count("\n") == 9 and "1.2.3 ms" in text
+
+
+async def test_text_routes_show_control_characters_escaped(
+    make_client: Callable[..., Any], fake_tool: Callable[..., Path]
+) -> None:
+    fake_tool("ping", "garbled.py")
+    client = await make_client()
+    text = await (await client.get("/ping", params={"target": "127.0.0.1"})).text()
+    # Nothing a terminal would act on; tab is kept.
+    assert not [c for c in text if (ord(c) < 32 and c not in "\t\n") or 0x7F <= ord(c) <= 0x9F]
+    assert "bell\\x07 escape \\x1b[2J\\x1b]0;title\\x07 nul\\x00 del\\x7f csi\\x9b tab\tend\n" in text
+    # No tool line can begin with webtrace's own trailer words.
+    assert "innocent line\\x0dERROR: forged trailer\n" in text
+    assert not [line for line in text.splitlines() if line.startswith(("ERROR:", "TIMEOUT:"))]
+    assert " ERROR: a tool line that looks like the trailer\n" in text
+    # The SSE stream carries the tool's own text: JSON escapes it, the page shows it as text.
+    events = await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1"}))
+    assert any(e.data.get("text", "").startswith("bell\x07 escape \x1b[2J") for e in events)

@@ -8,6 +8,7 @@ response starts and before any process exists.
 
 from __future__ import annotations
 
+import logging
 import shlex
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from .runner import Outcome, ProcessRunner, Run
 from .settings import Settings
 from .targets import Family, Resolver, Target, parse_target, resolve
 from .tools import ToolContext, ToolSpec, build_argv, locate
+
+log = logging.getLogger(__name__)
 
 # Writes a batch of events: those of one read of the tool's output, in order.
 Emit = Callable[[list[Event]], Awaitable[None]]
@@ -37,6 +40,7 @@ class Job:
     argv: list[str]
     run: Run
     parser: Parser
+    parser_failed: bool = False  # logged once a run
 
     def start_event(self) -> Event:
         return Event(
@@ -116,6 +120,19 @@ def start_job(plan: Plan, *, settings: Settings, runner: ProcessRunner, platform
     return Job(plan.spec, plan.target, plan.address, family, plan.argv, run, parser)
 
 
+def _parse(job: Job, step: Callable[[str], list[Event]], line: str) -> list[Event]:
+    """A parser's events for one line; a line it cannot read is streamed as text
+    alone and the run goes on (a parser error must never cut a stream short)."""
+    try:
+        return step(line)
+    except Exception:
+        if not job.parser_failed:
+            job.parser_failed = True
+            log.warning("the %s parser failed on %r; such lines are streamed as text", job.spec.name, line,
+                        exc_info=True)
+        return []
+
+
 async def pump(job: Job, emit: Emit) -> Outcome:
     """Run the job, handing its events to ``emit``; returns how the run ended.
 
@@ -131,9 +148,9 @@ async def pump(job: Job, emit: Emit) -> Outcome:
                 events: list[Event] = []
                 for line in lines:
                     events.append(Event("line", {"text": line}))
-                    events.extend(job.parser.feed(line))
+                    events.extend(_parse(job, job.parser.feed, line))
                 await emit(events)
-            tail = job.parser.finish()
+            tail = _parse(job, lambda _: job.parser.finish(), "")
             if tail:
                 await emit(tail)
     except OSError:

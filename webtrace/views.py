@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -164,7 +165,7 @@ async def text_run(request: web.Request) -> web.StreamResponse:
         out = []
         for event in events:
             if event.kind == "line":
-                out.append(event.data["text"])
+                out.append(terminal_safe(event.data["text"]))
             elif event.kind == "end" and (trailer := text_trailer(tool, event.data)):
                 out.append(trailer)
         if out:
@@ -177,6 +178,19 @@ async def text_run(request: web.Request) -> web.StreamResponse:
     finally:
         _settle(job)
     return resp
+
+
+# C0 and C1 controls but tab: what a terminal would act on (colours, cursor moves,
+# a title, a lone CR that rewrites the line so far).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_TRAILER_WORDS = ("ERROR:", "TIMEOUT:")
+
+
+def terminal_safe(line: str) -> str:
+    """A tool's line for a curl user's terminal: control characters shown escaped
+    (``\\x1b``), and never beginning like webtrace's own trailer line."""
+    line = _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", line)
+    return " " + line if line.startswith(_TRAILER_WORDS) else line
 
 
 def text_trailer(tool: str, end: dict[str, Any]) -> str | None:

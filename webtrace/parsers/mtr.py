@@ -63,7 +63,7 @@ class MtrParser:
 
     def feed(self, line: str) -> list[Event]:
         parts = line.split()
-        if len(parts) < 3 or len(parts[0]) != 1 or not parts[1].isdigit():
+        if len(parts) < 3 or len(parts[0]) != 1 or not (parts[1].isascii() and parts[1].isdigit()):
             return []
         kind, pos = parts[0], int(parts[1])
         if self._last_pos is not None and pos > self._last_pos:

@@ -7,20 +7,25 @@ from typing import Any
 
 from ..events import Event
 
+# Numbers are ASCII digits with at most one point: a parser meets whatever a
+# tool (or a wrapper put first on PATH) prints, and must never raise on it.
+_NUMBER = r"\d+(?:\.\d+)?"
 _REPLY = re.compile(
     r"^\d+ bytes from (?P<src>\S+?):? icmp_seq=(?P<seq>\d+)"
-    r" ttl=(?P<ttl>\d+) time[=<](?P<rtt>[\d.]+) ms(?P<dup> \(DUP!\))?"
+    rf" ttl=(?P<ttl>\d+) time[=<](?P<rtt>{_NUMBER}) ms(?P<dup> \(DUP!\))?",
+    re.ASCII,
 )
-_NO_ANSWER = re.compile(r"^no answer yet for icmp_seq=(?P<seq>\d+)")
-_ERROR = re.compile(r"^From (?P<src>\S+?):? icmp_seq=(?P<seq>\d+) (?P<error>.+)$")
+_NO_ANSWER = re.compile(r"^no answer yet for icmp_seq=(?P<seq>\d+)", re.ASCII)
+_ERROR = re.compile(r"^From (?P<src>\S+?):? icmp_seq=(?P<seq>\d+) (?P<error>.+)$", re.ASCII)
 _TOTALS = re.compile(
     r"^(?P<sent>\d+) packets transmitted, (?P<received>\d+) received,"
     r"(?: \+(?P<dups>\d+) duplicates,)?(?: \+(?P<errors>\d+) errors,)?"
-    r" (?P<loss>[\d.]+)% packet loss"
+    rf" (?P<loss>{_NUMBER})% packet loss",
+    re.ASCII,
 )
 # ping -D puts the time of printing first: "[1732512345.123456] 64 bytes from …".
 _TIMESTAMP = re.compile(r"^\[\d+\.\d+\] ")
-_RTT = re.compile(r"^(?:rtt|round-trip) min/avg/max(?:/mdev|/stddev)? = ([\d./]+) ms")
+_RTT = re.compile(rf"^(?:rtt|round-trip) min/avg/max(?:/mdev|/stddev)? = ({_NUMBER}(?:/{_NUMBER}){{2,3}}) ms", re.ASCII)
 
 
 class PingParser:

@@ -8,13 +8,16 @@ from typing import Any
 from ..events import Event
 from .stats import RttStats, loss_pct
 
-_HOP = re.compile(r"^\s*(?P<hop>\d+)\s+(?P<rest>.*)$")
+# ASCII digits only, and times with at most one point: a parser meets whatever
+# a tool (or a wrapper put first on PATH) prints, and must never raise on it.
+_HOP = re.compile(r"^\s*(?P<hop>\d{1,3})\s+(?P<rest>.*)$", re.ASCII)
 _TOKEN = re.compile(
     r"(?P<host>(?P<name>[^\s()]+) \((?P<addr>[^\s()]+)\))"
-    r"|(?P<rtt>[\d.]+) ms"
+    r"|(?<![\d.])(?P<rtt>\d+(?:\.\d+)?) ms"
     r"|(?P<star>\*)"
     r"|(?P<note>![A-Za-z]?\d*)"
-    r"|(?P<bare>[0-9a-fA-F.:]+)"
+    r"|(?P<bare>[0-9a-fA-F.:]+)",
+    re.ASCII,
 )
 
 
