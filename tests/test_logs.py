@@ -3,7 +3,7 @@
 import asyncio
 import logging
 
-from webtrace.logs import RefusalSummary
+from webtrace.logs import RefusalSummary, _access_text
 
 
 class Collected(logging.Handler):
@@ -57,3 +57,13 @@ async def test_flush_writes_what_is_counted_at_once() -> None:
     assert record.fields["refused"] == 2  # type: ignore[attr-defined]
     summary.flush()
     assert len(collected.records) == 1
+
+
+def test_no_value_can_add_a_field_to_a_text_access_line() -> None:
+    fields = {"client": "2001:db8::1%x status=500", "method": "GET", "path": "/ping", "status": 200,
+              "tool": "ping run=ok", "target": "a' b='c"}
+    text = _access_text(fields)
+    assert text.startswith("client='2001:db8::1%x status=500' method=GET path='/ping' status=200 ")
+    assert "tool='ping run=ok'" in text
+    assert "\n" not in _access_text({"client": "a\nb"})
+    assert _access_text({"client": "198.51.100.7", "target": "[::1]"}) == "client=198.51.100.7 target='[::1]'"

@@ -178,3 +178,17 @@ async def test_what_start_up_built_is_left_out_of_later_collections() -> None:
     finally:
         gc.unfreeze()
     assert any(o is kept for o in gc.get_objects())
+
+
+async def test_a_forwarded_address_cannot_forge_access_log_fields(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as server:
+        resp = await server.session.get(
+            f"{server.base}/api/v1/ping", params={"target": "127.0.0.1"},
+            headers={"X-Forwarded-For": "2001:db8::1%x status=500"},
+        )
+        await collect(resp)
+        server.process.send_signal(signal.SIGTERM)
+        await asyncio.get_running_loop().run_in_executor(None, server.process.wait)
+    [line] = [line for line in server.log.read_text().splitlines() if "/api/v1/ping" in line]
+    assert "client=2001:db8::1 method=GET" in line
+    assert line.count("status=") == 1 and "status=200" in line

@@ -68,3 +68,17 @@ def test_normalise_and_embedded() -> None:
     assert str(AddressPolicy.normalise(ipaddress.ip_address("::ffff:127.0.0.1"))) == "127.0.0.1"
     assert str(embedded_ipv4(ipaddress.IPv6Address("64:ff9b::c000:201"))) == "192.0.2.1"
     assert embedded_ipv4(ipaddress.IPv6Address("2001:db8::1")) is None
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::7f00:1", "64:ff9b::127.0.0.1", "2002:7f00:1::1", "2002:c000:201::1"])
+def test_an_allowed_network_does_not_allow_its_translated_forms(address: str) -> None:
+    policy = AddressPolicy(allow=(ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("192.0.2.0/24")))
+    policy.check(ipaddress.ip_address("127.0.0.1"))
+    policy.check(ipaddress.ip_address("192.0.2.1"))
+    with pytest.raises(PolicyDenied, match="IPv6 form of"):
+        policy.check(ipaddress.ip_address(address))
+
+
+def test_a_translated_form_may_be_allowed_by_writing_it() -> None:
+    policy = AddressPolicy(allow=(ipaddress.ip_network("2002:7f00::/24"),))
+    policy.check(ipaddress.ip_address("2002:7f00:1::1"))

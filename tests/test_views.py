@@ -342,3 +342,15 @@ async def test_a_tool_that_cannot_start_is_counted_and_ends_its_stream(
     metrics = await (await client.get("/metrics")).text()
     assert 'webtrace_runs_started_total{tool="ping"} 2.0' in metrics
     assert 'webtrace_runs_total{status="failed",tool="ping"} 2.0' in metrics
+
+
+@pytest.mark.parametrize("target", ["64:ff9b::7f00:1", "2002:7f00:1::1"])
+async def test_allowed_loopback_does_not_allow_its_translated_forms(
+    client: Any, fake_tool: Callable[..., Path], tmp_path: Path, target: str
+) -> None:
+    record = tmp_path / "started"
+    fake_tool("ping", "recorder.py", {"WEBTRACE_TEST_RECORD": str(record)})
+    resp = await client.get("/api/v1/ping", params={"target": target})
+    assert resp.status == 403
+    assert "IPv6 form of 127.0.0.1" in (await resp.json())["error"]["message"]
+    assert not record.exists()

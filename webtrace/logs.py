@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import re
 import sys
 import time as _time
 from typing import Any
@@ -234,11 +235,18 @@ def log_fields(logger: logging.Logger, fields: dict[str, Any]) -> None:
 
 
 _QUOTED = frozenset({"target", "path"})
+# A value made only of these needs no quotes: it cannot add a field or a line.
+_BARE = re.compile(r"[\w.:/\[\]-]+", re.ASCII)
 
 
 def _access_text(fields: dict[str, Any]) -> str:
-    # repr() keeps a hostile target or path on one line and visibly quoted.
-    return " ".join([f"{k}={v!r}" if k in _QUOTED else f"{k}={v}" for k, v in fields.items()])
+    # repr() keeps a hostile value on one line and visibly quoted, so that no
+    # value (a target, a path, whatever a proxy forwarded) can add a field.
+    return " ".join([f"{k}={v!r}" if k in _QUOTED or not _bare(v) else f"{k}={v}" for k, v in fields.items()])
+
+
+def _bare(value: Any) -> bool:
+    return not isinstance(value, str) or _BARE.fullmatch(value) is not None
 
 
 def _utc(timestamp: float) -> str:

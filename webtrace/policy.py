@@ -4,7 +4,9 @@ By default only globally routable unicast addresses: every IANA special-purpose
 range is denied, each with a reason a visitor can read. IPv6 forms that carry an
 IPv4 address (mapped, 6to4, NAT64) are judged by the IPv4 address they carry
 too, so a private IPv4 network cannot be reached through them. Operators widen
-the policy with allow networks and narrow it with deny networks; deny wins.
+the policy with allow networks and narrow it with deny networks; deny wins. An
+allowed network allows the addresses written in it, never their IPv6 translated
+forms (which route elsewhere); a denied network denies both.
 """
 
 from __future__ import annotations
@@ -105,7 +107,10 @@ class AddressPolicy:
             inner = embedded_ipv4(address)
             if inner is not None and self._listed(inner, self.deny):
                 return f"an IPv6 form of {inner}, which this server's policy denies"
-            if inner is not None and not self._listed(inner, self.allow):
+            # An allowed network allows the addresses written in it, not their
+            # translated forms: 64:ff9b::7f00:1 and 2002:7f00:1::1 route off this
+            # machine even where 127.0.0.0/8 is allowed.
+            if inner is not None:
                 category = self._category(inner)
                 if category is not None:
                     return f"an IPv6 form of {inner}, {category}"

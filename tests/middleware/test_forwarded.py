@@ -43,3 +43,15 @@ async def test_a_spoofed_header_from_an_untrusted_peer_changes_nothing(
         await collect(resp)
     resp = await client.get("/api/v1/ping", params={"target": "127.0.0.1"}, headers={"X-Forwarded-For": "198.51.100.3"})
     assert resp.status == 429  # all three were the same client: 127.0.0.1
+
+
+@pytest.mark.parametrize(
+    ("peer", "xff", "expected"),
+    [
+        ("127.0.0.1", ["2001:db8::1%x status=500"], "2001:db8::1"),
+        ("127.0.0.1", ["[2001:db8::1%eth0]"], "2001:db8::1"),
+        ("fe80::1%eth0", [], "fe80::1"),
+    ],
+)
+def test_the_client_is_an_address_without_a_scope_id(peer: str, xff: list[str], expected: str) -> None:
+    assert client_ip(peer, xff, TRUSTED) == expected

@@ -29,6 +29,9 @@ def _parse(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     text = text.strip()
     if text.startswith("[") and "]" in text:
         text = text[1:text.index("]")]
+    # A scope id (fe80::1%eth0) names an interface of the sender, not the client,
+    # and it is free text ("%x status=500"): the client is the address alone.
+    text = text.partition("%")[0]
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
