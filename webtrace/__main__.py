@@ -114,6 +114,11 @@ def main(argv: list[str] | None = None) -> None:
         loop=event_loop(),
         **listen,  # type: ignore[arg-type]
         handler_cancellation=True,
+        # aiohttp runs one clock from the moment a connection opens, or its last
+        # response ends, until a complete request head has arrived: it is the
+        # header-read timeout and the keep-alive timeout alike, so a client
+        # holding connections idle or half-sent cannot keep them for long.
+        keepalive_timeout=settings.idle_timeout,
         shutdown_timeout=5.0,
         # A crowd arriving at once must not find the accept queue full (aiohttp's
         # default is 128; a full unix-socket queue refuses connections outright).

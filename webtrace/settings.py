@@ -194,6 +194,13 @@ class Settings:
         "Seconds to wait for a hostname to resolve.",
         5.0,
     )
+    idle_timeout: float = setting(
+        "WEBTRACE_IDLE_TIMEOUT",
+        _float_between(1, 3600),
+        "Seconds a connection may go without a complete request (just opened, half-sent, or kept alive"
+        " after a response) before the standalone server closes it.",
+        15.0,
+    )
     log_level: str = setting(
         "WEBTRACE_LOG_LEVEL", _log_level, "Log level: DEBUG, INFO, WARNING or ERROR.", "INFO"
     )
