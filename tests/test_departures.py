@@ -4,6 +4,7 @@ life: before the spawn, while the tool is being started, after the first line.""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -61,7 +62,7 @@ def zombies(pid: int) -> list[str]:
     for child in psutil.Process(pid).children(recursive=True):
         try:
             if child.status() == psutil.STATUS_ZOMBIE:
-                found.append(f"{child.pid} {child.name()} ppid={child.ppid()} pgid={__import__('os').getpgid(child.pid)}")
+                found.append(f"{child.pid} {child.name()} ppid={child.ppid()} pgid={os.getpgid(child.pid)}")
         except psutil.NoSuchProcess:
             pass
     return found

@@ -210,3 +210,18 @@ def test_the_helper_answers_a_malformed_request_and_keeps_serving() -> None:
     finally:
         ours.close()
         assert helper.wait(10) == 0
+
+
+async def test_an_answer_with_a_pid_but_no_pipe_fails_the_spawn_and_ends_the_tool(tmp_path: Path) -> None:
+    # What the helper's answer looks like when this process had no descriptor left
+    # to receive the pipe with (the kernel drops it): the tool runs, unreadable.
+    marker = str(tmp_path / "pipeless")
+    tool = subprocess.Popen(["sh", "-c", "sleep 30; true", marker], start_new_session=True)
+    spawner = Spawner()
+    answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    spawner._answers[1] = answer
+    spawner._dispatch({"id": 1, "pid": tool.pid}, [])
+    with pytest.raises(OSError):
+        await answer
+    assert await asyncio.wait_for(asyncio.to_thread(tool.wait), 5) == -signal.SIGKILL
+    await spawner.close()

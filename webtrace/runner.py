@@ -50,6 +50,7 @@ class ToolProcess(Protocol):
     @property
     def returncode(self) -> int | None: ...
     async def wait(self) -> int | None: ...
+
     def close(self) -> None:
         """Close the output pipe (the run is over, whatever is left in it)."""
 

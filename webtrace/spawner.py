@@ -240,7 +240,8 @@ class Spawner:
             if pid is not None:
                 self._end_group(pid)  # nobody reads it, or it came without its pipe
             if answer is not None and not answer.done():
-                answer.set_exception(OSError(message.get("errno") or errno.EIO, message.get("strerror", "spawn failed")))
+                reason = message.get("strerror", "spawn failed")
+                answer.set_exception(OSError(message.get("errno") or errno.EIO, reason))
             return
         assert answer is not None and pid is not None
         exited: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()

@@ -32,7 +32,8 @@ def recorded(tool: str) -> list[str]:
 def near_misses(lines: list[str]) -> st.SearchStrategy[str]:
     swap = st.sampled_from(["1.2.3", "²", "٣", "", " ", "-1", "1e309", "nan", "99999999999999999999", "\x00", "."])
     return st.builds(
-        lambda line, old, new: line.replace(old, new), st.sampled_from(lines), st.sampled_from(list("0123456789. ")), swap
+        lambda line, old, new: line.replace(old, new),
+        st.sampled_from(lines), st.sampled_from(list("0123456789. ")), swap,
     )
 
 
@@ -79,6 +80,7 @@ def test_mtr_parser_never_raises(lines: list[str]) -> None:
 
 
 def test_lines_that_once_cut_the_stream() -> None:
-    feed_all("ping", ["rtt min/avg/max/mdev = 1.2.3/0.1/0.2/0.3 ms", "64 bytes from ::1: icmp_seq=1 ttl=64 time=1.2.3 ms"])
+    feed_all("ping", ["rtt min/avg/max/mdev = 1.2.3/0.1/0.2/0.3 ms",
+                      "64 bytes from ::1: icmp_seq=1 ttl=64 time=1.2.3 ms"])
     feed_all("traceroute", [" 1  127.0.0.1  1.2.3 ms  0.1 ms *", " ²  host (127.0.0.1)  0.1 ms"])
     feed_all("mtr", ["x ² 33000", "p 0 1.5 33000", "h 0 127.0.0.1"])
