@@ -223,5 +223,6 @@ async def test_an_answer_with_a_pid_but_no_pipe_fails_the_spawn_and_ends_the_too
     spawner._dispatch({"id": 1, "pid": tool.pid}, [])
     with pytest.raises(OSError):
         await answer
-    assert await asyncio.wait_for(asyncio.to_thread(tool.wait), 5) == -signal.SIGKILL
-    await spawner.close()
+    assert await eventually(lambda: marked(marker) == [], 5), marked(marker)
+    await spawner.close()  # waits for the group to be reaped
+    assert not psutil.pid_exists(tool.pid)
