@@ -216,13 +216,13 @@ async def test_an_answer_with_a_pid_but_no_pipe_fails_the_spawn_and_ends_the_too
     # What the helper's answer looks like when this process had no descriptor left
     # to receive the pipe with (the kernel drops it): the tool runs, unreadable.
     marker = str(tmp_path / "pipeless")
-    tool = subprocess.Popen(["sh", "-c", "sleep 30; true", marker], start_new_session=True)
+    pid = os.posix_spawnp("sh", ["sh", "-c", "sleep 30; true", marker], os.environ, setsid=True)
     spawner = Spawner()
     answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     spawner._answers[1] = answer
-    spawner._dispatch({"id": 1, "pid": tool.pid}, [])
+    spawner._dispatch({"id": 1, "pid": pid}, [])
     with pytest.raises(OSError):
         await answer
     assert await eventually(lambda: marked(marker) == [], 5), marked(marker)
     await spawner.close()  # waits for the group to be reaped
-    assert not psutil.pid_exists(tool.pid)
+    assert not psutil.pid_exists(pid)
