@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from webtrace.runner import use_pidfd_child_watcher
+from webtrace.process.groups import use_pidfd_child_watcher
 
 from .stamped import latency_of
 

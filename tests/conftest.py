@@ -20,7 +20,8 @@ from aiohttp.test_utils import TestClient
 
 from tests.helpers import FAKES, TOOL_NAMES
 from webtrace import create_app
-from webtrace.settings import Settings, _networks
+from webtrace.net.addresses import parse_networks
+from webtrace.settings import Settings
 
 # Browser fixtures are shared by the browser and edge layers.
 pytest_plugins = ["tests.browser.fixtures"]
@@ -29,7 +30,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # Loopback is denied by the default policy; tests target nothing else.
 LOOPBACK_SETTINGS = Settings(
-    allow_networks=_networks("127.0.0.0/8,::1/128"),
+    allow_networks=parse_networks("127.0.0.0/8,::1/128"),
     ping_count=3,
     ping_interval=0.2,
     mtr_count=3,

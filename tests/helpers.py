@@ -91,3 +91,12 @@ async def eventually(check: Callable[[], bool], timeout: float, interval: float 
         if time.monotonic() >= deadline:
             return False
         await asyncio.sleep(interval)
+
+
+def runs_started(app: Any) -> int:
+    """How many runs the app has given a slot (each started, or ended before it could)."""
+    from webtrace.web.keys import TOOLS
+    from webtrace.web.metrics import METRICS
+
+    registry = app[METRICS].registry
+    return int(sum(registry.get_sample_value("webtrace_runs_started_total", {"tool": t}) or 0 for t in app[TOOLS]))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from webtrace.policy import IPAddress
-from webtrace.targets import Family, system_resolver
+from webtrace.net.addresses import IPAddress
+from webtrace.net.targets import Family, system_resolver
 
 
 class TableResolver:

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import collect
+from tests.helpers import collect, runs_started
 from tests.resolvers import TableResolver
-from webtrace import keys
 
 BAD_REQUEST = [
     # option injection
@@ -81,7 +80,7 @@ async def test_each_target_gets_its_status_and_starts_nothing(hostile_client: An
     assert text.status == api.status
     assert (await text.text()).startswith("ERROR: ")
     app = hostile_client.server.app
-    assert app[keys.RUNNER].spawned == 0
+    assert runs_started(app) == 0
     assert (await hostile_client.get("/healthz")).status == 200
 
 
@@ -104,7 +103,7 @@ async def test_each_target_gets_its_status_and_starts_nothing(hostile_client: An
 async def test_bad_parameters(hostile_client: Any, path: str, query: str, status: int) -> None:
     resp = await hostile_client.get(f"{path}?{query}")
     assert resp.status == status
-    assert hostile_client.server.app[keys.RUNNER].spawned == 0
+    assert runs_started(hostile_client.server.app) == 0
     assert (await hostile_client.get("/healthz")).status == 200
 
 

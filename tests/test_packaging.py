@@ -35,11 +35,12 @@ def test_wheel_install_serves_the_page(tmp_path: Path) -> None:
         "    async with TestClient(TestServer(webtrace.create_app())) as c:\n"
         "        page = await (await c.get('/')).text()\n"
         "        css = await c.get('/static/style.css')\n"
-        "        print(page.count('<form'), css.status)\n"
+        "        js = await c.get('/static/js/main.js')\n"
+        "        print(page.count('<form'), css.status, js.status)\n"
         "asyncio.run(main())\n"
     )
     out = subprocess.run([str(python), "-c", script], check=True, capture_output=True, text=True,
                          cwd=tmp_path, timeout=60).stdout.splitlines()
     module, templates, static, served = out
     assert module.startswith(str(venv)) and templates.startswith(str(venv)) and static.startswith(str(venv))
-    assert served == "1 200"
+    assert served == "1 200 200"

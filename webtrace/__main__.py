@@ -14,8 +14,9 @@ import sys
 from aiohttp import web
 
 from .app import create_app
-from .logs import ACCESS_LOGGER, AccessLogger, configure_logging
+from .logs import ACCESS_LOGGER, configure_logging
 from .settings import Settings, SettingsError
+from .web.accesslog import AccessLogger
 
 log = logging.getLogger("webtrace")
 

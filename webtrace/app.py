@@ -1,29 +1,35 @@
-"""The application factory: one ``setup_*`` per concern."""
+"""The application factory: one ``setup_*`` per concern, in the order data flows."""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import keys, views
-from .logs import setup_departures
-from .metrics import Metrics
-from .middleware.forwarded import setup_forwarded
-from .middleware.headers import setup_headers
-from .middleware.ratelimit import setup_ratelimit
-from .policy import AddressPolicy
+from .net.policy import AddressPolicy
+from .net.targets import Resolver, system_resolver
+from .process.groups import become_subreaper, use_pidfd_child_watcher
+from .process.runner import ProcessRunner
+from .process.spawner import Spawner
 from .resources import find_dir
-from .runner import ProcessRunner, become_subreaper, use_pidfd_child_watcher
 from .settings import Settings
-from .spawner import Spawner
-from .stalls import StallWatch
-from .targets import Resolver, system_resolver
-from .tools import tools_for
+from .tools import TOOLS, ToolSpec, tools_for
+from .web import views
+from .web.accesslog import setup_departures
+from .web.forwarded import setup_forwarded
+from .web.headers import setup_headers
+from .web.keys import PLATFORM, POLICY, RESOLVER, RUNNER, SETTINGS
+from .web.keys import TOOLS as TOOLS_KEY
+from .web.metrics import METRICS, Metrics
+from .web.ratelimit import setup_ratelimit
+from .web.refusals import setup_refusals
+from .web.sinks import SSE_PING_INTERVAL
+from .web.stalls import STALLS, StallWatch
 
 log = logging.getLogger(__name__)
 
@@ -33,33 +39,44 @@ def create_app(
     *,
     resolver: Resolver | None = None,
     platform: str = sys.platform,
+    tools: Iterable[ToolSpec] = TOOLS,
+    sse_ping_interval: float = 10.0,
+    send_timeout: float = 30.0,
 ) -> web.Application:
-    """Build webtrace; ``resolver`` replaces the system resolver (tests, labs)."""
+    """Build webtrace.
+
+    ``resolver`` replaces the system resolver (tests, labs); ``tools`` the tool
+    records offered. An SSE stream sends a comment every ``sse_ping_interval``
+    seconds while its tool is quiet; a client whose write has waited
+    ``send_timeout`` seconds has stopped reading, and its run is ended.
+    """
     app = web.Application()
-    app[keys.SETTINGS] = settings if settings is not None else Settings.from_env()
+    app[SETTINGS] = settings if settings is not None else Settings.from_env()
     setup_metrics(app)
     setup_runner(app)
     setup_targets(app, resolver or system_resolver)
-    setup_tools(app, platform)
-    # Middleware order matters: departures first, to see every request end;
-    # the client must be known before it is limited.
+    setup_tools(app, platform, tools)
+    # Middleware order matters: departures first, to see every request end; the
+    # client must be known before it is limited; refusals, raised by the limits
+    # or the views, become responses around both.
     setup_departures(app)
     setup_forwarded(app)
+    setup_refusals(app)
     setup_ratelimit(app)
     setup_headers(app)
     setup_templates(app)
-    setup_stalls(app)
+    setup_streams(app, sse_ping_interval, send_timeout)
     setup_routes(app)
     return app
 
 
 def setup_metrics(app: web.Application) -> None:
-    app[keys.METRICS] = Metrics()
+    app[METRICS] = Metrics()
 
 
 def setup_runner(app: web.Application) -> None:
-    settings = app[keys.SETTINGS]
-    metrics = app[keys.METRICS]
+    settings = app[SETTINGS]
+    metrics = app[METRICS]
     spawner = Spawner() if Spawner.usable() else None
     runner = ProcessRunner(
         settings.max_jobs,
@@ -67,7 +84,7 @@ def setup_runner(app: web.Application) -> None:
         on_end=lambda run, outcome: metrics.ended(run.name, outcome),
         spawner=spawner,
     )
-    app[keys.RUNNER] = runner
+    app[RUNNER] = runner
 
     async def process_handling(app: web.Application) -> AsyncIterator[None]:
         give_up_pidfds = use_pidfd_child_watcher()
@@ -80,8 +97,8 @@ def setup_runner(app: web.Application) -> None:
                 log.warning("the spawn helper could not start (%s); tools start in-process", exc)
                 runner.spawner = None
         yield
-        if runner.spawner is not None:
-            await runner.spawner.close()
+        if spawner is not None:
+            await spawner.close()
         if give_up_pidfds is not None:
             give_up_pidfds()
 
@@ -95,18 +112,18 @@ def setup_runner(app: web.Application) -> None:
 
 
 def setup_targets(app: web.Application, resolver: Resolver) -> None:
-    settings = app[keys.SETTINGS]
-    app[keys.POLICY] = AddressPolicy(allow=settings.allow_networks, deny=settings.deny_networks)
-    app[keys.RESOLVER] = resolver
+    settings = app[SETTINGS]
+    app[POLICY] = AddressPolicy(allow=settings.allow_networks, deny=settings.deny_networks)
+    app[RESOLVER] = resolver
 
 
-def setup_tools(app: web.Application, platform: str) -> None:
-    app[keys.PLATFORM] = platform
-    app[keys.TOOLS] = tools_for(platform)
+def setup_tools(app: web.Application, platform: str, tools: Iterable[ToolSpec]) -> None:
+    app[PLATFORM] = platform
+    app[TOOLS_KEY] = tools_for(platform, tools)
 
 
 def setup_templates(app: web.Application) -> None:
-    settings = app[keys.SETTINGS]
+    settings = app[SETTINGS]
     templates = find_dir("templates", settings.templates_dir)
     static = find_dir("static", settings.static_dir)
     app.router.add_static("/static/", static, name="static", append_version=True)
@@ -124,8 +141,9 @@ def setup_templates(app: web.Application) -> None:
     env.globals["static_url"] = static_url
 
 
-def setup_stalls(app: web.Application) -> None:
-    stalls = app[keys.STALLS] = StallWatch(views.SEND_TIMEOUT)
+def setup_streams(app: web.Application, sse_ping_interval: float, send_timeout: float) -> None:
+    app[SSE_PING_INTERVAL] = sse_ping_interval
+    stalls = app[STALLS] = StallWatch(send_timeout)
 
     async def stop_watching(app: web.Application) -> None:
         stalls.close()
@@ -140,6 +158,8 @@ def setup_routes(app: web.Application) -> None:
     # where the client reads it as the next response. They answer 405.
     app.router.add_get("/api/v1/{tool}", views.api_run, name="api_run", allow_head=False)
     app.router.add_get("/api/v1/{tool}/check", views.api_check, name="api_check", allow_head=False)
-    app.router.add_get("/{route:ping|trace|mtr}", views.text_run, name="text_run", allow_head=False)
+    text_routes = "|".join(sorted(re.escape(spec.text_route) for spec in app[TOOLS_KEY].values()))
+    if text_routes:
+        app.router.add_get(f"/{{route:{text_routes}}}", views.text_run, name="text_run", allow_head=False)
     app.router.add_get("/healthz", views.healthz, name="healthz")
     app.router.add_get("/metrics", views.metrics_view, name="metrics")

@@ -1,13 +1,28 @@
-"""The structured events a run produces, shared by parsers, the stream and the sinks."""
+"""The words every room shares: the events a run tells, and how a run ended."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple, Protocol
+
+# Every event a stream can carry (see README, Events).
+Kind = Literal["start", "line", "reply", "summary", "hop", "trim", "progress", "end"]
+Status = Literal["ok", "failed", "timeout", "cancelled", "shutdown"]
 
 
 class Event(NamedTuple):
-    kind: str  # start, line, reply, summary, hop, progress, end
+    kind: Kind
     data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a run ended: what the ``end`` event, the metrics and the access log say."""
+
+    status: Status
+    exit_code: int | None
+    duration_s: float
+    message: str
 
 
 class Parser(Protocol):
@@ -16,13 +31,3 @@ class Parser(Protocol):
     def feed(self, line: str) -> list[Event]: ...
 
     def finish(self) -> list[Event]: ...
-
-
-class NullParser:
-    """For tools whose output is only streamed as lines."""
-
-    def feed(self, line: str) -> list[Event]:
-        return []
-
-    def finish(self) -> list[Event]:
-        return []

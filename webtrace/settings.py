@@ -7,7 +7,6 @@ that metadata, so a setting cannot exist without being documented.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -17,7 +16,7 @@ from typing import Any
 
 import limits
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from .net.addresses import Network, parse_networks
 
 
 class SettingsError(ValueError):
@@ -42,14 +41,6 @@ def _float_between(low: float, high: float) -> Callable[[str], float]:
         return value
 
     return parse
-
-
-def _networks(text: str) -> tuple[Network, ...]:
-    return tuple(
-        ipaddress.ip_network(part.strip(), strict=False)
-        for part in text.split(",")
-        if part.strip()
-    )
 
 
 def _origins(text: str) -> tuple[str, ...]:
@@ -166,21 +157,21 @@ class Settings:
     )
     allow_networks: tuple[Network, ...] = setting(
         "WEBTRACE_ALLOW_NETWORKS",
-        _networks,
+        parse_networks,
         "Comma-separated CIDRs that may be targeted although the default policy denies them.",
         (),
     )
     deny_networks: tuple[Network, ...] = setting(
         "WEBTRACE_DENY_NETWORKS",
-        _networks,
+        parse_networks,
         "Comma-separated CIDRs that may never be targeted.",
         (),
     )
     trusted_proxies: tuple[Network, ...] = setting(
         "WEBTRACE_TRUSTED_PROXIES",
-        _networks,
+        parse_networks,
         "Comma-separated CIDRs whose X-Forwarded-For is believed (the unix socket always is).",
-        _networks("127.0.0.0/8,::1/128"),
+        parse_networks("127.0.0.0/8,::1/128"),
     )
     embed_origins: tuple[str, ...] = setting(
         "WEBTRACE_EMBED_ORIGINS",

@@ -1,6 +1,12 @@
-"""The tools webtrace runs, as data: one argv template per tool and platform.
+"""The tools webtrace runs, each as one record: everything about a tool is here.
 
-A template is a tuple of tokens; ``{name}`` tokens are filled from
+A :class:`ToolSpec` holds a tool's argv per platform, the options it takes,
+its parser, the setting that gives its progress total, its route in the
+original webtrace and its label. Routes, the page's tool list, the text sink
+and the choice of parser all read these records, so a new tool is a new
+record (see ``TOOLS``), not an edit in every room.
+
+An argv template is a tuple of tokens; ``{name}`` tokens are filled from
 :class:`ToolContext`, and the special token ``{family}`` expands to the
 platform's family flag. Nothing here runs anything: ``build_argv`` is pure.
 Executables are looked up on ``PATH`` (see ``locate``), so an operator (or a
@@ -12,26 +18,29 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
-from .targets import Family
+from .events import Parser
+from .net.targets import Family
+from .parsers import MtrParser, PingParser, TracerouteParser
+from .refusals import Refusal
+
+LINUX = "linux"
+WINDOWS = "win32"
 
 
-class ToolUnavailable(LookupError):
-    """The tool is not installed, or not offered on this platform."""
+class ToolUnavailable(Refusal, LookupError):
+    """The tool is not installed on this server (or not offered on its platform)."""
 
-
-@dataclass(frozen=True, slots=True)
-class ToolSpec:
-    name: str  # the name in URLs and the page: ping, traceroute, mtr
-    executable: str
-    template: tuple[str, ...]
-    family_flags: Mapping[Family, tuple[str, ...]]
+    status = 503
+    code = "tool_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
 class ToolContext:
+    """What an argv template and a parser may be filled from, for one run."""
+
     address: str
     family: Family  # V4 or V6: the family of ``address``
     ping_count: int
@@ -41,71 +50,104 @@ class ToolContext:
     max_hops: int
 
 
-_UNIX_FAMILY = {Family.V4: ("-4",), Family.V6: ("-6",)}
+@dataclass(frozen=True, slots=True)
+class Argv:
+    """How one platform runs a tool."""
 
-LINUX: Mapping[str, ToolSpec] = {
-    # -n: no reverse lookups for ping's own lines; -O: report a missing reply
-    # before the next probe, so a lost packet shows while the run goes on.
-    "ping": ToolSpec(
-        "ping",
-        "ping",
-        ("-n", "-O", "-c", "{ping_count}", "-i", "{ping_interval}", "{family}", "{address}"),
-        _UNIX_FAMILY,
-    ),
-    "traceroute": ToolSpec(
-        "traceroute",
-        "traceroute",
-        ("{family}", "-q", "3", "-m", "{max_hops}", "{address}"),
-        _UNIX_FAMILY,
-    ),
+    executable: str
+    template: tuple[str, ...]
+    family_flags: Mapping[Family, tuple[str, ...]] = field(
+        default_factory=lambda: {Family.V4: ("-4",), Family.V6: ("-6",)}
+    )
+    parsed: bool = True  # whether the tool's parser reads this platform's output
+
+
+# A parser for one run: given the address probed and the progress total.
+ParserFactory = Callable[[str, int], Parser]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    name: str  # in URLs, the API and the page: ping, traceroute, mtr
+    label: str  # on the page
+    text_route: str  # the original webtrace's plain-text route: /ping, /trace, /mtr
+    argv: Mapping[str, Argv]  # per platform; other Unixes take LINUX's
+    parser: ParserFactory | None = None  # None: the output is streamed as lines only
+    progress_total: str | None = None  # the Settings field that gives the progress total
+    options: frozenset[str] = frozenset({"family"})  # the query parameters it takes
+    aliases: tuple[str, ...] = ()  # other names the original's page links use (?action=trace)
+
+    def argv_on(self, platform: str) -> Argv | None:
+        """How ``platform`` runs this tool, or None if it is not offered there."""
+        found = self.argv.get(platform)
+        if found is None and platform != WINDOWS:
+            found = self.argv.get(LINUX)
+        return found
+
+    def parser_for(self, address: str, total: int, platform: str) -> Parser | None:
+        argv = self.argv_on(platform)
+        if self.parser is None or argv is None or not argv.parsed:
+            return None
+        return self.parser(address, total)
+
+
+MTR = ToolSpec(
+    name="mtr",
+    label="mtr",
+    text_route="mtr",
     # --raw: one machine-readable record per probe, parsed into the live table.
-    "mtr": ToolSpec(
-        "mtr",
-        "mtr",
-        (
-            "--raw",
-            "-c",
-            "{mtr_count}",
-            "-i",
-            "{mtr_interval}",
-            "-m",
-            "{max_hops}",
-            "{family}",
-            "{address}",
-        ),
-        _UNIX_FAMILY,
-    ),
-}
+    argv={LINUX: Argv(
+        "mtr", ("--raw", "-c", "{mtr_count}", "-i", "{mtr_interval}", "-m", "{max_hops}", "{family}", "{address}")
+    )},
+    parser=lambda address, total: MtrParser(address=address, count=total),
+    progress_total="mtr_count",
+)
 
-# Windows has no mtr; ping and tracert print their own formats, streamed as
-# lines (the structured parsers read the Linux tools' output).
-WINDOWS: Mapping[str, ToolSpec] = {
-    "ping": ToolSpec(
-        "ping", "ping", ("-n", "{ping_count}", "{family}", "{address}"), _UNIX_FAMILY
-    ),
-    "traceroute": ToolSpec(
-        "traceroute",
-        "tracert",
-        ("-h", "{max_hops}", "{family}", "{address}"),
-        _UNIX_FAMILY,
-    ),
-}
+TRACEROUTE = ToolSpec(
+    name="traceroute",
+    label="traceroute",
+    text_route="trace",
+    argv={
+        LINUX: Argv("traceroute", ("{family}", "-q", "3", "-m", "{max_hops}", "{address}")),
+        # tracert prints its own format, streamed as lines.
+        WINDOWS: Argv("tracert", ("-h", "{max_hops}", "{family}", "{address}"), parsed=False),
+    },
+    parser=lambda address, total: TracerouteParser(),
+    aliases=("trace",),
+)
 
-PLATFORMS: Mapping[str, Mapping[str, ToolSpec]] = {"linux": LINUX, "win32": WINDOWS}
-TOOL_NAMES = ("mtr", "traceroute", "ping")  # the page's order; mtr is the default
+PING = ToolSpec(
+    name="ping",
+    label="ping",
+    text_route="ping",
+    argv={
+        # -n: no reverse lookups for ping's own lines; -O: report a missing reply
+        # before the next probe, so a lost packet shows while the run goes on.
+        LINUX: Argv("ping", ("-n", "-O", "-c", "{ping_count}", "-i", "{ping_interval}", "{family}", "{address}")),
+        WINDOWS: Argv("ping", ("-n", "{ping_count}", "{family}", "{address}"), parsed=False),
+    },
+    parser=lambda address, total: PingParser(count=total),
+    progress_total="ping_count",
+)
+
+# The page's order; the first is the default tool (mtr, as in the original).
+TOOLS: tuple[ToolSpec, ...] = (MTR, TRACEROUTE, PING)
 
 
-def tools_for(platform: str = sys.platform) -> Mapping[str, ToolSpec]:
-    """Other Unixes take the Linux definitions: their tools share the flags used here."""
-    return PLATFORMS.get(platform, LINUX)
+def tools_for(platform: str = sys.platform, specs: Iterable[ToolSpec] = TOOLS) -> Mapping[str, ToolSpec]:
+    """The tools offered on ``platform``, by name, in the page's order."""
+    return {spec.name: spec for spec in specs if spec.argv_on(platform) is not None}
 
 
 def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def build_argv(spec: ToolSpec, ctx: ToolContext) -> list[str]:
+def build_argv(spec: ToolSpec, ctx: ToolContext, platform: str = LINUX) -> list[str]:
     """The argument vector for one run; ``argv[0]`` is the bare executable name."""
+    argv = spec.argv_on(platform)
+    if argv is None:
+        raise ToolUnavailable(f"{spec.name} is not offered on this server")
     values = {
         "address": ctx.address,
         "ping_count": str(ctx.ping_count),
@@ -114,15 +156,15 @@ def build_argv(spec: ToolSpec, ctx: ToolContext) -> list[str]:
         "mtr_interval": _number(ctx.mtr_interval),
         "max_hops": str(ctx.max_hops),
     }
-    argv = [spec.executable]
-    for token in spec.template:
+    out = [argv.executable]
+    for token in argv.template:
         if token == "{family}":
-            argv.extend(spec.family_flags.get(ctx.family, ()))
+            out.extend(argv.family_flags.get(ctx.family, ()))
         elif token.startswith("{"):
-            argv.append(values[token[1:-1]])
+            out.append(values[token[1:-1]])
         else:
-            argv.append(token)
-    return argv
+            out.append(token)
+    return out
 
 
 # (executable, PATH) -> where it was found. A search of PATH is a stat per
@@ -130,18 +172,21 @@ def build_argv(spec: ToolSpec, ctx: ToolContext) -> list[str]:
 _found: dict[tuple[str, str | None], str] = {}
 
 
-def locate(spec: ToolSpec, path: str | None = None) -> str:
+def locate(spec: ToolSpec, platform: str = LINUX, path: str | None = None) -> str:
     """The executable's full path on PATH, or ToolUnavailable.
 
     Where it was found is remembered for as long as it is still there; a tool
     not found is looked for again next time, so one installed later is used. A
     wrapper put earlier on PATH while the server runs is used after a restart."""
+    argv = spec.argv_on(platform)
+    if argv is None:
+        raise ToolUnavailable(f"{spec.name} is not offered on this server")
     search = path if path is not None else os.environ.get("PATH")
-    key = (spec.executable, search)
+    key = (argv.executable, search)
     found = _found.get(key)
     if found is not None and os.access(found, os.X_OK):
         return found
-    found = shutil.which(spec.executable, path=search)
+    found = shutil.which(argv.executable, path=search)
     if found is None:
         _found.pop(key, None)
         raise ToolUnavailable(f"{spec.name} is not installed on this server")

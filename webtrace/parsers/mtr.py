@@ -63,7 +63,11 @@ class MtrParser:
 
     def feed(self, line: str) -> list[Event]:
         parts = line.split()
-        if len(parts) < 3 or len(parts[0]) != 1 or not (parts[1].isascii() and parts[1].isdigit()):
+        # A hop's position is at most three ASCII digits (mtr probes 255 hops at most).
+        if len(parts) < 3 or len(parts[0]) != 1:
+            return []
+        position = parts[1]
+        if not (position.isascii() and position.isdigit() and len(position) <= 3):
             return []
         kind, pos = parts[0], int(parts[1])
         if self._last_pos is not None and pos > self._last_pos:
@@ -82,7 +86,7 @@ class MtrParser:
                 events = self._reply(pos, hop, int(parts[2]), int(parts[3]))
             else:
                 return []
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number, or too large for a time
             return []
         shown = [e for e in events if e.kind != "hop" or self._visible(e.data["hop"] - 1)]
         self._emitted.update(e.data["hop"] - 1 for e in shown if e.kind == "hop")
@@ -149,7 +153,3 @@ class MtrParser:
             for pos, hop in sorted(self._hops.items())
             if hop.settle() and self._visible(pos)
         ]
-
-    def table(self) -> list[dict[str, Any]]:
-        """The rows shown so far, hop by hop."""
-        return [hop.row(pos) for pos, hop in sorted(self._hops.items()) if self._visible(pos)]

@@ -7,25 +7,29 @@ from typing import Any
 
 from ..events import Event
 
-# Numbers are ASCII digits with at most one point: a parser meets whatever a
-# tool (or a wrapper put first on PATH) prints, and must never raise on it.
-_NUMBER = r"\d+(?:\.\d+)?"
+# Numbers are ASCII digits with at most one point, and short enough to stay
+# finite and fit JSON's integers: a parser meets whatever a tool (or a wrapper
+# put first on PATH) prints, and must never raise on it.
+_INT = r"\d{1,12}"
+_NUMBER = r"\d{1,12}(?:\.\d{1,12})?"
 _REPLY = re.compile(
-    r"^\d+ bytes from (?P<src>\S+?):? icmp_seq=(?P<seq>\d+)"
-    rf" ttl=(?P<ttl>\d+) time[=<](?P<rtt>{_NUMBER}) ms(?P<dup> \(DUP!\))?",
+    rf"^\d+ bytes from (?P<src>\S+?):? icmp_seq=(?P<seq>{_INT})"
+    rf" ttl=(?P<ttl>\d{{1,3}}) time[=<](?P<rtt>{_NUMBER}) ms(?P<dup> \(DUP!\))?",
     re.ASCII,
 )
-_NO_ANSWER = re.compile(r"^no answer yet for icmp_seq=(?P<seq>\d+)", re.ASCII)
-_ERROR = re.compile(r"^From (?P<src>\S+?):? icmp_seq=(?P<seq>\d+) (?P<error>.+)$", re.ASCII)
+_NO_ANSWER = re.compile(rf"^no answer yet for icmp_seq=(?P<seq>{_INT})", re.ASCII)
+_ERROR = re.compile(rf"^From (?P<src>\S+?):? icmp_seq=(?P<seq>{_INT}) (?P<error>.+)$", re.ASCII)
 _TOTALS = re.compile(
-    r"^(?P<sent>\d+) packets transmitted, (?P<received>\d+) received,"
-    r"(?: \+(?P<dups>\d+) duplicates,)?(?: \+(?P<errors>\d+) errors,)?"
+    rf"^(?P<sent>{_INT}) packets transmitted, (?P<received>{_INT}) received,"
+    rf"(?: \+(?P<dups>{_INT}) duplicates,)?(?: \+(?P<errors>{_INT}) errors,)?"
     rf" (?P<loss>{_NUMBER})% packet loss",
     re.ASCII,
 )
 # ping -D puts the time of printing first: "[1732512345.123456] 64 bytes from …".
 _TIMESTAMP = re.compile(r"^\[\d+\.\d+\] ")
-_RTT = re.compile(rf"^(?:rtt|round-trip) min/avg/max(?:/mdev|/stddev)? = ({_NUMBER}(?:/{_NUMBER}){{2,3}}) ms", re.ASCII)
+_RTT = re.compile(
+    rf"^(?:rtt|round-trip) min/avg/max(?:/mdev|/stddev)? = ({_NUMBER}(?:/{_NUMBER}){{2,3}}) ms", re.ASCII
+)
 
 
 class PingParser:

@@ -8,12 +8,13 @@ from typing import Any
 from ..events import Event
 from .stats import RttStats, loss_pct
 
-# ASCII digits only, and times with at most one point: a parser meets whatever
-# a tool (or a wrapper put first on PATH) prints, and must never raise on it.
+# ASCII digits only, times with at most one point and short enough to stay
+# finite: a parser meets whatever a tool (or a wrapper put first on PATH)
+# prints, and must never raise on it.
 _HOP = re.compile(r"^\s*(?P<hop>\d{1,3})\s+(?P<rest>.*)$", re.ASCII)
 _TOKEN = re.compile(
     r"(?P<host>(?P<name>[^\s()]+) \((?P<addr>[^\s()]+)\))"
-    r"|(?<![\d.])(?P<rtt>\d+(?:\.\d+)?) ms"
+    r"|(?<![\d.])(?P<rtt>\d{1,12}(?:\.\d{1,12})?) ms"
     r"|(?P<star>\*)"
     r"|(?P<note>![A-Za-z]?\d*)"
     r"|(?P<bare>[0-9a-fA-F.:]+)",

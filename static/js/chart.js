@@ -1,0 +1,78 @@
+// The ping chart: round-trip time per probe, a cross for each lost one.
+// Its size is the template's (the SVG's viewBox), read once here.
+
+import { ms, ui } from "./dom.js";
+
+const SVG = "http://www.w3.org/2000/svg";
+const { width, height } = ui.chart.viewBox.baseVal;
+const PAD = { left: 40, right: 10, top: 10, bottom: 20 };
+
+export function resetChart() {
+  ui.chart.replaceChildren();
+  ui.pingSummary.textContent = "";
+}
+
+export function onReply(reply, run) {
+  run.replies.set(reply.seq, reply);
+  drawChart(run);
+}
+
+export function onSummary(summary) {
+  const parts = [
+    `${summary.transmitted} sent, ${summary.received} received, ${summary.loss_pct}% loss`,
+  ];
+  if (summary.min_ms !== undefined) {
+    parts.push(`min/avg/max ${ms(summary.min_ms)} / ${ms(summary.avg_ms)} / ${ms(summary.max_ms)} ms`);
+  }
+  ui.pingSummary.textContent = parts.join(" · ");
+}
+
+function drawChart(run) {
+  const replies = [...run.replies.values()].sort((a, b) => a.seq - b.seq);
+  const total = Math.max(ui.progress.max || 1, replies.length ? replies[replies.length - 1].seq : 1);
+  const rtts = replies.filter((r) => r.rtt_ms !== null).map((r) => r.rtt_ms);
+  const top = niceCeiling(Math.max(...rtts, 0.001));
+  const x = (seq) => PAD.left + ((seq - 0.5) / total) * (width - PAD.left - PAD.right);
+  const y = (rtt) => height - PAD.bottom - (rtt / top) * (height - PAD.top - PAD.bottom);
+  const nodes = [];
+  const el = (name, attrs, text) => {
+    const node = document.createElementNS(SVG, name);
+    for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+    if (text !== undefined) node.textContent = text;
+    nodes.push(node);
+    return node;
+  };
+  el("line", { class: "axis", x1: PAD.left, y1: height - PAD.bottom, x2: width - PAD.right, y2: height - PAD.bottom });
+  el("line", { class: "axis", x1: PAD.left, y1: PAD.top, x2: PAD.left, y2: height - PAD.bottom });
+  el("text", { x: 2, y: PAD.top + 8 }, `${ms(top)}`);
+  el("text", { x: 2, y: height - PAD.bottom }, "0");
+  el("text", { x: width - PAD.right - 60, y: height - 4 }, `${total} probes`);
+  const answered = replies.filter((r) => r.rtt_ms !== null);
+  if (answered.length > 1) {
+    el("polyline", { class: "line", points: answered.map((r) => `${x(r.seq)},${y(r.rtt_ms)}`).join(" ") });
+  }
+  for (const reply of replies) {
+    if (reply.rtt_ms !== null) {
+      const dot = el("circle", { class: "point", cx: x(reply.seq), cy: y(reply.rtt_ms), r: 3.5 });
+      dot.append(titled(`#${reply.seq}: ${reply.rtt_ms} ms`));
+    } else {
+      const cx = x(reply.seq);
+      const cy = height - PAD.bottom - 6;
+      const lost = el("path", { class: "lost", d: `M${cx - 5},${cy - 5}L${cx + 5},${cy + 5}M${cx + 5},${cy - 5}L${cx - 5},${cy + 5}` });
+      lost.append(titled(`#${reply.seq}: ${reply.error || "lost"}`));
+    }
+  }
+  ui.chart.replaceChildren(...nodes);
+}
+
+function titled(text) {
+  const title = document.createElementNS(SVG, "title");
+  title.textContent = text;
+  return title;
+}
+
+function niceCeiling(value) {
+  const power = 10 ** Math.floor(Math.log10(value));
+  for (const step of [1, 2, 2.5, 5, 10]) if (value <= step * power) return step * power;
+  return 10 * power;
+}

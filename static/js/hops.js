@@ -1,0 +1,112 @@
+// The hop table of traceroute and mtr: one row per hop, updated in place.
+// Its columns are the template's (each <th data-column>), read once here.
+
+import { announce, ms, ui } from "./dom.js";
+
+const COLUMNS = [...ui.hopsHead.querySelectorAll("th[data-column]")].map((th) => ({
+  key: th.dataset.column,
+  className: th.className,
+}));
+
+export function resetHops() {
+  ui.hopsBody.replaceChildren();
+}
+
+export function onHop(hop, run) {
+  let row = run.rows.get(hop.hop);
+  if (!row) {
+    row = makeRow(hop.hop);
+    run.rows.set(hop.hop, row);
+    const after = [...run.rows.keys()].filter((n) => n > hop.hop).sort((a, b) => a - b)[0];
+    ui.hopsBody.insertBefore(row.tr, after ? run.rows.get(after).tr : null);
+  }
+  fillRow(row, hop, run.params.tool);
+  scaleBars(run);
+}
+
+export function onTrim(data, run) {
+  // mtr placed the target too far at first (its first replies were lost).
+  for (const [n, row] of run.rows) {
+    if (n > data.hops) {
+      row.tr.remove();
+      run.rows.delete(n);
+    }
+  }
+  scaleBars(run);
+}
+
+function makeRow(number) {
+  const tr = document.createElement("tr");
+  const cells = {};
+  let bar = null;
+  for (const { key, className } of COLUMNS) {
+    const td = document.createElement("td");
+    td.className = key === "hosts" ? "hosts" : className;
+    tr.append(td);
+    cells[key] = td;
+  }
+  cells.hop.textContent = String(number);
+  if (cells.bar) {
+    bar = document.createElement("span");
+    bar.className = "bar";
+    cells.bar.append(bar);
+  }
+  return { tr, cells, bar, avg: null };
+}
+
+function fillRow(row, hop, tool) {
+  const { cells } = row;
+  for (const { key } of COLUMNS) {
+    const cell = cells[key];
+    if (key === "hosts") fillHosts(cell, hop.hosts, tool);
+    else if (key === "loss_pct") {
+      cell.textContent = `${hop.loss_pct.toFixed(1)}%`;
+      cell.className = `num ${hop.loss_pct >= 100 ? "loss-all" : hop.loss_pct > 0 ? "loss-some" : ""}`;
+    } else if (key === "sent") cell.textContent = String(hop.sent);
+    else if (key.endsWith("_ms")) cell.textContent = ms(hop[key]);
+  }
+  row.avg = hop.avg_ms;
+}
+
+function fillHosts(cell, hosts, tool) {
+  cell.replaceChildren();
+  if (hosts.length === 0) {
+    cell.textContent = tool === "mtr" ? "???" : "*";
+    cell.classList.add("silent");
+  } else {
+    cell.classList.remove("silent");
+    for (const host of hosts) cell.append(hostButton(host));
+  }
+}
+
+function hostButton(host) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "host";
+  if (host.name) {
+    button.textContent = `${host.name} `;
+    const address = document.createElement("span");
+    address.className = "address";
+    address.textContent = `(${host.address})`;
+    button.append(address);
+  } else {
+    button.textContent = host.address;
+  }
+  button.title = `Make ${host.address} the target`;
+  button.addEventListener("click", () => {
+    ui.target.value = host.address;
+    ui.target.focus();
+    announce(`Target set to ${host.address}.`);
+  });
+  return button;
+}
+
+function scaleBars(run) {
+  const worst = Math.max(0, ...[...run.rows.values()].map((r) => r.avg || 0));
+  for (const row of run.rows.values()) {
+    if (!row.bar) continue;
+    const share = worst > 0 && row.avg !== null ? (row.avg / worst) * 100 : 0;
+    row.bar.style.width = `${share.toFixed(1)}%`;
+    row.bar.hidden = row.avg === null;
+  }
+}

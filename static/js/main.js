@@ -1,0 +1,59 @@
+// webtrace page: wires the form, the buttons and the address bar to the run.
+
+import { announce, showError, ui } from "./dom.js";
+import { fillForm, paramsFromForm, paramsFromLocation, permalink, toolNamed } from "./params.js";
+import { start, stop } from "./stream.js";
+import { applyTheme, storedTheme, toggleTheme } from "./theme.js";
+
+async function copy(text, what) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "visually-hidden";
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  announce(`${what} copied to the clipboard.`);
+}
+
+ui.form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  start(paramsFromForm(), { push: true });
+});
+ui.stop.addEventListener("click", () => stop());
+ui.copyOutput.addEventListener("click", () => copy(ui.output.textContent, "Output"));
+ui.copyLink.addEventListener("click", () => copy(location.href, "Link"));
+if (ui.useMyIp) {
+  ui.useMyIp.addEventListener("click", () => {
+    ui.target.value = ui.clientIp.textContent;
+    ui.target.focus();
+  });
+}
+if (ui.themeToggle) ui.themeToggle.addEventListener("click", toggleTheme);
+window.addEventListener("popstate", () => {
+  const params = paramsFromLocation();
+  fillForm(params);
+  if (params.target) start(params, { push: false });
+  else {
+    stop({ quiet: true });
+    ui.result.hidden = true;
+    showError("");
+    announce("");
+  }
+});
+
+applyTheme(storedTheme());
+{
+  const params = paramsFromLocation();
+  fillForm(params);
+  if (params.target && toolNamed(params.tool)) {
+    // Old links (?action=…&aftype=…) become new ones, then run as the page opens.
+    history.replaceState(params, "", permalink(params));
+    start(params, { push: false });
+  }
+}

@@ -1,0 +1,32 @@
+// Light or dark: the visitor's choice, remembered, else the system's.
+
+import { ui } from "./dom.js";
+
+const THEME_KEY = "webtrace-theme";
+
+export function applyTheme(theme) {
+  if (theme) document.documentElement.dataset.theme = theme;
+  else delete document.documentElement.dataset.theme;
+  if (!ui.themeToggle) return;
+  const dark = theme ? theme === "dark" : matchMedia("(prefers-color-scheme: dark)").matches;
+  ui.themeToggle.setAttribute("aria-pressed", dark ? "true" : "false");
+}
+
+export function storedTheme() {
+  try {
+    return localStorage.getItem(THEME_KEY);
+  } catch {
+    return null;
+  }
+}
+
+export function toggleTheme() {
+  const dark = ui.themeToggle.getAttribute("aria-pressed") !== "true";
+  const theme = dark ? "dark" : "light";
+  try {
+    localStorage.setItem(THEME_KEY, theme);
+  } catch {
+    // private mode: the choice lasts for this page only
+  }
+  applyTheme(theme);
+}

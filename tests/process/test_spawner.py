@@ -1,0 +1,236 @@
+import asyncio
+import errno
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.helpers import collect, eventually
+from webtrace.process import spawner as spawner_module
+from webtrace.process.groups import become_subreaper
+from webtrace.process.spawner import HELPER, Child, Spawner
+
+
+@pytest.fixture(autouse=True, scope="module")
+def subreaper() -> None:
+    assert become_subreaper()
+
+
+@pytest.fixture
+async def spawner() -> AsyncIterator[Spawner]:
+    spawner = Spawner()
+    await spawner.start()
+    yield spawner
+    await spawner.close()
+
+
+async def output(child: Child) -> str:
+    return (await asyncio.wait_for(child.stdout.read(), 10)).decode()
+
+
+def helper_pid() -> int:
+    """The spawn helper running now (one spawner at a time in these tests)."""
+    found = []
+    for child in psutil.Process().children():
+        try:
+            if str(HELPER) in child.cmdline():
+                found.append(child.pid)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            pass
+    [helper] = found
+    return helper
+
+
+def helper_children(spawner: Spawner) -> list[psutil.Process]:
+    return [p for p in psutil.Process(helper_pid()).children() if p.status() != psutil.STATUS_ZOMBIE]
+
+
+def marked(marker: str) -> list[int]:
+    """Live processes with ``marker`` among their arguments."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if marker in proc.cmdline() and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+async def test_a_tool_gets_a_session_output_and_its_exit_code(spawner: Spawner) -> None:
+    child = await spawner.spawn(["sh", "-c", "echo out; echo err >&2; ps -o sid= -p $$; exit 3"])
+    text = await output(child)
+    lines = text.split()
+    assert lines[:2] == ["out", "err"]  # standard error joins standard output
+    assert int(lines[2]) == child.pid  # a session of its own, so its group can be ended
+    assert await asyncio.wait_for(child.wait(), 10) == 3
+    assert child.returncode == 3
+
+
+async def test_the_helper_yields_to_the_server_but_tools_are_scheduled_as_usual(spawner: Spawner) -> None:
+    child = await spawner.spawn([sys.executable, "-c", "import os; print(os.sched_getscheduler(0))"])
+    assert int(await output(child)) == os.SCHED_OTHER
+    assert os.sched_getscheduler(helper_pid()) == os.SCHED_BATCH  # and serving, since it answered
+
+
+async def test_a_killed_tool_reports_the_signal(spawner: Spawner) -> None:
+    child = await spawner.spawn(["sleep", "30"])
+    os.killpg(child.pid, signal.SIGTERM)
+    assert await asyncio.wait_for(child.wait(), 10) == -signal.SIGTERM
+
+
+async def test_a_tool_inherits_no_descriptor_and_no_ignored_signal(spawner: Spawner) -> None:
+    child = await spawner.spawn(["sh", "-c", "ls /proc/self/fd; grep -E '^Sig(Ign|Blk)' /proc/self/status"])
+    text = await output(child)
+    fds = sorted(int(x) for x in text.splitlines() if x.isdigit())
+    assert fds[:3] == [0, 1, 2] and len(fds) <= 4  # plus the descriptor ls opens to list them
+    masks = dict(line.split(":\t") for line in text.splitlines() if line.startswith("Sig"))
+    assert int(masks["SigBlk"], 16) == 0
+    # Python ignores SIGPIPE; a tool must not. glibc's posix_spawn leaves its two
+    # internal signals (32, 33) ignored, as in any child Python starts that way;
+    # glibc sets its own handler before it uses them.
+    glibc_internal = (1 << 31) | (1 << 32)
+    assert int(masks["SigIgn"], 16) & ~glibc_internal == 0
+    assert await child.wait() == 0
+
+
+async def test_stdin_is_empty(spawner: Spawner) -> None:
+    child = await spawner.spawn(["sh", "-c", "cat; echo done"])
+    assert await output(child) == "done\n"
+
+
+@pytest.mark.parametrize(("argv", "executable", "code"), [
+    (["no-such-tool-here"], None, errno.ENOENT),
+    (["x"], "/nonexistent/tool", errno.ENOENT),
+    (["x"], "not-executable", errno.EACCES),
+])
+async def test_a_tool_that_cannot_start_raises_oserror(
+    spawner: Spawner, argv: list[str], executable: str | None, code: int, tmp_path: Path
+) -> None:
+    if executable == "not-executable":
+        script = tmp_path / "script"
+        script.write_text("#!/bin/sh\necho never\n")
+        script.chmod(0o644)
+        executable = str(script)
+    with pytest.raises(OSError) as raised:
+        await spawner.spawn(argv, executable=executable)
+    assert raised.value.errno == code
+    assert helper_children(spawner) == []
+
+
+async def test_tools_get_the_environment_the_server_started_with(
+    spawner: Spawner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEBTRACE_TEST_MARK", "set after start")
+    child = await spawner.spawn(["sh", "-c", 'echo "${WEBTRACE_TEST_MARK-unset}"'])
+    assert await output(child) == "unset\n"
+
+
+async def test_a_spawn_cancelled_in_flight_leaves_no_process(spawner: Spawner, tmp_path: Path) -> None:
+    marker = str(tmp_path / "cancelled")
+    tasks = [asyncio.create_task(spawner.spawn(["sh", "-c", "sleep 30; true", marker])) for _ in range(20)]
+    await asyncio.sleep(0)  # the requests are out; the helper is spawning
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+    # Each answer that arrives after its asker left is killed at once; wait for the last one.
+    done = await spawner.spawn(["true"])
+    await done.wait()
+    assert await eventually(lambda: marked(marker) == [], 5), marked(marker)
+
+
+async def test_runs_outlive_the_helper_and_a_new_one_starts(spawner: Spawner, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    child = await spawner.spawn(["sh", "-c", f'read line < {gate}; echo "$line"; exec sleep 30'])
+    first_helper = helper_pid()
+    os.kill(first_helper, signal.SIGKILL)
+    assert await eventually(lambda: not psutil.pid_exists(first_helper), 5)
+    # The tool keeps running and printing, now a child of this process...
+    with open(gate, "w") as writer:
+        writer.write("still here\n")
+    assert child.stdout is not None
+    assert await asyncio.wait_for(child.stdout.readline(), 10) == b"still here\n"
+    # ...which learns its exit.
+    os.killpg(child.pid, signal.SIGTERM)
+    assert await asyncio.wait_for(child.wait(), 10) == -signal.SIGTERM
+    again = await spawner.spawn(["echo", "again"])
+    assert helper_pid() != first_helper
+    assert await output(again) == "again\n"
+
+
+async def test_closing_with_a_spawn_in_flight_leaves_no_process(tmp_path: Path) -> None:
+    marker = str(tmp_path / "in-flight")
+    spawner = Spawner()
+    await spawner.start()
+    task = asyncio.create_task(spawner.spawn(["sh", "-c", "sleep 30; true", marker]))
+    await asyncio.sleep(0)  # the request is out
+    task.cancel()  # the client left; the server stops before the answer is read
+    await spawner.close()
+    await asyncio.gather(task, return_exceptions=True)
+    assert await eventually(lambda: marked(marker) == [], 5), marked(marker)
+
+
+async def test_close_stops_the_helper() -> None:
+    spawner = Spawner()
+    await spawner.start()
+    helper = psutil.Process(helper_pid())
+    await spawner.close()
+    assert not helper.is_running() or helper.status() == psutil.STATUS_ZOMBIE
+    with pytest.raises(OSError):
+        await spawner.spawn(["true"])
+
+
+async def test_without_a_helper_the_server_starts_tools_itself(
+    make_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(spawner_module, "_interpreter", lambda: "/nonexistent/python")
+    client = await make_client()
+    assert "the spawn helper could not start" in caplog.text
+    events = await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1"}))
+    assert events[-1].data["status"] == "ok"
+    assert [e for e in events if e.event == "reply"]
+
+
+def test_the_helper_answers_a_malformed_request_and_keeps_serving() -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    helper = subprocess.Popen([sys.executable, "-I", "-S", str(HELPER), str(theirs.fileno())],
+                              pass_fds=[theirs.fileno()])
+    theirs.close()
+    try:
+        ours.settimeout(10)
+        for bad in (b"not json", b"[1, 2]", b'{"id": 1}'):
+            ours.send(bad)
+            assert json.loads(ours.recv(65536))["errno"] == errno.EINVAL
+        ours.send(json.dumps({"id": 2, "argv": ["true"]}).encode())
+        message, ancillary, _, _ = ours.recvmsg(65536, socket.CMSG_SPACE(4))
+        assert json.loads(message)["id"] == 2 and ancillary
+        os.close(int.from_bytes(ancillary[0][2][:4], sys.byteorder))
+    finally:
+        ours.close()
+        assert helper.wait(10) == 0
+
+
+async def test_an_answer_with_a_pid_but_no_pipe_fails_the_spawn_and_ends_the_tool(tmp_path: Path) -> None:
+    # What the helper's answer looks like when this process had no descriptor left
+    # to receive the pipe with (the kernel drops it): the tool runs, unreadable.
+    marker = str(tmp_path / "pipeless")
+    pid = os.posix_spawnp("sh", ["sh", "-c", "sleep 30; true", marker], os.environ, setsid=True)
+    spawner = Spawner()
+    answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    spawner._answers[1] = answer
+    spawner._dispatch({"id": 1, "pid": pid}, [])
+    with pytest.raises(OSError):
+        await answer
+    assert await eventually(lambda: marked(marker) == [], 5), marked(marker)
+    await spawner.close()  # waits for the group to be reaped
+    assert not psutil.pid_exists(pid)

@@ -1,0 +1,41 @@
+from collections.abc import Callable
+from typing import Any
+
+from tests.helpers import collect
+
+
+async def test_security_headers_everywhere(client: Any) -> None:
+    for path, params in (("/", {}), ("/api/v1/ping", {"target": "127.0.0.1"}), ("/ping", {}),
+                         ("/api/v1/ping", {"target": "-x"}), ("/static/js/main.js", {})):
+        resp = await client.get(path, params=params)
+        csp = resp.headers["Content-Security-Policy"]
+        assert "default-src 'none'" in csp and "script-src 'self'" in csp and "style-src 'self'" in csp
+        assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        assert resp.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+        assert resp.headers["X-Frame-Options"] == "DENY"
+        if resp.content_type == "text/event-stream":
+            await collect(resp)
+
+
+async def test_embed_origins_may_frame_the_page(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any]
+) -> None:
+    client = await make_client(make_settings(embed_origins=("https://www.example.net",)))
+    resp = await client.get("/", params={"embed": "1"})
+    assert "frame-ancestors https://www.example.net" in resp.headers["Content-Security-Policy"]
+    assert "X-Frame-Options" not in resp.headers
+
+
+async def test_static_files_are_cacheable(client: Any) -> None:
+    page = await (await client.get("/")).text()
+    versioned = page.split('src="', 1)[1].split('"', 1)[0]
+    assert "?v=" in versioned
+    resp = await client.get("/" + versioned.replace("&amp;", "&"))
+    assert resp.status == 200
+    assert resp.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert resp.headers["ETag"] and resp.headers["Last-Modified"]
+    plain = await client.get("/static/js/main.js")
+    assert plain.headers["Cache-Control"] == "public, no-cache"
+    again = await client.get("/static/js/main.js", headers={"If-None-Match": plain.headers["ETag"]})
+    assert again.status == 304

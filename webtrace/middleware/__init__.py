@@ -1,1 +1,0 @@
-"""One middleware (or response hook) per concern, each with its ``setup_*``."""

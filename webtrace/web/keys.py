@@ -1,0 +1,26 @@
+"""The application's keys for what ``create_app`` builds and the views read.
+
+Keys for what a room of its own owns live in that room (the limiter in
+``ratelimit``, the client's address in ``forwarded``, the run in ``accesslog``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from ..net.policy import AddressPolicy
+    from ..net.targets import Resolver
+    from ..process.runner import ProcessRunner
+    from ..settings import Settings
+    from ..tools import ToolSpec
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+RUNNER: web.AppKey[ProcessRunner] = web.AppKey("runner")
+POLICY: web.AppKey[AddressPolicy] = web.AppKey("policy")
+RESOLVER: web.AppKey[Resolver] = web.AppKey("resolver")
+TOOLS: web.AppKey[Mapping[str, ToolSpec]] = web.AppKey("tools")
+PLATFORM: web.AppKey[str] = web.AppKey("platform")

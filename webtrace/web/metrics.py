@@ -1,0 +1,52 @@
+"""Prometheus metrics, one registry per application (tests build many apps)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from ..events import Outcome
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._runs = Counter(
+            "webtrace_runs", "Runs that ended, by tool and status", ["tool", "status"],
+            registry=self.registry,
+        )
+        self._started = Counter(
+            "webtrace_runs_started", "Runs started, by tool", ["tool"], registry=self.registry
+        )
+        self._refused = Counter(
+            "webtrace_refused", "Requests refused before a run, by reason", ["reason"],
+            registry=self.registry,
+        )
+        self._duration = Histogram(
+            "webtrace_run_duration_seconds", "How long runs lasted", ["tool"],
+            buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120), registry=self.registry,
+        )
+        self._refused_by_reason: dict[str, Counter] = {}
+        self._active = Gauge("webtrace_active_runs", "Runs in progress", registry=self.registry)
+
+    def started(self, tool: str) -> None:
+        self._started.labels(tool).inc()
+
+    def ended(self, tool: str, outcome: Outcome) -> None:
+        self._runs.labels(tool, outcome.status).inc()
+        self._duration.labels(tool).observe(outcome.duration_s)
+
+    def refused(self, reason: str) -> None:
+        # A flood comes through here: look each reason's child up once.
+        child = self._refused_by_reason.get(reason)
+        if child is None:
+            child = self._refused_by_reason[reason] = self._refused.labels(reason)
+        child.inc()
+
+    def render(self, active: int) -> tuple[bytes, str]:
+        self._active.set(active)
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")

@@ -1,0 +1,295 @@
+"""Per-client budgets: the rate limit (limits) and the cap on runs at once.
+
+Every request to a run route counts against one budget per client across all
+tools, valid or not. An EventSource reconnect (``Last-Event-ID``) is answered
+204 here, on every run route, before any view sees it: the exemption from the
+budget and the promise to run nothing are one decision, so no route can spend
+nothing and still run a tool. The check route reports the run
+budget without spending it, and draws on a budget of its own of the same size,
+so it cannot be used to make this server resolve names without limit. IPv6 clients are keyed by their
+prefix (``WEBTRACE_RATELIMIT_IPV6_PREFIX``), since one subscriber usually holds
+a whole /64.
+
+A client over budget is remembered until its window frees a run: with a
+moving window a refused hit consumes nothing and no instance can free a slot
+sooner, so the refusal is the same without asking the storage again, and the
+refused path (the one floods take) costs a dictionary lookup. Those repeated
+refusals are counted in the access log once a second per client rather than
+written one by one (see ``logs.RefusalSummary``).
+
+When the shared storage (redis) cannot be reached, webtrace keeps limiting with
+an in-memory budget per instance and logs a warning; it retries the storage
+after ``STORAGE_RETRY_S``. Failing open would let one client run unlimited
+tools; failing closed would take the looking glass down with redis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import ipaddress
+import logging
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+from limits.storage import storage_from_string
+
+from ..logs import ACCESS_LOGGER
+from ..net.addresses import IPAddress, normalise
+from ..refusals import Refusal
+from .accesslog import SUMMARISED, RefusalSummary
+from .forwarded import CLIENT_IP
+from .keys import SETTINGS
+
+log = logging.getLogger(__name__)
+
+RUN_ROUTES = frozenset({"api_run", "text_run"})
+CHECK_ROUTE = "api_check"
+STORAGE_RETRY_S = 5.0
+MAX_REMEMBERED = 100_000  # refused clients kept in memory before expired ones are swept
+CLIENT_BUSY_RETRY_S = 5
+# A storage that does not answer must not hold requests up for long.
+REDIS_TIMEOUT_S = 1.0
+
+
+@functools.lru_cache(maxsize=4096)
+def client_key(ip: str, ipv6_prefix: int) -> str:
+    """The budget a client draws on: its IPv4 address, or its IPv6 prefix."""
+    try:
+        address: IPAddress = normalise(ipaddress.ip_address(ip))
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((address, ipv6_prefix), strict=False))
+    return str(address)
+
+
+class RateLimited(Refusal):
+    status = 429
+    code = "rate_limited"
+
+
+class ClientBusy(RateLimited):
+    code = "client_busy"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_s: int  # seconds until the tightest window frees a run
+    window: str  # the limit in words, e.g. "10 per 1 minute"
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_s),
+        }
+
+
+def _storage(uri: str) -> Storage:
+    options: dict[str, float | str | bool] = {"wrap_exceptions": True}
+    if "redis" in uri.partition("://")[0]:
+        options.update(connect_timeout=REDIS_TIMEOUT_S, stream_timeout=REDIS_TIMEOUT_S)
+    storage = storage_from_string(uri, **options)
+    assert isinstance(storage, Storage)
+    return storage
+
+
+class ClientLimiter:
+    def __init__(
+        self, limits: str, storage_uri: str, *, ipv6_prefix: int, per_client: int
+    ) -> None:
+        self.items: list[RateLimitItem] = parse_many(limits)
+        self.ipv6_prefix = ipv6_prefix
+        self.per_client = per_client
+        self.storage_uri = storage_uri
+        self._primary = MovingWindowRateLimiter(_storage(storage_uri))
+        self._fallback = MovingWindowRateLimiter(MemoryStorage())
+        self._primary_down_until = 0.0
+        self._running: Counter[str] = Counter()
+        self._refused: dict[str, tuple[float, Decision]] = {}  # key -> (until, decision)
+
+    def key(self, ip: str) -> str:
+        return client_key(ip, self.ipv6_prefix)
+
+    def remembered(self, key: str) -> Decision | None:
+        """The refusal still standing for this client, if any, without asking the storage."""
+        refused = self._refused.get(key)
+        if refused is None:
+            return None
+        until, decision = refused
+        wait = until - time.monotonic()
+        if wait <= 0:
+            del self._refused[key]
+            return None
+        reset_s = max(1, math.ceil(wait))
+        if reset_s != decision.reset_s:  # once a second, not once a request
+            decision = dataclasses.replace(decision, reset_s=reset_s)
+            self._refused[key] = (until, decision)
+        return decision
+
+    async def hit(self, key: str) -> Decision:
+        decision = self.remembered(key)
+        if decision is not None:
+            return decision
+        now = time.monotonic()
+        decision = await self._hit_storage(key)
+        if not decision.allowed:
+            if len(self._refused) >= MAX_REMEMBERED:
+                self._forget_expired(now)
+            self._refused[key] = (now + decision.reset_s, decision)
+        return decision
+
+    def _forget_expired(self, now: float) -> None:
+        for key in [k for k, (until, _) in self._refused.items() if until <= now]:
+            del self._refused[key]
+
+    async def _hit_storage(self, key: str) -> Decision:
+        if time.monotonic() >= self._primary_down_until:
+            try:
+                return await self._hit(self._primary, key)
+            except StorageError as exc:
+                self._primary_down_until = time.monotonic() + STORAGE_RETRY_S
+                log.warning(
+                    "rate-limit storage %s unreachable (%s); limiting per instance for %g s",
+                    self.storage_uri.removeprefix("async+"),
+                    exc,
+                    STORAGE_RETRY_S,
+                )
+        return await self._hit(self._fallback, key)
+
+    async def test(self, key: str) -> Decision:
+        """Like ``hit``, without spending anything."""
+        limiter = self._fallback if time.monotonic() < self._primary_down_until else self._primary
+        try:
+            return await self._hit(limiter, key, spend=False)
+        except StorageError:
+            return await self._hit(self._fallback, key, spend=False)
+
+    async def _hit(self, limiter: MovingWindowRateLimiter, key: str, *, spend: bool = True) -> Decision:
+        tightest: Decision | None = None
+        for item in self.items:
+            allowed = await (limiter.hit if spend else limiter.test)(item, key)
+            stats = await limiter.get_window_stats(item, key)
+            decision = Decision(
+                allowed=allowed,
+                limit=item.amount,
+                remaining=max(stats.remaining, 0),
+                reset_s=max(1, math.ceil(stats.reset_time - time.time())),
+                window=str(item),
+            )
+            if not allowed:
+                return decision
+            if tightest is None or decision.remaining < tightest.remaining:
+                tightest = decision
+        assert tightest is not None
+        return tightest
+
+    def busy(self, key: str) -> bool:
+        return self._running[key] >= self.per_client
+
+    def acquire(self, key: str) -> bool:
+        """Take one of the client's concurrent-run slots."""
+        if self.busy(key):
+            return False
+        self._running[key] += 1
+        return True
+
+    def release(self, key: str) -> None:
+        self._running[key] -= 1
+        if self._running[key] <= 0:
+            del self._running[key]
+
+
+LIMITER: web.AppKey[ClientLimiter] = web.AppKey("limiter")
+# RateLimit-* headers for an accepted run, sent with its response.
+RATE_HEADERS: web.RequestKey[dict[str, str]] = web.RequestKey("rate_headers")
+
+
+def setup_ratelimit(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    limiter = ClientLimiter(
+        settings.ratelimit,
+        settings.ratelimit_storage,
+        ipv6_prefix=settings.ipv6_prefix,
+        per_client=settings.max_jobs_per_client,
+    )
+    app[LIMITER] = limiter
+    summary = RefusalSummary(logging.getLogger(ACCESS_LOGGER))
+    summarise = settings.log_refusals == "summary"
+
+    async def write_summaries(app: web.Application) -> None:
+        summary.flush()
+
+    app.on_cleanup.append(write_summaries)
+
+    def headers(decision: Decision, wait: int) -> dict[str, str]:
+        return {"Retry-After": str(wait), **decision.headers()}
+
+    # A flood is refused with one decision for a second at a time: word it once.
+    # (A fresh exception each time: raising one instance again would grow its traceback.)
+    @functools.lru_cache(maxsize=1024)
+    def over_budget_words(decision: Decision) -> tuple[str, dict[str, str]]:
+        wait = decision.reset_s
+        message = f"Too many runs: the limit is {decision.window}. Try again in {wait} s."
+        return message, headers(decision, wait)
+
+    def over_budget(decision: Decision) -> RateLimited:
+        message, with_headers = over_budget_words(decision)
+        return RateLimited(message, headers=with_headers)
+
+    def too_many_at_once(decision: Decision) -> ClientBusy:
+        message = f"You already have {limiter.per_client} runs in progress; wait for one to finish."
+        return ClientBusy(message, headers=headers(decision, CLIENT_BUSY_RETRY_S))
+
+    def refused_again(request: web.Request, budget: str) -> Decision | None:
+        """The standing refusal of a client refused before (a flood's path), counted for the log."""
+        decision = limiter.remembered(budget)
+        if decision is not None and summarise:
+            summary.add(request[CLIENT_IP])
+            request[SUMMARISED] = True
+        return decision
+
+    @web.middleware
+    async def ratelimit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = request.match_info.route.name
+        if route == CHECK_ROUTE:
+            key = limiter.key(request[CLIENT_IP])
+            checks = refused_again(request, f"check:{key}") or await limiter.hit(f"check:{key}")
+            if not checks.allowed:
+                raise RateLimited("Too many checks; try again later.", headers=headers(checks, checks.reset_s))
+            runs = await limiter.test(key)
+            if not runs.allowed:
+                raise over_budget(runs)
+            if limiter.busy(key):
+                raise too_many_at_once(runs)
+            return await handler(request)
+        if route not in RUN_ROUTES:
+            return await handler(request)
+        if hdrs.LAST_EVENT_ID in request.headers:
+            # EventSource reconnecting after the end: never run the tool again.
+            return web.Response(status=204)
+        key = limiter.key(request[CLIENT_IP])
+        decision = refused_again(request, key) or await limiter.hit(key)
+        if not decision.allowed:
+            raise over_budget(decision)
+        request[RATE_HEADERS] = decision.headers()
+        if not limiter.acquire(key):
+            raise too_many_at_once(decision)
+        try:
+            return await handler(request)
+        finally:
+            limiter.release(key)
+
+    app.middlewares.append(ratelimit_middleware)

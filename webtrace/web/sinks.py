@@ -1,0 +1,119 @@
+"""Where a job's events go: an SSE stream (the page, the API) or a text stream
+(curl, the original webtrace's routes). Each takes a started job and answers
+the request with it; the job's run ends with the response, whatever happens.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+import orjson
+from aiohttp import web
+from aiohttp_sse import sse_response
+
+from ..events import Event
+from ..jobs import Emit, Job, pump
+from .ratelimit import RATE_HEADERS
+from .stalls import STALLS
+
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# Seconds between the SSE comments that keep idle proxies from closing a quiet stream.
+SSE_PING_INTERVAL: web.AppKey[float] = web.AppKey("sse_ping_interval")
+
+# C0 and C1 controls but tab: what a terminal would act on (colours, cursor moves,
+# a title, a lone CR that rewrites the line so far).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_TRAILER_WORDS = ("ERROR:", "TIMEOUT:")
+
+
+async def sse_stream(request: web.Request, job: Job) -> web.StreamResponse:
+    """The run as Server-Sent Events: every event with an increasing id."""
+    try:
+        async with sse_response(
+            request, headers=_rate_headers(request), ping_interval=request.app[SSE_PING_INTERVAL]
+        ) as resp:
+            ids = itertools.count(1)
+
+            async def emit(events: list[Event]) -> None:
+                await _send(request, resp, b"".join(sse_frame(next(ids), e) for e in events))
+
+            await _run(job, emit)
+    finally:
+        job.run.abandon()
+    return resp
+
+
+def sse_frame(event_id: int, event: Event) -> bytes:
+    """One SSE event. JSON escapes CR and LF, so ``data`` is always a single line.
+
+    orjson: encoding is the largest cost of a busy stream after the writes themselves."""
+    head = f"id: {event_id}\r\nevent: {event.kind}\r\ndata: ".encode()
+    return head + orjson.dumps(event.data) + b"\r\n\r\n"
+
+
+async def text_stream(request: web.Request, job: Job) -> web.StreamResponse:
+    """The original webtrace's plain text: the tool's lines, and a closing line
+    when the run did not end well."""
+    resp = web.StreamResponse(headers={**STREAM_HEADERS, **_rate_headers(request)})
+    resp.content_type = "text/plain"
+    resp.charset = "utf-8"
+    tool = job.spec.name
+
+    async def emit(events: list[Event]) -> None:
+        out = []
+        for event in events:
+            if event.kind == "line":
+                out.append(terminal_safe(event.data["text"]))
+            elif event.kind == "end" and (trailer := text_trailer(tool, event.data)):
+                out.append(trailer)
+        if out:
+            await _send(request, resp, ("\n".join(out) + "\n").encode("utf-8", "replace"))
+
+    try:
+        await resp.prepare(request)
+        await _run(job, emit)
+        await resp.write_eof()
+    finally:
+        job.run.abandon()
+    return resp
+
+
+def terminal_safe(line: str) -> str:
+    """A tool's line for a curl user's terminal: control characters shown escaped
+    (``\\x1b``), and never beginning like webtrace's own trailer line."""
+    line = _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", line)
+    return " " + line if line.startswith(_TRAILER_WORDS) else line
+
+
+def text_trailer(tool: str, end: dict[str, Any]) -> str | None:
+    """The closing line of a text stream that did not end well (the original's wording)."""
+    status = end["status"]
+    if status == "ok":
+        return None
+    if status == "timeout":
+        return f"TIMEOUT: {end['message']}"
+    if status == "failed" and isinstance(end.get("exit_code"), int) and end["exit_code"] > 0:
+        return f"ERROR: {tool} exited with status {end['exit_code']}"
+    return f"ERROR: {end['message']}"
+
+
+async def _run(job: Job, emit: Emit) -> None:
+    try:
+        await pump(job, emit)
+    except ConnectionError:
+        pass  # the client left; leaving the run's context ended the process group
+
+
+async def _send(request: web.Request, resp: web.StreamResponse, data: bytes) -> None:
+    stalls = request.app[STALLS]
+    stalls.writing(request)
+    try:
+        await resp.write(data)
+    finally:
+        stalls.written(request)
+
+
+def _rate_headers(request: web.Request) -> dict[str, str]:
+    return dict(request.get(RATE_HEADERS, {}))
