@@ -1,0 +1,130 @@
+"""Jobs: where targets, tools, the runner and the parsers meet."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import LOOPBACK_SETTINGS
+from webtrace.events import Event
+from webtrace.jobs import Job, find_tool, plan_job, pump, start_job
+from webtrace.net.policy import AddressPolicy, PolicyDenied
+from webtrace.net.targets import Family, TargetError, system_resolver
+from webtrace.process.runner import Busy, ProcessRunner
+from webtrace.refusals import UnknownTool
+from webtrace.tools import LINUX, ToolUnavailable, tools_for
+
+POLICY = AddressPolicy(allow=LOOPBACK_SETTINGS.allow_networks)
+SPECS = tools_for(LINUX)
+
+
+async def plan(tool: str, target: str, family: Family = Family.AUTO, policy: AddressPolicy = POLICY) -> object:
+    return await plan_job(spec=SPECS[tool], target_text=target, family=family, settings=LOOPBACK_SETTINGS,
+                          policy=policy, resolver=system_resolver, platform=LINUX)
+
+
+@pytest.fixture
+async def runner() -> AsyncIterator[ProcessRunner]:
+    runner = ProcessRunner(2)
+    yield runner
+    await runner.shutdown()
+
+
+async def job_for(tool: str, target: str, runner: ProcessRunner) -> Job:
+    planned = await plan_job(spec=SPECS[tool], target_text=target, family=Family.AUTO, settings=LOOPBACK_SETTINGS,
+                             policy=POLICY, resolver=system_resolver, platform=LINUX)
+    return start_job(planned, settings=LOOPBACK_SETTINGS, runner=runner)
+
+
+async def events_of(job: Job) -> list[Event]:
+    events: list[Event] = []
+
+    async def emit(batch: list[Event]) -> None:
+        events.extend(batch)
+
+    await pump(job, emit)
+    return events
+
+
+async def test_a_plan_is_the_argv_for_the_resolved_address() -> None:
+    planned = await plan_job(spec=SPECS["mtr"], target_text=" localhost ", family=Family.V4,
+                             settings=LOOPBACK_SETTINGS, policy=POLICY, resolver=system_resolver, platform=LINUX)
+    assert planned.address == ipaddress.ip_address("127.0.0.1") and planned.family is Family.V4
+    assert planned.target.text == "localhost"
+    assert planned.argv == ["mtr", "--raw", "-c", "3", "-i", "0.2", "-m", "30", "-4", "127.0.0.1"]
+    assert planned.executable.endswith("/mtr")
+
+
+async def test_what_refuses_a_plan_raises_a_refusal() -> None:
+    with pytest.raises(TargetError):
+        await plan("ping", "-f")
+    with pytest.raises(PolicyDenied):
+        await plan("ping", "127.0.0.1", policy=AddressPolicy())
+    with pytest.raises(UnknownTool):
+        find_tool(SPECS, "nmap")
+    ping = SPECS["ping"]
+    missing = dataclasses.replace(ping, argv={LINUX: dataclasses.replace(ping.argv[LINUX], executable="no-such-ping")})
+    with pytest.raises(ToolUnavailable):
+        await plan_job(spec=missing, target_text="127.0.0.1", family=Family.AUTO, settings=LOOPBACK_SETTINGS,
+                       policy=POLICY, resolver=system_resolver, platform=LINUX)
+
+
+async def test_a_job_tells_its_run_in_order(runner: ProcessRunner) -> None:
+    events = await events_of(await job_for("ping", "127.0.0.1", runner))
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "end"
+    assert events[0].data["command"] == "ping -n -O -c 3 -i 0.2 -4 127.0.0.1"
+    assert kinds.count("reply") == 3 and "summary" in kinds and "progress" in kinds
+    assert events[-1].data["status"] == "ok" and events[-1].data["exit_code"] == 0
+
+
+async def test_the_global_cap_refuses_a_job(runner: ProcessRunner) -> None:
+    first = await job_for("ping", "127.0.0.1", runner)
+    second = await job_for("ping", "127.0.0.1", runner)
+    with pytest.raises(Busy):
+        await job_for("ping", "127.0.0.1", runner)
+    first.run.abandon()
+    second.run.abandon()
+    assert runner.active == 0
+
+
+async def test_a_parser_that_fails_costs_its_line_only(
+    runner: ProcessRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken:
+        def feed(self, line: str) -> list[Event]:
+            raise ValueError(line)
+
+        def finish(self) -> list[Event]:
+            raise ValueError("finish")
+
+    job = await job_for("ping", "127.0.0.1", runner)
+    job.parser = Broken()
+    with caplog.at_level(logging.WARNING):
+        events = await events_of(job)
+    assert [e.kind for e in events if e.kind != "line"] == ["start", "end"]
+    assert sum(e.kind == "line" for e in events) >= 5  # every line still reaches the client
+    assert events[-1].data["status"] == "ok"
+    assert caplog.text.count("the ping parser failed") == 1  # once a run, not once a line
+
+
+async def test_a_tool_removed_after_the_check_ends_its_job(
+    runner: ProcessRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tool = tmp_path / "ping"
+    tool.write_text("#!/bin/sh\nexec /usr/bin/ping \"$@\"\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    job = await job_for("ping", "127.0.0.1", runner)
+    assert job.plan.executable == str(tool)
+    tool.unlink()
+    events = await events_of(job)
+    assert [e.kind for e in events] == ["start", "end"]
+    assert events[-1].data["status"] == "failed" and "could not start" in events[-1].data["message"]
+    assert runner.active == 0
