@@ -13,7 +13,7 @@ RUN_PACKAGES := iputils-ping traceroute mtr-tiny
 TEST_PACKAGES := $(RUN_PACKAGES) iputils-tracepath nginx-light redis-server chromium nftables iproute2 \
 	procps util-linux systemd fonts-dejavu-core wrk
 
-.PHONY: run test lint bench deps test-deps system-run-deps system-test-deps clean
+.PHONY: run test test-lowest lint bench deps test-deps system-run-deps system-test-deps clean
 
 run: deps
 	$(PY) -m webtrace --host $(HOST) --port $(PORT)
@@ -21,10 +21,26 @@ run: deps
 test: test-deps lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Style and types: part of make test, so CI refuses what they refuse.
-lint: test-deps
+# Style, types and the house's shape (setup.cfg's import contracts): part of
+# make test, so CI refuses what they refuse. Needs only the virtual environment.
+lint: $(VENV)/.installed
 	$(PY) -m flake8 webtrace tests benchmarks
 	$(PY) -m mypy webtrace benchmarks tests
+	$(VENV)/bin/lint-imports
+
+# The unit and service tests against the lowest versions setup.cfg allows for
+# webtrace's own dependencies (.ci/floors.py pins each to its floor), so that
+# the floors are versions it really runs on. CI runs it after make test.
+LOWEST_VENV ?= .venv-lowest
+UNIT_AND_SERVICE := tests --ignore=tests/browser --ignore=tests/netlab --ignore=tests/edge \
+	--ignore=tests/deploy --ignore=tests/test_packaging.py --ignore=tests/test_benchmarks.py
+test-lowest: system-test-deps
+	rm -rf $(LOWEST_VENV)
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install -q --upgrade pip
+	$(PYTHON) .ci/floors.py setup.cfg > $(LOWEST_VENV)/floors.txt
+	$(LOWEST_VENV)/bin/python -m pip install -q -c $(LOWEST_VENV)/floors.txt -e '.[test]'
+	$(LOWEST_VENV)/bin/python -m pytest $(UNIT_AND_SERVICE) $(PYTEST_ARGS)
 
 bench: test-deps
 	$(PY) -m benchmarks $(BENCH_ARGS)
@@ -61,4 +77,4 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info artifacts .pytest_cache
+	rm -rf $(VENV) $(LOWEST_VENV) build dist *.egg-info artifacts .pytest_cache

@@ -19,18 +19,16 @@ BUSY_RETRY_AFTER_S = 5
 class Refusal(Exception):
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
-    retry_after_s: ClassVar[int | None] = None
+    retry_after_s: int | None = None  # seconds the client should wait before asking again
 
-    def __init__(self, message: str, *, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after_s: int | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
-        self.extra_headers = headers  # e.g. RateLimit-*; Retry-After may be among them
-
-    def headers(self) -> dict[str, str]:
-        headers = {"Retry-After": str(self.retry_after_s)} if self.retry_after_s is not None else {}
-        if self.extra_headers:
-            headers.update(self.extra_headers)
-        return headers
+        if retry_after_s is not None:
+            self.retry_after_s = retry_after_s
+        self.headers: Mapping[str, str] = headers or {}  # more to say, e.g. RateLimit-*
 
 
 class BadRequest(Refusal, ValueError):

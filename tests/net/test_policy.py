@@ -1,4 +1,6 @@
 import ipaddress
+import subprocess
+import sys
 
 import pytest
 
@@ -83,3 +85,11 @@ def test_an_allowed_network_does_not_allow_its_translated_forms(address: str) ->
 def test_a_translated_form_may_be_allowed_by_writing_it() -> None:
     policy = AddressPolicy(allow=(ipaddress.ip_network("2002:7f00::/24"),))
     policy.check(ipaddress.ip_address("2002:7f00:1::1"))
+
+
+def test_the_policy_is_usable_without_the_web_server() -> None:
+    # The rooms below web/ never import aiohttp: not directly, nor through the package.
+    code = "import sys, webtrace.net.policy, webtrace.process.runner, webtrace.parsers, webtrace.jobs; " \
+           "print(sorted(m for m in sys.modules if m.split('.')[0].startswith('aiohttp')))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"

@@ -6,7 +6,7 @@ responses send their headers before a middleware would see them.
 
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from .keys import SETTINGS
 
@@ -33,21 +33,21 @@ def content_security_policy(embed_origins: tuple[str, ...]) -> str:
 def setup_headers(app: web.Application) -> None:
     embed_origins = app[SETTINGS].embed_origins
     fixed = {
-        "Content-Security-Policy": content_security_policy(embed_origins),
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "strict-origin-when-cross-origin",
+        hdrs.CONTENT_SECURITY_POLICY: content_security_policy(embed_origins),
+        hdrs.X_CONTENT_TYPE_OPTIONS: "nosniff",
+        hdrs.REFERRER_POLICY: "strict-origin-when-cross-origin",
         "Cross-Origin-Opener-Policy": "same-origin",
         "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
     }
     if not embed_origins:
-        fixed["X-Frame-Options"] = "DENY"
+        fixed[hdrs.X_FRAME_OPTIONS] = "DENY"
 
     async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
         response.headers.update(fixed)
         if request.path.startswith(STATIC_PREFIX):
             # Versioned URLs (?v=<hash>) never change; anything else is revalidated.
             immutable = "v" in request.query and response.status == 200
-            response.headers["Cache-Control"] = (
+            response.headers[hdrs.CACHE_CONTROL] = (
                 "public, max-age=31536000, immutable" if immutable else "public, no-cache"
             )
 

@@ -90,7 +90,7 @@ class Decision:
     window: str  # the limit in words, e.g. "10 per 1 minute"
 
     def headers(self) -> dict[str, str]:
-        return {
+        return {  # the IETF draft's names; aiohttp has no constants for them
             "RateLimit-Limit": str(self.limit),
             "RateLimit-Remaining": str(self.remaining),
             "RateLimit-Reset": str(self.reset_s),
@@ -234,24 +234,20 @@ def setup_ratelimit(app: web.Application) -> None:
 
     app.on_cleanup.append(write_summaries)
 
-    def headers(decision: Decision, wait: int) -> dict[str, str]:
-        return {"Retry-After": str(wait), **decision.headers()}
-
     # A flood is refused with one decision for a second at a time: word it once.
     # (A fresh exception each time: raising one instance again would grow its traceback.)
     @functools.lru_cache(maxsize=1024)
     def over_budget_words(decision: Decision) -> tuple[str, dict[str, str]]:
-        wait = decision.reset_s
-        message = f"Too many runs: the limit is {decision.window}. Try again in {wait} s."
-        return message, headers(decision, wait)
+        message = f"Too many runs: the limit is {decision.window}. Try again in {decision.reset_s} s."
+        return message, decision.headers()
 
     def over_budget(decision: Decision) -> RateLimited:
-        message, with_headers = over_budget_words(decision)
-        return RateLimited(message, headers=with_headers)
+        message, headers = over_budget_words(decision)
+        return RateLimited(message, retry_after_s=decision.reset_s, headers=headers)
 
     def too_many_at_once(decision: Decision) -> ClientBusy:
         message = f"You already have {limiter.per_client} runs in progress; wait for one to finish."
-        return ClientBusy(message, headers=headers(decision, CLIENT_BUSY_RETRY_S))
+        return ClientBusy(message, retry_after_s=CLIENT_BUSY_RETRY_S, headers=decision.headers())
 
     def refused_again(request: web.Request, budget: str) -> Decision | None:
         """The standing refusal of a client refused before (a flood's path), counted for the log."""
@@ -268,7 +264,8 @@ def setup_ratelimit(app: web.Application) -> None:
             key = limiter.key(request[CLIENT_IP])
             checks = refused_again(request, f"check:{key}") or await limiter.hit(f"check:{key}")
             if not checks.allowed:
-                raise RateLimited("Too many checks; try again later.", headers=headers(checks, checks.reset_s))
+                raise RateLimited("Too many checks; try again later.", retry_after_s=checks.reset_s,
+                                  headers=checks.headers())
             runs = await limiter.test(key)
             if not runs.allowed:
                 raise over_budget(runs)

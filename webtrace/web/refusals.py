@@ -9,7 +9,7 @@ one is raised, so nothing needs undoing.
 from __future__ import annotations
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from ..refusals import Refusal
@@ -20,7 +20,9 @@ TEXT_ROUTES = frozenset({"text_run"})
 
 
 def refusal_response(request: web.Request, refusal: Refusal) -> web.Response:
-    headers = refusal.headers()
+    headers = dict(refusal.headers)
+    if refusal.retry_after_s is not None:
+        headers[hdrs.RETRY_AFTER] = str(refusal.retry_after_s)
     if request.match_info.route.name in TEXT_ROUTES:
         return web.Response(text=f"ERROR: {refusal.message}\n", status=refusal.status, headers=headers)
     # orjson: a flood of refusals is answered here, and encoding was a fifth of it.

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp_sse import sse_response
 
 from ..events import Event
@@ -18,7 +18,7 @@ from ..jobs import Emit, Job, pump
 from .ratelimit import RATE_HEADERS
 from .stalls import STALLS
 
-STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+STREAM_HEADERS = {hdrs.CACHE_CONTROL: "no-cache", "X-Accel-Buffering": "no"}  # nginx: pass each line on
 # Seconds between the SSE comments that keep idle proxies from closing a quiet stream.
 SSE_PING_INTERVAL: web.AppKey[float] = web.AppKey("sse_ping_interval")
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp_jinja2
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from ..jobs import Job, Plan, find_tool, plan_job, start_job
 from ..net.targets import Family, parse_aftype, parse_family
@@ -105,7 +105,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def metrics_view(request: web.Request) -> web.Response:
     body, content_type = request.app[METRICS].render(request.app[RUNNER].active)
     resp = web.Response(body=body)
-    resp.headers["Content-Type"] = content_type
+    resp.headers[hdrs.CONTENT_TYPE] = content_type
     return resp
 
 
