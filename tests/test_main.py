@@ -192,3 +192,18 @@ async def test_a_forwarded_address_cannot_forge_access_log_fields(tmp_path: Path
     [line] = [line for line in server.log.read_text().splitlines() if "/api/v1/ping" in line]
     assert "client=2001:db8::1 method=GET" in line
     assert line.count("status=") == 1 and "status=200" in line
+
+
+async def test_a_tool_that_cannot_start_has_its_outcome_in_the_access_log(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    broken = bin_dir / "traceroute"
+    broken.write_text("#!/nonexistent/interpreter\n")  # found and executable, but exec fails
+    broken.chmod(0o755)
+    async with running_server(tmp_path, {"PATH": f"{bin_dir}:{os.environ['PATH']}"}) as server:
+        resp = await server.session.get(f"{server.base}/trace", params={"target": "127.0.0.1"})
+        assert (await resp.text()).startswith("ERROR: traceroute could not start")
+        server.process.send_signal(signal.SIGTERM)
+        await asyncio.get_running_loop().run_in_executor(None, server.process.wait)
+    [line] = [line for line in server.log.read_text().splitlines() if "path='/trace'" in line]
+    assert "tool=traceroute" in line and "run=failed" in line

@@ -32,7 +32,7 @@ MAX_LINE: Final = 1024 * 1024  # a longer line is split, never dropped
 
 
 class ToolProcess(Protocol):
-    """A started tool: ``asyncio.subprocess.Process``, or one the spawn helper started."""
+    """A started tool: a :class:`LocalProcess`, or a ``Child`` the spawn helper started."""
 
     @property
     def pid(self) -> int: ...
