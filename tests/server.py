@@ -46,16 +46,19 @@ def server_process(
     argv: Sequence[str] | None = None,
     prefix: Sequence[str] = (),
     sock_name: str = "webtrace.sock",
+    module: str = "webtrace",
 ) -> Iterator[ServerProcess]:
     """Start the server; on a unix socket in ``tmp``, or on 127.0.0.1 with a port the
     server picks itself (read from its own log, so no two tests race for a port).
 
-    ``prefix`` wraps the command (setpriv, ip netns exec); ``argv`` replaces it (gunicorn).
+    ``prefix`` wraps the command (setpriv, ip netns exec); ``argv`` replaces it (gunicorn);
+    ``module`` is what ``python -m`` runs (tests.offline_server: webtrace with a resolver
+    that never leaves this machine).
     """
     sock = tmp / sock_name
     log = tmp / f"server-{time.monotonic_ns()}.log"
     listen = ["--unix-socket", str(sock)] if unix else ["--host", "127.0.0.1", "--port", "0"]
-    command = list(argv) if argv else [*prefix, sys.executable, "-m", "webtrace", *listen]
+    command = list(argv) if argv else [*prefix, sys.executable, "-m", module, *listen]
     full_env = {**os.environ, **LOOPBACK_ENV, **(env or {})}
     with open(log, "wb") as out:
         process = subprocess.Popen(command, env=full_env, stdout=out, stderr=subprocess.STDOUT)
@@ -98,9 +101,10 @@ async def running_server(
     argv: Sequence[str] | None = None,
     prefix: Sequence[str] = (),
     sock_name: str = "webtrace.sock",
+    module: str = "webtrace",
 ) -> AsyncIterator[Server]:
     """``server_process`` with a client session connected to it."""
-    with server_process(tmp, env, unix=unix, argv=argv, prefix=prefix, sock_name=sock_name) as server:
+    with server_process(tmp, env, unix=unix, argv=argv, prefix=prefix, sock_name=sock_name, module=module) as server:
         connector = (
             aiohttp.UnixConnector(path=str(server.socket)) if server.socket else aiohttp.TCPConnector()
         )

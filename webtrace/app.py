@@ -26,6 +26,7 @@ from .web.headers import setup_headers
 from .web.keys import PLATFORM, POLICY, RESOLVER, RUNNER, SETTINGS
 from .web.keys import TOOLS as TOOLS_KEY
 from .web.metrics import METRICS, Metrics
+from .web.openapi import setup_openapi
 from .web.ratelimit import setup_ratelimit
 from .web.refusals import setup_refusals
 from .web.sinks import SSE_PING_INTERVAL
@@ -67,6 +68,7 @@ def create_app(
     setup_templates(app)
     setup_streams(app, sse_ping_interval, send_timeout)
     setup_routes(app)
+    setup_openapi(app)  # last: it describes every route added before it
     return app
 
 

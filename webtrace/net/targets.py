@@ -79,13 +79,13 @@ def parse_family(value: str | None) -> Family:
         raise TargetError(f"family must be auto, 4 or 6, not {value!r}") from None
 
 
-_AFTYPES = {"ipv4": Family.V4, "ipv6": Family.V6, "": Family.AUTO, "auto": Family.AUTO}
+AFTYPES = {"ipv4": Family.V4, "ipv6": Family.V6, "": Family.AUTO, "auto": Family.AUTO}
 
 
 def parse_aftype(value: str | None) -> Family:
     """The original webtrace's ``aftype=ipv4|ipv6``."""
     try:
-        return _AFTYPES[(value or "").lower()]
+        return AFTYPES[(value or "").lower()]
     except KeyError:
         raise TargetError(f"aftype must be ipv4 or ipv6, not {value!r}") from None
 

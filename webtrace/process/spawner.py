@@ -13,6 +13,7 @@ Tools get the environment the server had when the helper started.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import logging
@@ -293,15 +294,33 @@ class Spawner:
 
 
 async def _stream(fd: int) -> tuple[asyncio.StreamReader, asyncio.ReadTransport]:
+    """The tool's output as a stream. Connecting is shielded from cancellation: a
+    loop cancelled mid-connect may already have closed the descriptor (uvloop
+    does), and closing it again could close another file that took its number.
+    A connection nobody will read is closed when it completes."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(loop=loop)
     pipe = os.fdopen(fd, "rb", 0)
+    connecting = asyncio.ensure_future(
+        loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe)
+    )
     try:
-        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe)
+        transport, _ = await asyncio.shield(connecting)
+    except asyncio.CancelledError:
+        connecting.add_done_callback(lambda done: _close_unread(done, pipe))
+        raise
     except BaseException:
-        pipe.close()  # idempotent, whether or not the transport closed it already
+        pipe.close()
         raise
     return reader, transport
+
+
+def _close_unread(connected: asyncio.Future[tuple[asyncio.ReadTransport, Any]], pipe: Any) -> None:
+    if connected.cancelled() or connected.exception() is not None:
+        with contextlib.suppress(OSError):  # the loop may have closed it already
+            pipe.close()
+    else:
+        connected.result()[0].close()
 
 
 def _interpreter() -> str:

@@ -48,6 +48,7 @@ from ..refusals import Refusal
 from .accesslog import SUMMARISED, RefusalSummary
 from .forwarded import CLIENT_IP
 from .keys import SETTINGS
+from .params import check_well_formed
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +277,8 @@ def setup_ratelimit(app: web.Application) -> None:
             return await handler(request)
         if hdrs.LAST_EVENT_ID in request.headers:
             # EventSource reconnecting after the end: never run the tool again.
+            # A malformed request is refused as it would be without the header.
+            check_well_formed(request)
             return web.Response(status=204)
         key = limiter.key(request[CLIENT_IP])
         decision = refused_again(request, key) or await limiter.hit(key)

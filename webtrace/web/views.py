@@ -23,19 +23,12 @@ from .accesslog import RUN, RUN_TARGET, RUN_TOOL
 from .forwarded import CLIENT_IP
 from .keys import PLATFORM, POLICY, RESOLVER, RUNNER, SETTINGS, TOOLS
 from .metrics import METRICS
+from .params import AFTYPE, EMBED, FAMILY, PAGE_ACTION, PAGE_AFTYPE, PAGE_FAMILY, PAGE_TARGET, PAGE_TOOL, TARGET, Param
 from .sinks import sse_stream, text_stream
 
 
-def single(request: web.Request, name: str) -> str | None:
-    """A query parameter given at most once (a repeated one is ambiguous: 400)."""
-    values = request.query.getall(name, [])
-    if len(values) > 1:
-        raise BadRequest(f"{name} is given more than once")
-    return values[0] if values else None
-
-
 async def _plan(request: web.Request, spec: ToolSpec, family: Family) -> Plan:
-    target = single(request, "target")
+    target = TARGET.read(request)
     if target is None or not target.strip():
         raise BadRequest("No target specified")
     request[RUN_TOOL] = spec.name
@@ -68,14 +61,14 @@ def _text_tool(request: web.Request) -> ToolSpec:
     return next(spec for spec in request.app[TOOLS].values() if spec.text_route == route)
 
 
-def _family(request: web.Request, name: str, parse: Callable[[str | None], Family]) -> Family:
-    return parse(single(request, name))
+def _family(request: web.Request, param: Param, parse: Callable[[str | None], Family]) -> Family:
+    return parse(param.read(request))
 
 
 async def api_run(request: web.Request) -> web.StreamResponse:
     """``GET /api/v1/{tool}``: the run as Server-Sent Events."""
     spec = _api_tool(request)
-    job = await _start(request, spec, _family(request, "family", parse_family))
+    job = await _start(request, spec, _family(request, FAMILY, parse_family))
     return await sse_stream(request, job)
 
 
@@ -86,7 +79,7 @@ async def api_check(request: web.Request) -> web.Response:
     stream failed before it started, and shows the reason.
     """
     spec = _api_tool(request)
-    await _plan(request, spec, _family(request, "family", parse_family))
+    await _plan(request, spec, _family(request, FAMILY, parse_family))
     request.app[RUNNER].check_capacity()
     return web.Response(status=204)
 
@@ -94,7 +87,7 @@ async def api_check(request: web.Request) -> web.Response:
 async def text_run(request: web.Request) -> web.StreamResponse:
     """``GET /ping|/trace|/mtr``: the original webtrace's plain-text stream."""
     spec = _text_tool(request)
-    job = await _start(request, spec, _family(request, "aftype", parse_aftype))
+    job = await _start(request, spec, _family(request, AFTYPE, parse_aftype))
     return await text_stream(request, job)
 
 
@@ -116,8 +109,8 @@ async def index(request: web.Request) -> dict[str, Any]:
     query = request.query
     names = {alias: spec.name for spec in tools for alias in (spec.name, *spec.aliases)}
     default = tools[0].name if tools else ""
-    tool = names.get(query.get("tool") or query.get("action") or "", default)
-    family = query.get("family") or {"ipv4": "4", "ipv6": "6"}.get(query.get("aftype", ""), "auto")
+    tool = names.get(query.get(PAGE_TOOL.name) or query.get(PAGE_ACTION.name) or "", default)
+    family = query.get(PAGE_FAMILY.name) or {"ipv4": "4", "ipv6": "6"}.get(query.get(PAGE_AFTYPE.name, ""), "auto")
     if family not in ("auto", "4", "6"):
         family = "auto"
     return {
@@ -132,9 +125,9 @@ async def index(request: web.Request) -> dict[str, Any]:
             ],
         },
         "tool": tool,
-        "target": query.get("target", ""),
+        "target": query.get(PAGE_TARGET.name, ""),
         "family": family,
-        "embed": query.get("embed") == "1",
+        "embed": query.get(EMBED.name) == "1",
         "client_ip": _as_address(request.get(CLIENT_IP, "")),
     }
 
