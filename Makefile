@@ -13,7 +13,7 @@ RUN_PACKAGES := iputils-ping traceroute mtr-tiny
 TEST_PACKAGES := $(RUN_PACKAGES) iputils-tracepath nginx-light redis-server chromium nftables iproute2 \
 	procps util-linux systemd fonts-dejavu-core wrk
 
-.PHONY: run test test-lowest lint bench deps test-deps system-run-deps system-test-deps clean
+.PHONY: run test test-lowest lint bench fuzz soak deps test-deps system-run-deps system-test-deps clean
 
 run: deps
 	$(PY) -m webtrace --host $(HOST) --port $(PORT)
@@ -33,7 +33,8 @@ lint: $(VENV)/.installed
 # the floors are versions it really runs on. CI runs it after make test.
 LOWEST_VENV ?= .venv-lowest
 UNIT_AND_SERVICE := tests --ignore=tests/browser --ignore=tests/netlab --ignore=tests/edge \
-	--ignore=tests/deploy --ignore=tests/test_packaging.py --ignore=tests/test_benchmarks.py
+	--ignore=tests/deploy --ignore=tests/test_packaging.py --ignore=tests/test_benchmarks.py \
+	--ignore=tests/test_soak.py --ignore=tests/test_fuzz.py
 test-lowest: system-test-deps
 	rm -rf $(LOWEST_VENV)
 	$(PYTHON) -m venv $(LOWEST_VENV)
@@ -44,6 +45,17 @@ test-lowest: system-test-deps
 
 bench: test-deps
 	$(PY) -m benchmarks $(BENCH_ARGS)
+
+# schemathesis against a real server for longer than make test does (its
+# tests/test_fuzz.py tries 150 requests an operation; this, FUZZ_EXAMPLES).
+FUZZ_EXAMPLES ?= 3000
+fuzz: test-deps
+	WEBTRACE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
+
+# Mixed load for SOAK_S seconds, failing if anything grows (make test soaks 60 s).
+SOAK_S ?= 600
+soak: test-deps
+	$(PY) -m benchmarks.soak --duration $(SOAK_S) $(SOAK_ARGS)
 
 deps: system-run-deps $(VENV)/.installed
 

@@ -87,3 +87,11 @@ def test_a_route_without_a_description_stops_the_document(make_settings: Callabl
         assert "secret" in str(exc)
     else:
         raise AssertionError("an undescribed route was left out silently")
+
+
+def test_every_parameter_the_views_can_read_is_listed_for_a_route() -> None:
+    from webtrace.web import params
+
+    defined = {id(value) for value in vars(params).values() if isinstance(value, params.Param)}
+    listed = {id(p) for route in ROUTE_PARAMS.values() for p in route}
+    assert defined == listed
