@@ -54,7 +54,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     while (left := _tools_started_since(started)) and time.monotonic() < deadline:
         time.sleep(0.1)  # a group killed as its server stopped may still be dying
     if left:
-        lines = [f"{p.pid} {' '.join(p.cmdline())}" for p in left]
+        lines = [_described(p) for p in left]
         for proc in left:
             try:
                 os.killpg(os.getpgid(proc.pid), signal.SIGKILL)  # its children too
@@ -62,6 +62,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 pass
         print("\ntools outlived the test run:\n" + "\n".join(lines), file=sys.stderr)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _described(proc: psutil.Process) -> str:
+    try:
+        return f"{proc.pid} {' '.join(proc.cmdline())}"
+    except psutil.Error:  # it ended meanwhile
+        return f"{proc.pid} (ended meanwhile)"
 
 
 def _tools_started_since(started: float) -> list[psutil.Process]:

@@ -6,6 +6,7 @@ import dataclasses
 import ipaddress
 import logging
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,11 +14,11 @@ import pytest
 
 from tests.conftest import LOOPBACK_SETTINGS
 from webtrace.events import Event
-from webtrace.jobs import Job, find_tool, plan_job, pump, start_job
+from webtrace.jobs import Job, choose_options, find_tool, plan_job, pump, start_job
 from webtrace.net.policy import AddressPolicy, PolicyDenied
 from webtrace.net.targets import Family, TargetError, system_resolver
 from webtrace.process.runner import Busy, ProcessRunner
-from webtrace.refusals import UnknownTool
+from webtrace.refusals import BadRequest, UnknownTool
 from webtrace.tools import LINUX, ToolUnavailable, tools_for
 
 POLICY = AddressPolicy(allow=LOOPBACK_SETTINGS.allow_networks)
@@ -80,6 +81,7 @@ async def test_a_job_tells_its_run_in_order(runner: ProcessRunner) -> None:
     kinds = [e.kind for e in events]
     assert kinds[0] == "start" and kinds[-1] == "end"
     assert events[0].data["command"] == "ping -n -O -c 3 -i 0.2 -4 127.0.0.1"
+    assert (events[0].data["protocol"], events[0].data["port"], events[0].data["count"]) == ("icmp", None, 3)
     assert kinds.count("reply") == 3 and "summary" in kinds and "progress" in kinds
     assert events[-1].data["status"] == "ok" and events[-1].data["exit_code"] == 0
 
@@ -128,3 +130,59 @@ async def test_a_tool_removed_after_the_check_ends_its_job(
     assert [e.kind for e in events] == ["start", "end"]
     assert events[-1].data["status"] == "failed" and "could not start" in events[-1].data["message"]
     assert runner.active == 0
+
+
+@pytest.mark.parametrize(
+    ("tool", "asked", "chosen"),
+    [
+        ("traceroute", {}, ("udp", None, None)),
+        ("traceroute", {"protocol": "tcp"}, ("tcp", 80, None)),
+        ("traceroute", {"protocol": "tcp", "port": "443"}, ("tcp", 443, None)),
+        ("traceroute", {"protocol": "udp", "port": "53"}, ("udp", 53, None)),
+        ("traceroute", {"protocol": "icmp"}, ("icmp", None, None)),
+        ("mtr", {}, ("icmp", None, 3)),
+        ("mtr", {"protocol": "tcp", "count": "5"}, ("tcp", 80, 5)),
+        ("mtr", {"protocol": "udp", "port": "5353", "count": "1"}, ("udp", 5353, 1)),
+        ("ping", {"count": "16"}, ("icmp", None, 16)),
+        ("ping", {"protocol": "icmp", "count": ""}, ("icmp", None, 3)),
+    ],
+)
+def test_options_and_their_defaults(tool: str, asked: dict[str, str], chosen: tuple[object, ...]) -> None:
+    options = choose_options(SPECS[tool], LINUX, LOOPBACK_SETTINGS, **asked)
+    assert (options.protocol, options.port, options.count) == chosen
+
+
+@pytest.mark.parametrize(
+    ("tool", "asked", "says"),
+    [
+        ("ping", {"protocol": "tcp"}, "ping here cannot send TCP probes: protocol must be icmp"),
+        ("traceroute", {"protocol": "sctp"}, "protocol must be icmp, udp or tcp, not 'sctp'"),
+        ("traceroute", {"protocol": "icmp", "port": "80"}, "port means nothing with ICMP"),
+        ("mtr", {"port": "80"}, "port means nothing with ICMP"),  # mtr's own is ICMP
+        ("ping", {"port": "80"}, "port means nothing for ping"),
+        ("traceroute", {"protocol": "tcp", "port": "0"}, "port must be a number from 1 to 65535, not '0'"),
+        ("traceroute", {"protocol": "tcp", "port": "65536"}, "port must be a number from 1 to 65535"),
+        ("traceroute", {"protocol": "udp", "port": "eighty"}, "port must be a number from 1 to 65535"),
+        ("traceroute", {"count": "3"}, "count means nothing for traceroute"),
+        ("ping", {"count": "0"}, "count must be a number from 1 to 16, not '0'"),
+        ("mtr", {"count": "17"}, "count must be a number from 1 to 16"),
+        ("ping", {"count": "-1"}, "count must be a number from 1 to 16"),
+    ],
+)
+def test_options_that_mean_nothing_are_refused_by_name(tool: str, asked: dict[str, str], says: str) -> None:
+    with pytest.raises(BadRequest, match=re.escape(says)):
+        choose_options(SPECS[tool], LINUX, LOOPBACK_SETTINGS, **asked)
+
+
+def test_a_count_must_fit_in_the_time_a_run_may_last() -> None:
+    settings = dataclasses.replace(LOOPBACK_SETTINGS, timeout=5.0, ping_interval=1.0, max_count=100)
+    assert choose_options(SPECS["ping"], LINUX, settings, count="5").count == 5
+    with pytest.raises(BadRequest, match=r"count 6 at one every 1 s would take 6 s, longer than the 5 s"):
+        choose_options(SPECS["ping"], LINUX, settings, count="6")
+
+
+def test_windows_has_no_tcp_traceroute() -> None:
+    windows = tools_for("win32")
+    with pytest.raises(BadRequest, match="traceroute here cannot send TCP probes: protocol must be icmp"):
+        choose_options(windows["traceroute"], "win32", LOOPBACK_SETTINGS, protocol="tcp")
+    assert choose_options(windows["traceroute"], "win32", LOOPBACK_SETTINGS).protocol == "icmp"

@@ -4,28 +4,34 @@ import pytest
 
 from webtrace.net.targets import Family
 from webtrace.settings import Settings
-from webtrace.tools import LINUX, TOOLS, WINDOWS, ToolContext, ToolUnavailable, build_argv, locate, tools_for
+from webtrace.tools import LINUX, TOOLS, WINDOWS, Options, ToolContext, ToolUnavailable, build_argv, locate, tools_for
 
 LINUX_TOOLS = tools_for(LINUX)
 WINDOWS_TOOLS = tools_for(WINDOWS)
 
 
-def ctx(address: str = "192.0.2.1", family: Family = Family.V4) -> ToolContext:
-    return ToolContext(address=address, family=family, ping_count=4, ping_interval=1.0,
-                       mtr_count=10, mtr_interval=0.5, max_hops=30)
+def ctx(address: str = "192.0.2.1", family: Family = Family.V4, *, protocol: str | None = None,
+        port: int | None = None, count: int | None = None, tool: str = "ping") -> ToolContext:
+    spec = LINUX_TOOLS.get(tool) or WINDOWS_TOOLS[tool]
+    argv = spec.argv_on(LINUX) or spec.argv_on(WINDOWS)
+    assert argv is not None
+    chosen = Options(protocol or next(iter(argv.protocols)), port, count if count is not None else
+                     {"ping": 4, "mtr": 10}.get(tool))
+    return ToolContext(address=address, family=family, options=chosen, ping_interval=1.0, mtr_interval=0.5,
+                       max_hops=30)
 
 
 def test_linux_argv() -> None:
     assert build_argv(LINUX_TOOLS["ping"], ctx()) == ["ping", "-n", "-O", "-c", "4", "-i", "1", "-4", "192.0.2.1"]
-    assert build_argv(LINUX_TOOLS["traceroute"], ctx("2001:db8::1", Family.V6)) == [
+    assert build_argv(LINUX_TOOLS["traceroute"], ctx("2001:db8::1", Family.V6, tool="traceroute")) == [
         "traceroute", "-6", "-q", "3", "-m", "30", "2001:db8::1"]
-    assert build_argv(LINUX_TOOLS["mtr"], ctx()) == [
+    assert build_argv(LINUX_TOOLS["mtr"], ctx(tool="mtr")) == [
         "mtr", "--raw", "-c", "10", "-i", "0.5", "-m", "30", "-4", "192.0.2.1"]
 
 
 def test_windows_argv() -> None:
     assert build_argv(WINDOWS_TOOLS["ping"], ctx(), WINDOWS) == ["ping", "-n", "4", "-4", "192.0.2.1"]
-    assert build_argv(WINDOWS_TOOLS["traceroute"], ctx("2001:db8::1", Family.V6), WINDOWS) == [
+    assert build_argv(WINDOWS_TOOLS["traceroute"], ctx("2001:db8::1", Family.V6, tool="traceroute"), WINDOWS) == [
         "tracert", "-h", "30", "-6", "2001:db8::1"]
     assert "mtr" not in WINDOWS_TOOLS
 
@@ -41,10 +47,12 @@ def test_windows_output_is_streamed_as_lines_only() -> None:
     assert LINUX_TOOLS["ping"].parser_for("192.0.2.1", 4, LINUX) is not None
 
 
-def test_every_record_names_a_real_progress_setting_and_a_text_route() -> None:
+def test_every_record_names_real_count_settings_and_a_text_route() -> None:
     settings = Settings()
     for spec in TOOLS:
-        assert spec.progress_total is None or isinstance(getattr(settings, spec.progress_total), int)
+        assert spec.count is None or isinstance(getattr(settings, spec.count), int)
+        assert (spec.count is None) == (spec.interval is None)
+        assert spec.interval is None or isinstance(getattr(settings, spec.interval), float)
         assert spec.text_route and "/" not in spec.text_route
     assert [spec.text_route for spec in TOOLS] == ["mtr", "trace", "ping"]  # the original's routes
 
@@ -52,7 +60,7 @@ def test_every_record_names_a_real_progress_setting_and_a_text_route() -> None:
 def test_the_address_is_always_the_last_argument() -> None:
     for platform in (LINUX, WINDOWS):
         for spec in tools_for(platform).values():
-            assert build_argv(spec, ctx(), platform)[-1] == "192.0.2.1"
+            assert build_argv(spec, ctx(tool=spec.name), platform)[-1] == "192.0.2.1"
 
 
 def test_a_missing_tool_is_reported_for_that_tool(tmp_path: object) -> None:
@@ -72,3 +80,20 @@ def test_a_tool_found_once_is_found_again_and_one_removed_is_missed(tmp_path: Pa
     tool.unlink()
     with pytest.raises(ToolUnavailable):
         locate(LINUX_TOOLS["mtr"], LINUX, path=str(tmp_path))
+
+
+def test_linux_argv_for_each_protocol_port_and_count() -> None:
+    trace, mtr, ping = LINUX_TOOLS["traceroute"], LINUX_TOOLS["mtr"], LINUX_TOOLS["ping"]
+    assert build_argv(trace, ctx(tool="traceroute", protocol="icmp"))[1:3] == ["-4", "-I"]
+    assert build_argv(trace, ctx(tool="traceroute", protocol="tcp", port=443))[1:5] == ["-4", "-T", "-p", "443"]
+    assert build_argv(trace, ctx(tool="traceroute", protocol="udp", port=53))[1:5] == ["-4", "-U", "-p", "53"]
+    assert build_argv(trace, ctx(tool="traceroute", protocol="udp"))[1:3] == ["-4", "-q"]  # its own: rising ports
+    assert build_argv(mtr, ctx(tool="mtr", protocol="udp"))[1:3] == ["--raw", "--udp"]
+    assert build_argv(mtr, ctx(tool="mtr", protocol="udp", port=5353))[2:5] == ["--udp", "-P", "5353"]
+    assert build_argv(mtr, ctx(tool="mtr", protocol="tcp", port=80, count=7))[2:7] == ["--tcp", "-P", "80", "-c", "7"]
+    assert build_argv(mtr, ctx(tool="mtr", protocol="icmp"))[2:4] == ["-c", "10"]
+    assert build_argv(ping, ctx(count=9))[3:5] == ["-c", "9"]
+
+
+def test_windows_speaks_icmp_only() -> None:
+    assert list(WINDOWS_TOOLS["traceroute"].argv_on(WINDOWS).protocols) == ["icmp"]  # type: ignore[union-attr]

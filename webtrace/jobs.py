@@ -19,9 +19,11 @@ from .net.addresses import IPAddress
 from .net.policy import AddressPolicy
 from .net.targets import Family, Resolver, Target, parse_target, resolve
 from .process.runner import ProcessRunner, Run
-from .refusals import UnknownTool
+from .refusals import BadRequest, UnknownTool
 from .settings import Settings
-from .tools import ToolContext, ToolSpec, build_argv, locate
+from .tools import ICMP, PROTOCOLS, Options, ToolContext, ToolSpec, ToolUnavailable, build_argv, locate
+
+MAX_PORT = 65535
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ class Plan:
     executable: str
     argv: list[str]
     platform: str
+    options: Options
 
     @property
     def family(self) -> Family:
@@ -63,6 +66,9 @@ class Job:
             target=plan.target.text,
             address=str(plan.address),
             family=plan.family.value,
+            protocol=plan.options.protocol,
+            port=plan.options.port,
+            count=plan.options.count,
             command=shlex.join(plan.argv),
         ))
 
@@ -83,6 +89,66 @@ def find_tool(tools: Mapping[str, ToolSpec], name: str) -> ToolSpec:
     return spec
 
 
+def choose_options(
+    spec: ToolSpec,
+    platform: str,
+    settings: Settings,
+    *,
+    protocol: str | None = None,
+    port: str | None = None,
+    count: str | None = None,
+) -> Options:
+    """The run's protocol, port and count, from what was asked (None: not given) and
+    the tool's defaults; raises BadRequest naming the parameter and why. Pure."""
+    argv = spec.argv_on(platform)
+    if argv is None:
+        raise ToolUnavailable(f"{spec.name} is not offered on this server")
+    speaks = list(argv.protocols)
+    chosen = speaks[0] if protocol is None or protocol == "" else protocol
+    if chosen not in PROTOCOLS:
+        raise BadRequest(f"protocol must be {_either(PROTOCOLS)}, not {protocol!r}")
+    if chosen not in speaks:
+        raise BadRequest(f"{spec.name} here cannot send {chosen.upper()} probes: protocol must be {_either(speaks)}")
+    chosen_port = _port(spec, chosen, port)
+    return Options(chosen, chosen_port, _count(spec, settings, count))
+
+
+def _port(spec: ToolSpec, protocol: str, text: str | None) -> int | None:
+    if text is None or text == "":
+        return spec.default_ports.get(protocol)
+    if not spec.ports:
+        raise BadRequest(f"port means nothing for {spec.name}: leave it out")
+    if protocol == ICMP:
+        raise BadRequest("port means nothing with ICMP: leave it out, or choose protocol udp or tcp")
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_PORT):
+        raise BadRequest(f"port must be a number from 1 to {MAX_PORT}, not {text!r}")
+    return int(text)
+
+
+def _count(spec: ToolSpec, settings: Settings, text: str | None) -> int | None:
+    if spec.count is None:
+        if text is not None and text != "":
+            raise BadRequest(f"count means nothing for {spec.name}: leave it out")
+        return None
+    if text is None or text == "":
+        return int(getattr(settings, spec.count))
+    limit = settings.max_count
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= limit):
+        raise BadRequest(f"count must be a number from 1 to {limit}, not {text!r}")
+    chosen = int(text)
+    interval = float(getattr(settings, spec.interval)) if spec.interval else 0.0
+    if chosen * interval > settings.timeout:
+        raise BadRequest(
+            f"count {chosen} at one every {interval:g} s would take {chosen * interval:g} s, "
+            f"longer than the {settings.timeout:g} s a run may last"
+        )
+    return chosen
+
+
+def _either(words: list[str] | tuple[str, ...]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" or {words[-1]}"
+
+
 async def plan_job(
     *,
     spec: ToolSpec,
@@ -92,29 +158,31 @@ async def plan_job(
     policy: AddressPolicy,
     resolver: Resolver,
     platform: str,
+    options: Options | None = None,
 ) -> Plan:
     """Validate and resolve; raises a Refusal (bad target, denied, unresolvable,
-    tool not installed). Starts nothing."""
+    tool not installed). Starts nothing. ``options``: the tool's defaults if None."""
+    if options is None:
+        options = choose_options(spec, platform, settings)
     target = parse_target(target_text)
     address = await resolve(target, family, policy, resolver=resolver, timeout=settings.resolve_timeout)
     executable = locate(spec, platform)
     ctx = ToolContext(
         address=str(address),
         family=Family.of(address),
-        ping_count=settings.ping_count,
+        options=options,
         ping_interval=settings.ping_interval,
-        mtr_count=settings.mtr_count,
         mtr_interval=settings.mtr_interval,
         max_hops=settings.max_hops,
     )
-    return Plan(spec, target, address, executable, build_argv(spec, ctx, platform), platform)
+    return Plan(spec, target, address, executable, build_argv(spec, ctx, platform), platform, options)
 
 
 def start_job(plan: Plan, *, settings: Settings, runner: ProcessRunner) -> Job:
     """Reserve a runner slot for the plan; raises Busy or ShuttingDown."""
     spec = plan.spec
     run = runner.run(plan.argv, name=spec.name, timeout=settings.timeout, executable=plan.executable)
-    total = getattr(settings, spec.progress_total) if spec.progress_total else 0
+    total = plan.options.count or 0
     return Job(plan, run, spec.parser_for(str(plan.address), total, plan.platform))
 
 

@@ -125,6 +125,12 @@ class Settings:
         "Seconds between pings.",
         1.0,
     )
+    max_count: int = setting(
+        "WEBTRACE_MAX_COUNT",
+        _int_between(1, 1000),
+        "Most probes (ping) or cycles (mtr) a visitor may ask for with count=.",
+        16,
+    )
     max_hops: int = setting(
         "WEBTRACE_MAXHOPS", _int_between(1, 64), "Maximum hops for traceroute and mtr.", 30
     )

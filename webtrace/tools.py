@@ -28,6 +28,8 @@ from .refusals import Refusal
 
 LINUX = "linux"
 WINDOWS = "win32"
+ICMP, UDP, TCP = "icmp", "udp", "tcp"
+PROTOCOLS = (ICMP, UDP, TCP)
 
 
 class ToolUnavailable(Refusal, LookupError):
@@ -38,14 +40,22 @@ class ToolUnavailable(Refusal, LookupError):
 
 
 @dataclass(frozen=True, slots=True)
+class Options:
+    """What a visitor chose for one run, checked (see ``jobs.choose_options``)."""
+
+    protocol: str  # one of PROTOCOLS
+    port: int | None  # None: the tool's own
+    count: int | None  # probes (ping) or cycles (mtr); None for a tool that takes none
+
+
+@dataclass(frozen=True, slots=True)
 class ToolContext:
     """What an argv template and a parser may be filled from, for one run."""
 
     address: str
     family: Family  # V4 or V6: the family of ``address``
-    ping_count: int
+    options: Options
     ping_interval: float
-    mtr_count: int
     mtr_interval: float
     max_hops: int
 
@@ -60,6 +70,15 @@ class Argv:
         default_factory=lambda: {Family.V4: ("-4",), Family.V6: ("-6",)}
     )
     parsed: bool = True  # whether the tool's parser reads this platform's output
+    # The protocols it speaks, each with the flags that ask for it ({port} is
+    # filled in); the first is its default.
+    protocols: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {ICMP: ()})
+    # The flags for a protocol when a port is given, where they differ.
+    with_port: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def protocol_flags(self, protocol: str, port: int | None) -> tuple[str, ...]:
+        flags = self.with_port.get(protocol, self.protocols[protocol]) if port is not None else self.protocols[protocol]
+        return tuple(str(port) if flag == "{port}" else flag for flag in flags)
 
 
 # A parser for one run: given the address probed and the progress total.
@@ -73,8 +92,12 @@ class ToolSpec:
     text_route: str  # the original webtrace's plain-text route: /ping, /trace, /mtr
     argv: Mapping[str, Argv]  # per platform; other Unixes take LINUX's
     parser: ParserFactory | None = None  # None: the output is streamed as lines only
-    progress_total: str | None = None  # the Settings field that gives the progress total
-    options: frozenset[str] = frozenset({"family"})  # the query parameters it takes
+    # The Settings fields that give its default count (probes or cycles; also the
+    # progress total) and the seconds between them; None: it takes no count.
+    count: str | None = None
+    interval: str | None = None
+    ports: bool = False  # whether a port can be chosen (with a protocol other than ICMP)
+    default_ports: Mapping[str, int] = field(default_factory=dict)  # e.g. TCP: 80
     aliases: tuple[str, ...] = ()  # other names the original's page links use (?action=trace)
 
     def argv_on(self, platform: str) -> Argv | None:
@@ -97,10 +120,16 @@ MTR = ToolSpec(
     text_route="mtr",
     # --raw: one machine-readable record per probe, parsed into the live table.
     argv={LINUX: Argv(
-        "mtr", ("--raw", "-c", "{mtr_count}", "-i", "{mtr_interval}", "-m", "{max_hops}", "{family}", "{address}")
+        "mtr",
+        ("--raw", "{protocol}", "-c", "{count}", "-i", "{mtr_interval}", "-m", "{max_hops}", "{family}", "{address}"),
+        protocols={ICMP: (), UDP: ("--udp",), TCP: ("--tcp", "-P", "{port}")},
+        with_port={UDP: ("--udp", "-P", "{port}")},
     )},
     parser=lambda address, total: MtrParser(address=address, count=total),
-    progress_total="mtr_count",
+    count="mtr_count",
+    interval="mtr_interval",
+    ports=True,
+    default_ports={TCP: 80},
 )
 
 TRACEROUTE = ToolSpec(
@@ -108,11 +137,18 @@ TRACEROUTE = ToolSpec(
     label="traceroute",
     text_route="trace",
     argv={
-        LINUX: Argv("traceroute", ("{family}", "-q", "3", "-m", "{max_hops}", "{address}")),
-        # tracert prints its own format, streamed as lines.
+        # UDP to rising ports is traceroute's own way; -U sends to one port.
+        LINUX: Argv(
+            "traceroute", ("{family}", "{protocol}", "-q", "3", "-m", "{max_hops}", "{address}"),
+            protocols={UDP: (), ICMP: ("-I",), TCP: ("-T", "-p", "{port}")},
+            with_port={UDP: ("-U", "-p", "{port}")},
+        ),
+        # tracert prints its own format, streamed as lines, and speaks ICMP only.
         WINDOWS: Argv("tracert", ("-h", "{max_hops}", "{family}", "{address}"), parsed=False),
     },
     parser=lambda address, total: TracerouteParser(),
+    ports=True,
+    default_ports={TCP: 80},
     aliases=("trace",),
 )
 
@@ -123,11 +159,12 @@ PING = ToolSpec(
     argv={
         # -n: no reverse lookups for ping's own lines; -O: report a missing reply
         # before the next probe, so a lost packet shows while the run goes on.
-        LINUX: Argv("ping", ("-n", "-O", "-c", "{ping_count}", "-i", "{ping_interval}", "{family}", "{address}")),
-        WINDOWS: Argv("ping", ("-n", "{ping_count}", "{family}", "{address}"), parsed=False),
+        LINUX: Argv("ping", ("-n", "-O", "-c", "{count}", "-i", "{ping_interval}", "{family}", "{address}")),
+        WINDOWS: Argv("ping", ("-n", "{count}", "{family}", "{address}"), parsed=False),
     },
     parser=lambda address, total: PingParser(count=total),
-    progress_total="ping_count",
+    count="ping_count",
+    interval="ping_interval",
 )
 
 # The page's order; the first is the default tool (mtr, as in the original).
@@ -148,11 +185,11 @@ def build_argv(spec: ToolSpec, ctx: ToolContext, platform: str = LINUX) -> list[
     argv = spec.argv_on(platform)
     if argv is None:
         raise ToolUnavailable(f"{spec.name} is not offered on this server")
+    options = ctx.options
     values = {
         "address": ctx.address,
-        "ping_count": str(ctx.ping_count),
+        "count": str(options.count),
         "ping_interval": _number(ctx.ping_interval),
-        "mtr_count": str(ctx.mtr_count),
         "mtr_interval": _number(ctx.mtr_interval),
         "max_hops": str(ctx.max_hops),
     }
@@ -160,6 +197,8 @@ def build_argv(spec: ToolSpec, ctx: ToolContext, platform: str = LINUX) -> list[
     for token in argv.template:
         if token == "{family}":
             out.extend(argv.family_flags.get(ctx.family, ()))
+        elif token == "{protocol}":
+            out.extend(argv.protocol_flags(options.protocol, options.port))
         elif token.startswith("{"):
             out.append(values[token[1:-1]])
         else:

@@ -1,7 +1,7 @@
 // webtrace page: wires the form, the buttons and the address bar to the run.
 
 import { announce, showError, ui } from "./dom.js";
-import { fillForm, paramsFromForm, paramsFromLocation, permalink, toolNamed } from "./params.js";
+import { fillForm, paramsFromForm, paramsFromLocation, permalink, showOptions, toolNamed } from "./params.js";
 import { start, stop } from "./stream.js";
 import { applyTheme, storedTheme, toggleTheme } from "./theme.js";
 
@@ -26,6 +26,8 @@ ui.form.addEventListener("submit", (event) => {
   start(paramsFromForm(), { push: true });
 });
 ui.stop.addEventListener("click", () => stop());
+for (const radio of ui.form.querySelectorAll('input[name="tool"]')) radio.addEventListener("change", showOptions);
+ui.protocol.addEventListener("change", showOptions);
 ui.copyOutput.addEventListener("click", () => copy(ui.output.textContent, "Output"));
 ui.copyLink.addEventListener("click", () => copy(location.href, "Link"));
 if (ui.useMyIp) {

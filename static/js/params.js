@@ -1,10 +1,11 @@
-// What a run asks for (tool, target, family): from the form, from the address
-// bar (permalinks, the original webtrace's links), and as URLs.
+// What a run asks for (tool, target, family, and the options the tool takes:
+// protocol, port, count): from the form, from the address bar (permalinks, the
+// original webtrace's links), and as URLs.
 
 import { ui } from "./dom.js";
 
 // The tools this server offers, as the server describes them (the page's
-// data-config): name, label, text route and older names.
+// data-config): name, label, text route, older names, and the options each takes.
 const config = JSON.parse(document.body.dataset.config);
 export const TOOLS = config.tools;
 const FAMILIES = ["auto", "4", "6"];
@@ -18,13 +19,25 @@ export function toolNamed(name) {
   return TOOLS.find((tool) => tool.name === name);
 }
 
+// The options a run of this tool sends, as far as it takes them: a protocol
+// only if it speaks more than one, a port only with UDP or TCP, a count only
+// for ping and mtr. Empty means the tool's own.
+function optionsFor(tool, { protocol = "", port = "", count = "" }) {
+  const spec = toolNamed(tool);
+  if (!spec) return {};
+  const options = {};
+  const speaks = spec.protocols.includes(protocol) ? protocol : "";
+  if (spec.protocols.length > 1 && speaks) options.protocol = speaks;
+  if (spec.ports && port && (speaks || spec.protocols[0]) !== "icmp") options.port = port;
+  if (spec.count && count) options.count = count;
+  return options;
+}
+
 export function paramsFromForm() {
   const checked = ui.form.querySelector('input[name="tool"]:checked');
-  return {
-    tool: checked ? checked.value : DEFAULT_TOOL,
-    target: ui.target.value.trim(),
-    family: ui.family.value,
-  };
+  const tool = checked ? checked.value : DEFAULT_TOOL;
+  const options = optionsFor(tool, { protocol: ui.protocol.value, port: ui.port.value, count: ui.count.value });
+  return { tool, target: ui.target.value.trim(), family: ui.family.value, ...options };
 }
 
 export function paramsFromLocation() {
@@ -32,7 +45,8 @@ export function paramsFromLocation() {
   const tool = NAMES[query.get("tool") || query.get("action") || ""] || DEFAULT_TOOL;
   let family = query.get("family") || LEGACY_FAMILIES[query.get("aftype") || ""] || "auto";
   if (!FAMILIES.includes(family)) family = "auto";
-  return { tool, target: (query.get("target") || "").trim(), family };
+  const asked = { protocol: query.get("protocol") || "", port: query.get("port") || "", count: query.get("count") || "" };
+  return { tool, target: (query.get("target") || "").trim(), family, ...optionsFor(tool, asked) };
 }
 
 export function fillForm(params) {
@@ -40,10 +54,37 @@ export function fillForm(params) {
   if (radio) radio.checked = true;
   ui.target.value = params.target;
   ui.family.value = params.family;
+  ui.protocol.value = params.protocol || "";
+  ui.port.value = params.port || "";
+  ui.count.value = params.count || "";
+  showOptions();
+}
+
+// Each option's control is shown only where it means something for the tool
+// and protocol chosen now.
+export function showOptions() {
+  const checked = ui.form.querySelector('input[name="tool"]:checked');
+  const spec = toolNamed(checked ? checked.value : DEFAULT_TOOL);
+  if (!spec) return;
+  for (const option of ui.protocol.options) option.hidden = option.value !== "" && !spec.protocols.includes(option.value);
+  if (!spec.protocols.includes(ui.protocol.value)) ui.protocol.value = "";
+  ui.protocol.options[0].textContent = `Its own (${spec.protocols[0].toUpperCase()})`;
+  ui.protocolField.hidden = spec.protocols.length < 2;
+  ui.portField.hidden = !spec.ports || (ui.protocol.value || spec.protocols[0]) === "icmp";
+  ui.port.placeholder = (ui.protocol.value || spec.protocols[0]) === "tcp" ? "80" : "its own";
+  ui.countField.hidden = !spec.count;
+}
+
+const OPTIONS = ["protocol", "port", "count"];
+
+function withOptions(query, params) {
+  for (const name of OPTIONS) if (params[name]) query.set(name, params[name]);
+  return query;
 }
 
 export function permalink(params) {
-  const query = new URLSearchParams({ tool: params.tool, target: params.target, family: params.family });
+  const query = withOptions(new URLSearchParams({ tool: params.tool, target: params.target, family: params.family }),
+    params);
   if (embed) query.set("embed", "1");
   return `?${query}`;
 }
@@ -52,6 +93,7 @@ export function apiUrl(params, suffix = "") {
   const url = new URL(`api/v1/${encodeURIComponent(params.tool)}${suffix}`, document.baseURI);
   url.searchParams.set("target", params.target);
   url.searchParams.set("family", params.family);
+  withOptions(url.searchParams, params);
   return url;
 }
 
@@ -59,5 +101,6 @@ export function textUrl(params) {
   const url = new URL(toolNamed(params.tool).text_route, document.baseURI);
   url.searchParams.set("target", params.target);
   if (params.family !== "auto") url.searchParams.set("aftype", `ipv${params.family}`);
+  withOptions(url.searchParams, params);
   return url;
 }

@@ -301,3 +301,50 @@ async def test_screenshots_of_each_tool(lg: ServerProcess, browser: Browser, too
             await page.screenshot(path=str(path), full_page=True)
             assert path.stat().st_size > 5000
     assert await watched.problems() == []
+
+
+async def test_options_appear_where_they_mean_something_and_a_tcp_mtr_runs(
+    lg: ServerProcess, watched: Watched
+) -> None:
+    import socket
+
+    page = watched.page
+    await page.goto(lg.base)
+    protocol, port, count = page.get_by_label("Protocol"), page.get_by_label("Port"), page.get_by_label("Count")
+    await page.get_by_label("ping", exact=True).check()
+    await expect(protocol).to_be_hidden()
+    await expect(port).to_be_hidden()
+    await expect(count).to_be_visible()
+    await page.get_by_label("traceroute", exact=True).check()
+    await expect(protocol).to_be_visible()
+    await expect(port).to_be_visible()  # its own is UDP
+    await expect(count).to_be_hidden()
+    await protocol.select_option("icmp")
+    await expect(port).to_be_hidden()
+    await page.get_by_label("mtr", exact=True).check()
+    await expect(port).to_be_hidden()  # ICMP again: mtr's own
+    await expect(count).to_be_visible()
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listening = listener.getsockname()[1]
+        await protocol.select_option("tcp")
+        await expect(port).to_be_visible()
+        await port.fill(str(listening))
+        await count.fill("2")
+        await page.get_by_label("Target").fill("127.0.0.1")
+        await page.get_by_label("Target").press("Enter")
+        await expect(page.locator("#status")).to_have_text(FINISHED)
+    await expect(page.locator("#command")).to_have_text(re.compile(rf"^mtr --raw --tcp -P {listening} -c 2 "))
+    await expect(page.locator("#hops tbody tr td.hosts")).to_contain_text("127.0.0.1")
+    assert page.url.endswith(f"?tool=mtr&target=127.0.0.1&family=auto&protocol=tcp&port={listening}&count=2")
+    text_link = await page.locator("#text-link").get_attribute("href")
+    assert text_link is not None and f"protocol=tcp&port={listening}&count=2" in text_link
+
+    # The permalink keeps the options, and runs with them as the page opens.
+    await page.goto(f"{lg.base}/?tool=ping&target=127.0.0.1&count=2&protocol=tcp")
+    await expect(page.locator("#status")).to_have_text(FINISHED)
+    await expect(page.locator("#command")).to_have_text(re.compile(r"^ping -n -O -c 2 "))  # tcp means nothing here
+    await expect(count).to_have_value("2")
+    assert await watched.problems() == []

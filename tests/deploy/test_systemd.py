@@ -91,11 +91,15 @@ async def test_unprivileged_with_only_cap_net_raw_runs_every_tool(shared_dir: Pa
     async with running_server(shared_dir, env, prefix=setpriv(net_raw=True)) as server:
         status = Path(f"/proc/{server.process.pid}/status").read_text()
         assert "Uid:\t65534" in status and "CapEff:\t0000000000002000" in status
-        for tool in ("ping", "traceroute", "mtr"):
+        for tool, options in (("ping", {}), ("traceroute", {}), ("mtr", {}),
+                              # TCP and ICMP probes need a raw socket: CAP_NET_RAW is enough.
+                              ("traceroute", {"protocol": "tcp"}), ("traceroute", {"protocol": "icmp"}),
+                              ("traceroute", {"protocol": "udp", "port": "53"}),
+                              ("mtr", {"protocol": "tcp"}), ("mtr", {"protocol": "udp"})):
             url = f"{server.base}/api/v1/{tool}"
-            events = await collect(await server.session.get(url, params={"target": "127.0.0.1"}))
-            assert events[-1].data["status"] == "ok", (tool, [e.data for e in events])
-            assert [e for e in events if e.event in ("reply", "hop")], tool
+            events = await collect(await server.session.get(url, params={"target": "127.0.0.1", **options}))
+            assert events[-1].data["status"] == "ok", (tool, options, [e.data for e in events])
+            assert [e for e in events if e.event in ("reply", "hop")], (tool, options)
 
 
 async def test_without_cap_net_raw_the_tools_fail_visibly(shared_dir: Path) -> None:

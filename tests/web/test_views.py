@@ -3,6 +3,7 @@
 import asyncio
 import os
 import re
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ async def test_ping_stream_has_every_event_in_order(client: Any) -> None:
     start = events[0].data
     assert start == {
         "tool": "ping", "target": "127.0.0.1", "address": "127.0.0.1", "family": "4",
-        "command": "ping -n -O -c 3 -i 0.2 -4 127.0.0.1",
+        "protocol": "icmp", "port": None, "count": 3, "command": "ping -n -O -c 3 -i 0.2 -4 127.0.0.1",
     }
     assert [r["seq"] for r in of(events, "reply")] == [1, 2, 3]
     assert of(events, "progress")[-1] == {"done": 3, "total": 3}
@@ -353,3 +354,84 @@ async def test_allowed_loopback_does_not_allow_its_translated_forms(
     assert resp.status == 403
     assert "IPv6 form of 127.0.0.1" in (await resp.json())["error"]["message"]
     assert not record.exists()
+
+
+@pytest.fixture
+def listening() -> Any:
+    """A TCP port that accepts, on both loopbacks; closed when the test ends."""
+    v4 = socket.socket(socket.AF_INET)
+    v4.bind(("127.0.0.1", 0))
+    port = v4.getsockname()[1]
+    v6 = socket.socket(socket.AF_INET6)
+    v6.bind(("::1", port))
+    for sock in (v4, v6):
+        sock.listen()
+    yield port
+    v4.close()
+    v6.close()
+
+
+@pytest.mark.parametrize("target", ["127.0.0.1", "::1"])
+@pytest.mark.parametrize(
+    ("tool", "options", "flags"),
+    [
+        ("traceroute", {"protocol": "tcp"}, "-T -p {port}"),
+        ("traceroute", {"protocol": "udp", "port": "53"}, "-U -p 53"),
+        ("traceroute", {"protocol": "icmp"}, "-I"),
+        ("mtr", {"protocol": "tcp", "count": "2"}, "--tcp -P {port} -c 2"),
+        ("mtr", {"protocol": "udp", "port": "53"}, "--udp -P 53"),
+        ("ping", {"count": "2"}, "-c 2"),
+    ],
+)
+async def test_each_protocol_runs_for_real_and_is_echoed(
+    client: Any, listening: int, target: str, tool: str, options: dict[str, str], flags: str
+) -> None:
+    options = {k: v if v != "{port}" else str(listening) for k, v in options.items()}
+    if options.get("protocol") == "tcp" and "port" not in options:
+        options["port"] = str(listening)  # the listening one, not 80
+    events = await collect(await client.get(f"/api/v1/{tool}", params={"target": target, **options}))
+    start, end = events[0].data, events[-1].data
+    assert start["protocol"] == options.get("protocol", "icmp")
+    assert start["count"] == (int(options["count"]) if "count" in options else {"mtr": 3, "ping": 3}.get(tool))
+    assert flags.format(port=listening) in start["command"]
+    assert end["status"] == "ok", end
+    if tool != "ping":
+        hops = of(events, "hop")
+        assert hops and hops[-1]["hosts"][0]["address"] == target
+
+
+async def test_tcp_to_a_closed_port_still_finds_the_host(client: Any) -> None:
+    params = {"target": "127.0.0.1", "protocol": "tcp", "port": "1"}
+    events = await collect(await client.get("/api/v1/traceroute", params=params))
+    assert events[-1].data["status"] == "ok"
+    assert of(events, "hop")[-1]["hosts"][0]["address"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "says"),
+    [
+        ("/api/v1/ping", {"protocol": "tcp"}, "protocol must be icmp"),
+        ("/api/v1/traceroute", {"count": "3"}, "count means nothing for traceroute"),
+        ("/api/v1/traceroute", {"protocol": "icmp", "port": "80"}, "port means nothing with ICMP"),
+        ("/api/v1/mtr", {"protocol": "tcp", "port": "70000"}, "port must be a number from 1 to 65535"),
+        ("/api/v1/mtr/check", {"count": "1000"}, "count must be a number from 1 to 16"),
+        ("/trace", {"protocol": "gre"}, "protocol must be icmp, udp or tcp"),
+        ("/ping", {"count": "x"}, "count must be a number"),
+    ],
+)
+async def test_options_that_mean_nothing_are_400s_that_run_nothing(
+    client: Any, fake_tool: Callable[..., Path], tmp_path: Path, path: str, params: dict[str, str], says: str
+) -> None:
+    record = tmp_path / "started"
+    for tool in ("ping", "traceroute", "mtr"):
+        fake_tool(tool, "recorder.py", {"WEBTRACE_TEST_RECORD": str(record)})
+    resp = await client.get(path, params={"target": "127.0.0.1", **params})
+    assert resp.status == 400
+    assert says in await resp.text()
+    assert not record.exists()
+
+
+async def test_text_routes_take_the_options_too(client: Any, listening: int) -> None:
+    text = await (await client.get("/trace", params={"target": "127.0.0.1", "protocol": "tcp",
+                                                     "port": str(listening)})).text()
+    assert text.startswith("traceroute to 127.0.0.1") and "ERROR" not in text

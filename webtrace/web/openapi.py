@@ -18,7 +18,7 @@ from aiohttp import hdrs, web
 from ..events import Kind, Status
 from ..refusals import Refusal
 from ..settings import Settings
-from ..tools import ToolSpec
+from ..tools import PROTOCOLS, ToolSpec
 from .keys import SETTINGS, TOOLS
 from .params import ROUTE_PARAMS, Param
 
@@ -39,12 +39,15 @@ _INT_OR_NULL: Schema = {"type": ["integer", "null"]}
 EVENT_DATA: Mapping[str, Schema] = {
     "start": {
         "type": "object",
-        "required": ["tool", "target", "address", "family", "command"],
+        "required": ["tool", "target", "address", "family", "protocol", "port", "count", "command"],
         "properties": {
             "tool": {"type": "string"},
             "target": {"type": "string", "description": "as typed, trimmed"},
             "address": {"type": "string", "description": "the literal address the tool runs against"},
             "family": {"type": "string", "enum": ["4", "6"]},
+            "protocol": {"type": "string", "enum": list(PROTOCOLS)},
+            "port": {"type": ["integer", "null"], "description": "null: the tool's own"},
+            "count": {"type": ["integer", "null"], "description": "probes or cycles; null for traceroute"},
             "command": {"type": "string", "description": "the argv, as a shell would quote it"},
         },
     },

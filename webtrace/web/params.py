@@ -9,10 +9,11 @@ from typing import Any
 
 from aiohttp import web
 
-from ..jobs import find_tool
+from ..jobs import choose_options, find_tool
 from ..net.targets import AFTYPES, Family, parse_aftype, parse_family, parse_target
 from ..refusals import BadRequest
-from .keys import TOOLS
+from ..tools import PROTOCOLS, Options, ToolSpec
+from .keys import PLATFORM, SETTINGS, TOOLS
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,23 @@ AFTYPE = Param(
     "The original webtrace's address family: ipv4 or ipv6; empty or auto is either.",
     _any_case(sorted(name for name in AFTYPES if name)),
 )
+PROTOCOL = Param(
+    "protocol",
+    "What the probes are: icmp, udp or tcp. traceroute's own is udp, mtr's icmp; ping speaks icmp only.",
+    {"type": "string", "enum": ["", *PROTOCOLS]},
+)
+PORT = Param(
+    "port",
+    "The port udp or tcp probes go to (tcp: 80 unless given; udp: the tool's own). Not with icmp, not for ping.",
+    {"type": "string", "pattern": "^([1-9][0-9]{0,4})?$"},
+)
+COUNT = Param(
+    "count",
+    "How many probes (ping) or cycles (mtr), from 1 to the server's maximum; count times the interval must "
+    "fit in the time a run may last. Not for traceroute.",
+    {"type": "string", "pattern": "^([1-9][0-9]{0,3})?$"},
+)
+
 # The page never refuses: what it does not know, it leaves at its default.
 PAGE_TOOL = Param("tool", "The tool to select, and run at once when a target is given.")
 PAGE_ACTION = Param("action", "The original webtrace's name for tool (mtr, trace or ping).")
@@ -62,27 +80,54 @@ PAGE_TARGET = Param("target", "The target to fill in; with it, the page runs the
 PAGE_FAMILY = Param("family", "The address family to select (auto, 4 or 6).")
 PAGE_AFTYPE = Param("aftype", "The original webtrace's address family (ipv4 or ipv6).")
 EMBED = Param("embed", "1: show only the form and the output, for a frame on another site.")
+PAGE_PROTOCOL = Param("protocol", "The protocol to run with (passed on to the run).")
+PAGE_PORT = Param("port", "The port to run to (passed on to the run).")
+PAGE_COUNT = Param("count", "The count to run with (passed on to the run).")
 
 # Which route reads which parameters, by route name.
 ROUTE_PARAMS: dict[str, tuple[Param, ...]] = {
-    "index": (PAGE_TOOL, PAGE_ACTION, PAGE_TARGET, PAGE_FAMILY, PAGE_AFTYPE, EMBED),
-    "api_run": (TARGET, FAMILY),
-    "api_check": (TARGET, FAMILY),
-    "text_run": (TARGET, AFTYPE),
+    "index": (PAGE_TOOL, PAGE_ACTION, PAGE_TARGET, PAGE_FAMILY, PAGE_AFTYPE, PAGE_PROTOCOL, PAGE_PORT, PAGE_COUNT,
+              EMBED),
+    "api_run": (TARGET, FAMILY, PROTOCOL, PORT, COUNT),
+    "api_check": (TARGET, FAMILY, PROTOCOL, PORT, COUNT),
+    "text_run": (TARGET, AFTYPE, PROTOCOL, PORT, COUNT),
 }
 
 
-def check_well_formed(request: web.Request) -> None:
-    """Refuse a run request that is malformed (unknown tool, bad family, no or bad
-    target), as the run itself would, without resolving or running anything."""
+def read_options(request: web.Request, spec: ToolSpec) -> Options:
+    """The run's protocol, port and count as asked for, checked; raises BadRequest."""
+    return choose_options(
+        spec, request.app[PLATFORM], request.app[SETTINGS],
+        protocol=PROTOCOL.read(request), port=PORT.read(request), count=COUNT.read(request),
+    )
+
+
+def run_tool(request: web.Request) -> ToolSpec:
+    """The tool a run route names: by its API name, or by its text route."""
+    tools = request.app[TOOLS]
     if "tool" in request.match_info:
-        find_tool(request.app[TOOLS], request.match_info["tool"])
-    route = request.match_info.route.name
-    if route == "text_run":
-        parse_aftype(AFTYPE.read(request))
-    else:
-        parse_family(FAMILY.read(request))
+        return find_tool(tools, request.match_info["tool"])
+    route = request.match_info["route"]
+    return next(spec for spec in tools.values() if spec.text_route == route)
+
+
+def read_family(request: web.Request) -> Family:
+    if request.match_info.route.name == "text_run":
+        return parse_aftype(AFTYPE.read(request))
+    return parse_family(FAMILY.read(request))
+
+
+def read_target(request: web.Request) -> str:
     target = TARGET.read(request)
     if target is None or not target.strip():
         raise BadRequest("No target specified")
-    parse_target(target)
+    return target
+
+
+def check_well_formed(request: web.Request) -> None:
+    """Refuse a run request that is malformed (unknown tool, bad family or options,
+    no or bad target), as the run itself would, without resolving or running anything."""
+    spec = run_tool(request)
+    read_family(request)
+    read_options(request, spec)
+    parse_target(read_target(request))

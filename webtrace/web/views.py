@@ -9,28 +9,28 @@ started by then.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import hdrs, web
 
-from ..jobs import Job, Plan, find_tool, plan_job, start_job
-from ..net.targets import Family, parse_aftype, parse_family
-from ..refusals import BadRequest
-from ..tools import ToolSpec
+from ..jobs import Job, Plan, plan_job, start_job
 from .accesslog import RUN, RUN_TARGET, RUN_TOOL
 from .forwarded import CLIENT_IP
 from .keys import PLATFORM, POLICY, RESOLVER, RUNNER, SETTINGS, TOOLS
 from .metrics import METRICS
-from .params import AFTYPE, EMBED, FAMILY, PAGE_ACTION, PAGE_AFTYPE, PAGE_FAMILY, PAGE_TARGET, PAGE_TOOL, TARGET, Param
+from .params import (
+    EMBED, PAGE_ACTION, PAGE_AFTYPE, PAGE_FAMILY, PAGE_TARGET, PAGE_TOOL, read_family, read_options, read_target,
+    run_tool,
+)
 from .sinks import sse_stream, text_stream
 
 
-async def _plan(request: web.Request, spec: ToolSpec, family: Family) -> Plan:
-    target = TARGET.read(request)
-    if target is None or not target.strip():
-        raise BadRequest("No target specified")
+async def _plan(request: web.Request) -> Plan:
+    spec = run_tool(request)
+    family = read_family(request)
+    options = read_options(request, spec)
+    target = read_target(request)
     request[RUN_TOOL] = spec.name
     request[RUN_TARGET] = target
     app = request.app
@@ -42,34 +42,20 @@ async def _plan(request: web.Request, spec: ToolSpec, family: Family) -> Plan:
         policy=app[POLICY],
         resolver=app[RESOLVER],
         platform=app[PLATFORM],
+        options=options,
     )
 
 
-async def _start(request: web.Request, spec: ToolSpec, family: Family) -> Job:
-    plan = await _plan(request, spec, family)
+async def _start(request: web.Request) -> Job:
+    plan = await _plan(request)
     job = start_job(plan, settings=request.app[SETTINGS], runner=request.app[RUNNER])
     request[RUN] = job.run  # for the access log: how it ended
     return job
 
 
-def _api_tool(request: web.Request) -> ToolSpec:
-    return find_tool(request.app[TOOLS], request.match_info["tool"])
-
-
-def _text_tool(request: web.Request) -> ToolSpec:
-    route = request.match_info["route"]
-    return next(spec for spec in request.app[TOOLS].values() if spec.text_route == route)
-
-
-def _family(request: web.Request, param: Param, parse: Callable[[str | None], Family]) -> Family:
-    return parse(param.read(request))
-
-
 async def api_run(request: web.Request) -> web.StreamResponse:
     """``GET /api/v1/{tool}``: the run as Server-Sent Events."""
-    spec = _api_tool(request)
-    job = await _start(request, spec, _family(request, FAMILY, parse_family))
-    return await sse_stream(request, job)
+    return await sse_stream(request, await _start(request))
 
 
 async def api_check(request: web.Request) -> web.Response:
@@ -78,17 +64,14 @@ async def api_check(request: web.Request) -> web.Response:
     EventSource cannot see why a stream was refused; the page asks here after a
     stream failed before it started, and shows the reason.
     """
-    spec = _api_tool(request)
-    await _plan(request, spec, _family(request, FAMILY, parse_family))
+    await _plan(request)
     request.app[RUNNER].check_capacity()
     return web.Response(status=204)
 
 
 async def text_run(request: web.Request) -> web.StreamResponse:
     """``GET /ping|/trace|/mtr``: the original webtrace's plain-text stream."""
-    spec = _text_tool(request)
-    job = await _start(request, spec, _family(request, AFTYPE, parse_aftype))
-    return await text_stream(request, job)
+    return await text_stream(request, await _start(request))
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -120,10 +103,12 @@ async def index(request: web.Request) -> dict[str, Any]:
         # What the page's script needs to know of the tools, as data.
         "config": {
             "tools": [
-                {"name": s.name, "label": s.label, "text_route": s.text_route, "aliases": list(s.aliases)}
-                for s in tools
+                {"name": s.name, "label": s.label, "text_route": s.text_route, "aliases": list(s.aliases),
+                 "protocols": list(argv.protocols), "ports": s.ports, "count": s.count is not None}
+                for s in tools if (argv := s.argv_on(request.app[PLATFORM])) is not None
             ],
         },
+        "max_count": settings.max_count,
         "tool": tool,
         "target": query.get(PAGE_TARGET.name, ""),
         "family": family,
