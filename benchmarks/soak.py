@@ -19,22 +19,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import psutil
+
+from .__main__ import webtrace
 
 # How much each series may grow from the warm-up to the end before the soak fails.
 # RSS is compared over windows of samples taken under the same load; the others
@@ -91,37 +90,19 @@ def sample(pid: int) -> Sample:
                   children, zombies)
 
 
-@asynccontextmanager
-async def soak_server(work: Path) -> AsyncIterator[tuple[subprocess.Popen[bytes], Path]]:
-    sock = work / "webtrace.sock"
-    env = {
-        **os.environ,
-        "WEBTRACE_ALLOW_NETWORKS": "127.0.0.0/8,::1/128",
-        "WEBTRACE_PINGCOUNT": "3",
-        "WEBTRACE_PINGINTERVAL": "0.2",
-        "WEBTRACE_MTRCOUNT": "3",
-        "WEBTRACE_MTRINTERVAL": "0.2",
-        "WEBTRACE_MAXHOPS": "5",
-        "WEBTRACE_TIMEOUT": "10",
-        "WEBTRACE_RATELIMIT": "120/minute",
-        "WEBTRACE_MAX_JOBS": "20",
-        "WEBTRACE_MAX_JOBS_PER_CLIENT": "2",
-        "WEBTRACE_LOG_LEVEL": "WARNING",
-    }
-    with open(work / "server.log", "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "webtrace", "--unix-socket", str(sock)],
-                                   env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 20
-        while not sock.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start: {(work / 'server.log').read_text()}")
-            await asyncio.sleep(0.05)
-        yield process, sock
-    finally:
-        if process.poll() is None:
-            process.terminate()
-        process.wait(10)
+# The soak's server: small runs, real caps and budgets, quiet logs.
+SETTINGS = {
+    "allow_networks": "127.0.0.0/8,::1/128",
+    "pingcount": "3",
+    "mtrcount": "3",
+    "mtrinterval": "0.2",
+    "maxhops": "5",
+    "timeout": "10",
+    "ratelimit": "120/minute",
+    "max_jobs": "20",
+    "max_jobs_per_client": "2",
+    "log_level": "WARNING",
+}
 
 
 Visit = Callable[[aiohttp.ClientSession, str, Report], Awaitable[None]]
@@ -252,8 +233,8 @@ async def settle(pid: int, timeout: float = 15.0) -> Sample:
 async def soak(duration_s: float, work: Path, warm_up_s: float | None = None) -> Report:
     warm_up = warm_up_s if warm_up_s is not None else min(60.0, duration_s / 4)
     report = Report(duration_s)
-    async with soak_server(work) as (process, sock):
-        pid = process.pid
+    async with webtrace(work, **SETTINGS) as server:
+        pid, process, sock = server.process.pid, server.process, server.sock
         # Warm up with the same load, so that what a server builds once exists.
         warm_deadline = time.monotonic() + warm_up
         async with session(sock) as client:

@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,18 @@ async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[SSE]:
 async def collect(resp: aiohttp.ClientResponse, timeout: float = 30) -> list[SSE]:
     async with asyncio.timeout(timeout):
         return [e async for e in sse_events(resp)]
+
+
+def hop_table(events: Iterable[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The hop table as a client keeps it from (event, data) pairs: each hop's last
+    row, without the rows a trim dropped."""
+    rows: dict[int, dict[str, Any]] = {}
+    for kind, data in events:
+        if kind == "hop":
+            rows[data["hop"]] = data
+        elif kind == "trim":
+            rows = {hop: row for hop, row in rows.items() if hop <= data["hops"]}
+    return [rows[hop] for hop in sorted(rows)]
 
 
 def tool_processes(parent: int | None = None) -> list[psutil.Process]:

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.helpers import SSE, collect
+from tests.helpers import SSE, collect, hop_table
 from tests.netlab import lab as netlab
 from tests.server import ServerProcess, server_process
 
@@ -56,14 +56,7 @@ async def lg(lab_server: ServerProcess) -> AsyncIterator[Any]:
 
 
 def final_rows(events: list[SSE]) -> list[dict[str, Any]]:
-    """The hop table as a client keeps it: rows replaced as they change, cut on trim."""
-    rows: dict[int, dict[str, Any]] = {}
-    for event in events:
-        if event.event == "hop":
-            rows[event.data["hop"]] = event.data
-        elif event.event == "trim":
-            rows = {n: row for n, row in rows.items() if n <= event.data["hops"]}
-    return [rows[n] for n in sorted(rows)]
+    return hop_table((e.event, e.data) for e in events)
 
 
 def addresses(row: dict[str, Any]) -> list[str]:

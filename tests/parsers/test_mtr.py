@@ -2,19 +2,11 @@ from typing import Any
 
 from webtrace.events import Event
 from webtrace.parsers.mtr import MtrParser
-from tests.helpers import DATA
+from tests.helpers import DATA, hop_table
 
 
 def table(events: list[Event]) -> list[dict[str, Any]]:
-    """The hop table as a client keeps it from the events: each hop's last row,
-    without the rows a trim dropped."""
-    rows: dict[int, dict[str, Any]] = {}
-    for event in events:
-        if event.kind == "hop":
-            rows[event.data["hop"]] = event.data
-        elif event.kind == "trim":
-            rows = {hop: row for hop, row in rows.items() if hop <= event.data["hops"]}
-    return [rows[hop] for hop in sorted(rows)]
+    return hop_table((e.kind, e.data) for e in events)
 
 
 def run(name: str, address: str, count: int) -> tuple[list[dict[str, Any]], list[Event]]:
