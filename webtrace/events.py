@@ -25,6 +25,13 @@ class Outcome:
     message: str
 
 
+class TextView(Protocol):
+    """What a run's events look like on the text routes, where a tool's own lines
+    are not what a person should read (mtr's raw records). Pure."""
+
+    def lines(self, event: Event) -> list[str]: ...
+
+
 class Parser(Protocol):
     """Turns a tool's lines into events; pure (no I/O), one instance per run."""
 

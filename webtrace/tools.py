@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .events import Parser
+from .events import Parser, TextView
 from .net.targets import Family
 from .parsers import MtrParser, PingParser, TracerouteParser
+from .parsers.mtr_report import MtrReport
 from .refusals import Refusal
 
 LINUX = "linux"
@@ -99,6 +101,8 @@ class ToolSpec:
     ports: bool = False  # whether a port can be chosen (with a protocol other than ICMP)
     default_ports: Mapping[str, int] = field(default_factory=dict)  # e.g. TCP: 80
     aliases: tuple[str, ...] = ()  # other names the original's page links use (?action=trace)
+    # What the text routes print; None: the tool's own lines.
+    text_view: Callable[[], TextView] | None = None
 
     def argv_on(self, platform: str) -> Argv | None:
         """How ``platform`` runs this tool, or None if it is not offered there."""
@@ -130,6 +134,8 @@ MTR = ToolSpec(
     interval="mtr_interval",
     ports=True,
     default_ports={TCP: 80},
+    # Its raw records mean nothing to a person: a line per new hop, then mtr --report's table.
+    text_view=lambda: MtrReport(socket.gethostname()),
 )
 
 TRACEROUTE = ToolSpec(

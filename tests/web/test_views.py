@@ -125,7 +125,7 @@ async def test_text_routes_stream_plain_lines(client: Any) -> None:
     trace = await (await client.get("/trace", params={"target": "::1", "aftype": "ipv6"})).text()
     assert trace.startswith("traceroute to ::1")
     mtr = await (await client.get("/mtr", params={"target": "127.0.0.1"})).text()
-    assert re.search(r"^p 0 \d+ \d+$", mtr, re.MULTILINE)
+    assert re.search(r"^\s+1\.\|-- ", mtr, re.MULTILINE)  # mtr --report's table, not raw records
 
 
 async def test_text_route_errors_match_the_original(client: Any) -> None:
@@ -435,3 +435,17 @@ async def test_text_routes_take_the_options_too(client: Any, listening: int) -> 
     text = await (await client.get("/trace", params={"target": "127.0.0.1", "protocol": "tcp",
                                                      "port": str(listening)})).text()
     assert text.startswith("traceroute to 127.0.0.1") and "ERROR" not in text
+
+
+@pytest.mark.parametrize(("target", "label"), [("127.0.0.1", "127.0.0.1"), ("::1", "::1")])
+async def test_mtr_for_curl_is_a_line_per_new_hop_then_a_report(client: Any, target: str, label: str) -> None:
+    resp = await client.get("/mtr", params={"target": target})
+    assert resp.status == 200
+    lines = (await resp.text()).splitlines()
+    assert lines[0] == f"  1. {label}"  # the hop, as soon as it answered
+    assert not [line for line in lines if re.match(r"^[xhpd] \d+ ", line)]  # no raw records
+    assert lines[-3].startswith("Start: ")
+    assert re.match(r"^HOST: \S+\s+Loss%   Snt  Last   Avg  Best  Wrst StDev$", lines[-2])
+    row = re.match(r"^  1\.\|-- (?P<host>.+?)\s+(?P<loss>[\d.]+)%\s+(?P<sent>\d+)(\s+[\d.]+){5}$", lines[-1])
+    assert row is not None, lines[-1]
+    assert label in row["host"] and row["loss"] == "0.0" and row["sent"] == "3"

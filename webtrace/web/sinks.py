@@ -60,13 +60,16 @@ async def text_stream(request: web.Request, job: Job) -> web.StreamResponse:
     resp.content_type = "text/plain"
     resp.charset = "utf-8"
     tool = job.spec.name
+    view = job.spec.text_view() if job.spec.text_view is not None else None
 
     async def emit(events: list[Event]) -> None:
-        out = []
+        out: list[str] = []
         for event in events:
-            if event.kind == "line":
+            if view is not None:
+                out.extend(terminal_safe(line) for line in view.lines(event))
+            elif event.kind == "line":
                 out.append(terminal_safe(event.data["text"]))
-            elif event.kind == "end" and (trailer := text_trailer(tool, event.data)):
+            if event.kind == "end" and (trailer := text_trailer(tool, event.data)):
                 out.append(trailer)
         if out:
             await _send(request, resp, ("\n".join(out) + "\n").encode("utf-8", "replace"))

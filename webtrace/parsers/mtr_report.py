@@ -1,0 +1,72 @@
+"""mtr for a terminal (the text route): a line as each hop's host is first seen,
+and at the end the hop table laid out as ``mtr --report`` lays it out.
+
+mtr's own ``--raw`` records, which the live table is made from, mean nothing
+to a person; this reads the events the parser made of them instead. Pure:
+events in, lines out.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..events import Event
+
+HOST_WIDTH = 25  # mtr --report's narrowest host column
+COLUMNS = ("Loss%", "Snt", "Last", "Avg", "Best", "Wrst", "StDev")
+
+
+def host_label(host: dict[str, Any]) -> str:
+    name = host.get("name")
+    return f"{name} ({host['address']})" if name else host["address"]
+
+
+class MtrReport:
+    """Turns an mtr run's events into the lines a curl user reads."""
+
+    def __init__(self, server: str, started: float | None = None) -> None:
+        self.server = server
+        self.started = time.time() if started is None else started
+        self._rows: dict[int, dict[str, Any]] = {}
+        self._shown: set[tuple[int, str]] = set()  # (hop, address) already announced
+
+    def lines(self, event: Event) -> list[str]:
+        if event.kind == "hop":
+            return self._hop(event.data)
+        if event.kind == "trim":
+            self._rows = {hop: row for hop, row in self._rows.items() if hop <= event.data["hops"]}
+        elif event.kind == "end":
+            return self.report()
+        return []
+
+    def _hop(self, row: dict[str, Any]) -> list[str]:
+        self._rows[row["hop"]] = row
+        out = []
+        for host in row["hosts"]:
+            if (row["hop"], host["address"]) not in self._shown:
+                self._shown.add((row["hop"], host["address"]))
+                out.append(f"{row['hop']:>3}. {host_label(host)}")
+        return out
+
+    def report(self) -> list[str]:
+        rows = [self._rows[hop] for hop in sorted(self._rows)]
+        labels = [[host_label(h) for h in row["hosts"]] or ["???"] for row in rows]
+        width = max([HOST_WIDTH, *(len(label) for row in labels for label in row)])
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started))
+        # Each heading right-aligned over its column: a row is "NNN.|-- ", the host, a space, six-wide figures.
+        head = f"HOST: {self.server:<{width + 3}}" + "".join(f"{c:>6}" for c in COLUMNS)
+        out = ["", f"Start: {stamp}", head.rstrip()]
+        for row, names in zip(rows, labels, strict=True):
+            out.append(f"{row['hop']:>3}.|-- {names[0]:<{width}} " + _figures(row))
+            out.extend(f"    |-- {name}" for name in names[1:])
+        return out
+
+
+def _figures(row: dict[str, Any]) -> str:
+    def ms(name: str) -> str:
+        value = row.get(name)
+        return f"{0.0 if value is None else value:6.1f}"
+
+    return f"{row['loss_pct']:5.1f}% {row['sent']:5d}" + "".join(
+        ms(name) for name in ("last_ms", "avg_ms", "best_ms", "worst_ms", "stdev_ms"))
