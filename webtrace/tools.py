@@ -1,14 +1,16 @@
 """The tools webtrace runs, each as one record: everything about a tool is here.
 
-A :class:`ToolSpec` holds a tool's argv per platform, the options it takes,
-its parser, the setting that gives its progress total, its route in the
-original webtrace and its label. Routes, the page's tool list, the text sink
-and the choice of parser all read these records, so a new tool is a new
-record (see ``TOOLS``), not an edit in every room.
+A :class:`ToolSpec` holds a tool's argv per platform (with the protocols each
+platform's tool speaks), the options it takes (protocol, port, count), its
+parser, its text view, the settings that give its count and interval, its
+route in the original webtrace and its label. Routes, the page's tool list,
+the options' checks, the text sink and the choice of parser all read these
+records, so a new tool is a new record (see ``TOOLS``), not an edit in every
+room.
 
 An argv template is a tuple of tokens; ``{name}`` tokens are filled from
-:class:`ToolContext`, and the special token ``{family}`` expands to the
-platform's family flag. Nothing here runs anything: ``build_argv`` is pure.
+:class:`ToolContext`, and the special tokens ``{family}`` and ``{protocol}``
+expand to the platform's flags for the family and the protocol. Nothing here runs anything: ``build_argv`` is pure.
 Executables are looked up on ``PATH`` (see ``locate``), so an operator (or a
 test) can put a wrapper first, and a missing tool fails that tool alone.
 """

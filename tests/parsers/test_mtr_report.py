@@ -48,6 +48,8 @@ def test_a_trim_and_several_hosts_on_one_hop() -> None:
         "  3. 192.0.2.9"]
     hosts = [{"address": "192.0.2.1", "name": None}, {"address": "192.0.2.2", "name": "two.example"}]
     assert view.lines(Event("hop", {**row, "hosts": hosts})) == ["  2. 192.0.2.1", "  2. two.example (192.0.2.2)"]
-    assert view.lines(Event("trim", {"hops": 2})) == []
+    assert view.lines(Event("trim", {"hops": 2})) == [
+        "     (the target is hop 2: its replies from nearer were lost at first)"]
+    assert view.lines(Event("trim", {"hops": 2})) == []  # said once
     table = view.lines(Event("end", {"status": "ok"}))
     assert [line[:9] for line in table[3:]] == ["  2.|-- 1", "    |-- t"]  # hop 3 was trimmed

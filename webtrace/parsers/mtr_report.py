@@ -35,8 +35,8 @@ class MtrReport:
         if event.kind == "hop":
             return self._hop(event.data)
         if event.kind == "trim":
-            self._rows = {hop: row for hop, row in self._rows.items() if hop <= event.data["hops"]}
-        elif event.kind == "end":
+            return self._trim(event.data["hops"])
+        if event.kind == "end":
             return self.report()
         return []
 
@@ -48,6 +48,15 @@ class MtrReport:
                 self._shown.add((row["hop"], host["address"]))
                 out.append(f"{row['hop']:>3}. {host_label(host)}")
         return out
+
+    def _trim(self, hops: int) -> list[str]:
+        """mtr placed the target too far at first (its nearer replies were lost):
+        say so, since a line announced it there already."""
+        self._rows = {hop: row for hop, row in self._rows.items() if hop <= hops}
+        if not any(hop > hops for hop, _ in self._shown):
+            return []
+        self._shown = {(hop, address) for hop, address in self._shown if hop <= hops}
+        return [f"     (the target is hop {hops}: its replies from nearer were lost at first)"]
 
     def report(self) -> list[str]:
         rows = [self._rows[hop] for hop in sorted(self._rows)]
