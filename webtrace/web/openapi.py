@@ -168,7 +168,7 @@ def document(app: web.Application) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": f"{settings.title}: a webtrace looking glass",
+            "title": settings.title,
             "version": VERSION,
             "description": (
                 "A looking glass: ping, traceroute and mtr from this server, streamed live. "
