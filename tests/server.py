@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -110,3 +112,9 @@ async def running_server(
         )
         async with aiohttp.ClientSession(connector=connector) as session:
             yield Server(server.process, server.log, server.base, session)
+
+
+async def stopped(server: Server) -> int:
+    """Stop the server as systemd would (SIGTERM) and wait for it: its logs are then complete."""
+    server.process.send_signal(signal.SIGTERM)
+    return await asyncio.get_running_loop().run_in_executor(None, server.process.wait)

@@ -14,7 +14,7 @@ import psutil
 from aiohttp import web
 
 from tests.helpers import collect, sse_events, tool_processes
-from tests.server import running_server
+from tests.server import running_server, stopped
 from webtrace.__main__ import parse_args
 
 
@@ -64,8 +64,7 @@ async def test_access_log_names_client_tool_target_and_outcome(tmp_path: Path) -
             headers={"X-Forwarded-For": "198.51.100.23"},
         )
         await collect(resp)
-        server.process.send_signal(signal.SIGTERM)
-        await asyncio.get_running_loop().run_in_executor(None, server.process.wait)
+        await stopped(server)
     log = server.log.read_text()
     [line] = [line for line in log.splitlines() if "/api/v1/ping" in line]
     assert "client=198.51.100.23" in line and "tool=ping" in line
@@ -83,8 +82,7 @@ async def test_a_flood_of_refusals_is_counted_in_the_access_log_not_written_line
         assert await status("/api/v1/ping") == 400  # spends the budget without running
         statuses = [await status("/api/v1/ping" if i % 2 else "/trace") for i in range(40)]
         assert statuses == [429] * 40
-        server.process.send_signal(signal.SIGTERM)
-        await asyncio.get_running_loop().run_in_executor(None, server.process.wait)
+        await stopped(server)
     lines = [line for line in server.log.read_text().splitlines() if "client=198.51.100.23" in line]
     # The first refusal asked the storage and has its line; the rest are counted.
     assert len([line for line in lines if "status=429 duration_s=" in line]) == 1
@@ -99,8 +97,7 @@ async def test_each_refusal_has_its_line_when_the_operator_asks(tmp_path: Path) 
         for _ in range(6):
             async with server.session.get(f"{server.base}/ping", params={"target": "-bad"}) as resp:
                 await resp.read()
-        server.process.send_signal(signal.SIGTERM)
-        await asyncio.get_running_loop().run_in_executor(None, server.process.wait)
+        await stopped(server)
     log = server.log.read_text()
     assert log.count("status=429 duration_s=") == 5 and "refused=" not in log
 
@@ -138,8 +135,7 @@ async def test_json_logs_carry_the_access_fields(tmp_path: Path) -> None:
 
     async with running_server(tmp_path, {"WEBTRACE_LOG_FORMAT": "json"}) as server:
         await collect(await server.session.get(f"{server.base}/api/v1/traceroute", params={"target": "127.0.0.1"}))
-        server.process.send_signal(signal.SIGTERM)
-        await asyncio.get_running_loop().run_in_executor(None, server.process.wait)
+        await stopped(server)
     entries = [json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")]
     [access] = [e for e in entries if e["logger"] == "webtrace.access"]
     assert access["client"] == "unix" and access["tool"] == "traceroute" and access["run"] == "ok"
@@ -187,8 +183,7 @@ async def test_a_forwarded_address_cannot_forge_access_log_fields(tmp_path: Path
             headers={"X-Forwarded-For": "2001:db8::1%x status=500"},
         )
         await collect(resp)
-        server.process.send_signal(signal.SIGTERM)
-        await asyncio.get_running_loop().run_in_executor(None, server.process.wait)
+        await stopped(server)
     [line] = [line for line in server.log.read_text().splitlines() if "/api/v1/ping" in line]
     assert "client=2001:db8::1 method=GET" in line
     assert line.count("status=") == 1 and "status=200" in line
@@ -203,7 +198,6 @@ async def test_a_tool_that_cannot_start_has_its_outcome_in_the_access_log(tmp_pa
     async with running_server(tmp_path, {"PATH": f"{bin_dir}:{os.environ['PATH']}"}) as server:
         resp = await server.session.get(f"{server.base}/trace", params={"target": "127.0.0.1"})
         assert (await resp.text()).startswith("ERROR: traceroute could not start")
-        server.process.send_signal(signal.SIGTERM)
-        await asyncio.get_running_loop().run_in_executor(None, server.process.wait)
+        await stopped(server)
     [line] = [line for line in server.log.read_text().splitlines() if "path='/trace'" in line]
     assert "tool=traceroute" in line and "run=failed" in line
