@@ -94,7 +94,30 @@ ROUTE_PARAMS: dict[str, tuple[Param, ...]] = {
 }
 
 
-def read_options(request: web.Request, spec: ToolSpec) -> Options:
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """What a run route was asked for, each part checked as far as it can be
+    without resolving: the target is still text."""
+
+    spec: ToolSpec
+    family: Family
+    options: Options
+    target: str
+
+
+def read_run(request: web.Request) -> RunQuery:
+    """A run route's query, in the order its refusals are given; raises a Refusal."""
+    spec = _run_tool(request)
+    return RunQuery(spec, _read_family(request), _read_options(request, spec), _read_target(request))
+
+
+def check_well_formed(request: web.Request) -> None:
+    """Refuse a run request that is malformed (unknown tool, bad family or options,
+    no or bad target), as the run itself would, without resolving or running anything."""
+    parse_target(read_run(request).target)
+
+
+def _read_options(request: web.Request, spec: ToolSpec) -> Options:
     """The run's protocol, port and count as asked for, checked; raises BadRequest."""
     return choose_options(
         spec, request.app[PLATFORM], request.app[SETTINGS],
@@ -102,7 +125,7 @@ def read_options(request: web.Request, spec: ToolSpec) -> Options:
     )
 
 
-def run_tool(request: web.Request) -> ToolSpec:
+def _run_tool(request: web.Request) -> ToolSpec:
     """The tool a run route names: by its API name, or by its text route."""
     tools = request.app[TOOLS]
     if "tool" in request.match_info:
@@ -111,23 +134,14 @@ def run_tool(request: web.Request) -> ToolSpec:
     return next(spec for spec in tools.values() if spec.text_route == route)
 
 
-def read_family(request: web.Request) -> Family:
+def _read_family(request: web.Request) -> Family:
     if request.match_info.route.name == "text_run":
         return parse_aftype(AFTYPE.read(request))
     return parse_family(FAMILY.read(request))
 
 
-def read_target(request: web.Request) -> str:
+def _read_target(request: web.Request) -> str:
     target = TARGET.read(request)
     if target is None or not target.strip():
         raise BadRequest("No target specified")
     return target
-
-
-def check_well_formed(request: web.Request) -> None:
-    """Refuse a run request that is malformed (unknown tool, bad family or options,
-    no or bad target), as the run itself would, without resolving or running anything."""
-    spec = run_tool(request)
-    read_family(request)
-    read_options(request, spec)
-    parse_target(read_target(request))

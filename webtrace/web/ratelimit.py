@@ -15,7 +15,7 @@ moving window a refused hit consumes nothing and no instance can free a slot
 sooner, so the refusal is the same without asking the storage again, and the
 refused path (the one floods take) costs a dictionary lookup. Those repeated
 refusals are counted in the access log once a second per client rather than
-written one by one (see ``logs.RefusalSummary``).
+written one by one (see ``accesslog.RefusalSummary``).
 
 When the shared storage (redis) cannot be reached, webtrace keeps limiting with
 an in-memory budget per instance and logs a warning; it retries the storage

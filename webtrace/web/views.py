@@ -19,30 +19,24 @@ from .accesslog import RUN, RUN_TARGET, RUN_TOOL
 from .forwarded import CLIENT_IP
 from .keys import PLATFORM, POLICY, RESOLVER, RUNNER, SETTINGS, TOOLS
 from .metrics import METRICS
-from .params import (
-    EMBED, PAGE_ACTION, PAGE_AFTYPE, PAGE_FAMILY, PAGE_TARGET, PAGE_TOOL, read_family, read_options, read_target,
-    run_tool,
-)
+from .params import EMBED, PAGE_ACTION, PAGE_AFTYPE, PAGE_FAMILY, PAGE_TARGET, PAGE_TOOL, read_run
 from .sinks import sse_stream, text_stream
 
 
 async def _plan(request: web.Request) -> Plan:
-    spec = run_tool(request)
-    family = read_family(request)
-    options = read_options(request, spec)
-    target = read_target(request)
-    request[RUN_TOOL] = spec.name
-    request[RUN_TARGET] = target
+    query = read_run(request)
+    request[RUN_TOOL] = query.spec.name
+    request[RUN_TARGET] = query.target
     app = request.app
     return await plan_job(
-        spec=spec,
-        target_text=target,
-        family=family,
+        spec=query.spec,
+        target_text=query.target,
+        family=query.family,
         settings=app[SETTINGS],
         policy=app[POLICY],
         resolver=app[RESOLVER],
         platform=app[PLATFORM],
-        options=options,
+        options=query.options,
     )
 
 
