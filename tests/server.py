@@ -16,8 +16,10 @@ from pathlib import Path
 
 import aiohttp
 
+# Names off, as in tests/conftest.py's LOOPBACK_SETTINGS (and for the same reason).
 LOOPBACK_ENV = {
     "WEBTRACE_ALLOW_NETWORKS": "127.0.0.0/8,::1/128",
+    "WEBTRACE_NAMES": "off",
     "WEBTRACE_PINGINTERVAL": "0.2",
     "WEBTRACE_MTRINTERVAL": "0.2",
     "WEBTRACE_RATELIMIT": "1000/minute",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import ipaddress
 import logging
 import os
 import re
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +16,9 @@ import pytest
 
 from tests.conftest import LOOPBACK_SETTINGS
 from webtrace.events import Event
+from webtrace.hops import Directory
 from webtrace.jobs import Job, choose_options, find_tool, plan_job, pump, start_job
+from webtrace.net.names import NameCache
 from webtrace.net.policy import AddressPolicy, PolicyDenied
 from webtrace.net.targets import Family, TargetError, system_resolver
 from webtrace.process.runner import Busy, ProcessRunner
@@ -58,7 +62,7 @@ async def test_a_plan_is_the_argv_for_the_resolved_address() -> None:
                              settings=LOOPBACK_SETTINGS, policy=POLICY, resolver=system_resolver, platform=LINUX)
     assert planned.address == ipaddress.ip_address("127.0.0.1") and planned.family is Family.V4
     assert planned.target.text == "localhost"
-    assert planned.argv == ["mtr", "--raw", "-c", "3", "-i", "0.2", "-m", "30", "-4", "127.0.0.1"]
+    assert planned.argv == ["mtr", "--raw", "--no-dns", "-c", "3", "-i", "0.2", "-m", "30", "-4", "127.0.0.1"]
     assert planned.executable.endswith("/mtr")
 
 
@@ -186,3 +190,60 @@ def test_windows_has_no_tcp_traceroute() -> None:
     with pytest.raises(BadRequest, match="traceroute here cannot send TCP probes: protocol must be icmp"):
         choose_options(windows["traceroute"], "win32", LOOPBACK_SETTINGS, protocol="tcp")
     assert choose_options(windows["traceroute"], "win32", LOOPBACK_SETTINGS).protocol == "icmp"
+
+
+async def test_a_late_name_follows_its_row_and_comes_before_the_end(runner: ProcessRunner) -> None:
+    release = threading.Event()
+    cache = NameCache(timeout=5, ttl=60, concurrency=2, ask=lambda a: "late.example" if release.wait(10) else None)
+    planned = await plan_job(spec=SPECS["traceroute"], target_text="127.0.0.1", family=Family.AUTO,
+                             settings=LOOPBACK_SETTINGS, policy=POLICY, resolver=system_resolver, platform=LINUX)
+    job = start_job(planned, settings=LOOPBACK_SETTINGS, runner=runner, directory=Directory(cache))
+    events: list[Event] = []
+
+    async def emit(batch: list[Event]) -> None:
+        events.extend(batch)
+        if any(e.kind == "hop" for e in batch):
+            release.set()  # the name arrives only once the row without it has gone out
+
+    try:
+        await pump(job, emit)
+    finally:
+        release.set()
+        cache.close()
+    kinds = [(e.kind, e.data["hosts"][0]["name"] if e.kind == "hop" else None) for e in events]
+    assert kinds[-3:] == [("hop", None), ("hop", "late.example"), ("end", None)]
+    assert events[-1].data["status"] == "ok"
+
+
+async def test_a_name_that_never_comes_holds_the_end_no_longer_than_its_timeout(runner: ProcessRunner) -> None:
+    release = threading.Event()
+    cache = NameCache(timeout=0.5, ttl=60, concurrency=2, ask=lambda a: "never.example" if release.wait(10) else None)
+    planned = await plan_job(spec=SPECS["traceroute"], target_text="127.0.0.1", family=Family.AUTO,
+                             settings=LOOPBACK_SETTINGS, policy=POLICY, resolver=system_resolver, platform=LINUX)
+    job = start_job(planned, settings=LOOPBACK_SETTINGS, runner=runner, directory=Directory(cache))
+    try:
+        events = await asyncio.wait_for(events_of(job), timeout=5)
+    finally:
+        release.set()
+        cache.close()
+    assert events[-1].kind == "end" and events[-1].data["status"] == "ok"
+    assert all(h["name"] is None for e in events if e.kind == "hop" for h in e.data["hosts"])
+
+
+async def test_a_client_gone_while_a_name_is_sent_ends_the_job_cleanly(runner: ProcessRunner) -> None:
+    cache = NameCache(timeout=5, ttl=60, concurrency=2, ask=lambda a: "gone.example")
+    planned = await plan_job(spec=SPECS["mtr"], target_text="127.0.0.1", family=Family.AUTO,
+                             settings=LOOPBACK_SETTINGS, policy=POLICY, resolver=system_resolver, platform=LINUX)
+    job = start_job(planned, settings=LOOPBACK_SETTINGS, runner=runner, directory=Directory(cache))
+
+    async def emit(batch: list[Event]) -> None:
+        if any(e.kind == "hop" and e.data["hosts"] and e.data["hosts"][0]["name"] for e in batch):
+            raise ConnectionResetError("the client left")
+
+    try:
+        with pytest.raises(ConnectionResetError):
+            await asyncio.wait_for(pump(job, emit), timeout=10)
+    finally:
+        cache.close()
+    assert job.run.outcome is not None and job.run.outcome.status == "cancelled"
+    assert runner.active == 0

@@ -24,15 +24,15 @@ def ctx(address: str = "192.0.2.1", family: Family = Family.V4, *, protocol: str
 def test_linux_argv() -> None:
     assert build_argv(LINUX_TOOLS["ping"], ctx()) == ["ping", "-n", "-O", "-c", "4", "-i", "1", "-4", "192.0.2.1"]
     assert build_argv(LINUX_TOOLS["traceroute"], ctx("2001:db8::1", Family.V6, tool="traceroute")) == [
-        "traceroute", "-6", "-q", "3", "-m", "30", "2001:db8::1"]
+        "traceroute", "-n", "-6", "-q", "3", "-m", "30", "2001:db8::1"]
     assert build_argv(LINUX_TOOLS["mtr"], ctx(tool="mtr")) == [
-        "mtr", "--raw", "-c", "10", "-i", "0.5", "-m", "30", "-4", "192.0.2.1"]
+        "mtr", "--raw", "--no-dns", "-c", "10", "-i", "0.5", "-m", "30", "-4", "192.0.2.1"]
 
 
 def test_windows_argv() -> None:
     assert build_argv(WINDOWS_TOOLS["ping"], ctx(), WINDOWS) == ["ping", "-n", "4", "-4", "192.0.2.1"]
     assert build_argv(WINDOWS_TOOLS["traceroute"], ctx("2001:db8::1", Family.V6, tool="traceroute"), WINDOWS) == [
-        "tracert", "-h", "30", "-6", "2001:db8::1"]
+        "tracert", "-d", "-h", "30", "-6", "2001:db8::1"]
     assert "mtr" not in WINDOWS_TOOLS
 
 
@@ -84,14 +84,14 @@ def test_a_tool_found_once_is_found_again_and_one_removed_is_missed(tmp_path: Pa
 
 def test_linux_argv_for_each_protocol_port_and_count() -> None:
     trace, mtr, ping = LINUX_TOOLS["traceroute"], LINUX_TOOLS["mtr"], LINUX_TOOLS["ping"]
-    assert build_argv(trace, ctx(tool="traceroute", protocol="icmp"))[1:3] == ["-4", "-I"]
-    assert build_argv(trace, ctx(tool="traceroute", protocol="tcp", port=443))[1:5] == ["-4", "-T", "-p", "443"]
-    assert build_argv(trace, ctx(tool="traceroute", protocol="udp", port=53))[1:5] == ["-4", "-U", "-p", "53"]
-    assert build_argv(trace, ctx(tool="traceroute", protocol="udp"))[1:3] == ["-4", "-q"]  # its own: rising ports
-    assert build_argv(mtr, ctx(tool="mtr", protocol="udp"))[1:3] == ["--raw", "--udp"]
-    assert build_argv(mtr, ctx(tool="mtr", protocol="udp", port=5353))[2:5] == ["--udp", "-P", "5353"]
-    assert build_argv(mtr, ctx(tool="mtr", protocol="tcp", port=80, count=7))[2:7] == ["--tcp", "-P", "80", "-c", "7"]
-    assert build_argv(mtr, ctx(tool="mtr", protocol="icmp"))[2:4] == ["-c", "10"]
+    assert build_argv(trace, ctx(tool="traceroute", protocol="icmp"))[2:4] == ["-4", "-I"]
+    assert build_argv(trace, ctx(tool="traceroute", protocol="tcp", port=443))[2:6] == ["-4", "-T", "-p", "443"]
+    assert build_argv(trace, ctx(tool="traceroute", protocol="udp", port=53))[2:6] == ["-4", "-U", "-p", "53"]
+    assert build_argv(trace, ctx(tool="traceroute", protocol="udp"))[1:4] == ["-n", "-4", "-q"]  # its own: rising ports
+    assert build_argv(mtr, ctx(tool="mtr", protocol="udp"))[1:4] == ["--raw", "--no-dns", "--udp"]
+    assert build_argv(mtr, ctx(tool="mtr", protocol="udp", port=5353))[3:6] == ["--udp", "-P", "5353"]
+    assert build_argv(mtr, ctx(tool="mtr", protocol="tcp", port=80, count=7))[3:8] == ["--tcp", "-P", "80", "-c", "7"]
+    assert build_argv(mtr, ctx(tool="mtr", protocol="icmp"))[3:5] == ["-c", "10"]
     assert build_argv(ping, ctx(count=9))[3:5] == ["-c", "9"]
 
 

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     raise_open_files_limit(settings.max_jobs)
     try:
         app = create_app(settings)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, SettingsError) as exc:
         print(f"webtrace: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     app.on_startup.append(freeze_startup_heap)  # last: after the spawn helper and the rest

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
+import signal
 import sys
 from collections.abc import AsyncIterator, Iterable
 
@@ -11,19 +14,22 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from .hops import Directory
+from .net.ipdb import IpDatabases, IpDbError
+from .net.names import NameCache
 from .net.policy import AddressPolicy
 from .net.targets import Resolver, system_resolver
 from .process.groups import become_subreaper, use_pidfd_child_watcher
 from .process.runner import ProcessRunner
 from .process.spawner import Spawner
 from .resources import find_dir
-from .settings import Settings
+from .settings import Settings, SettingsError
 from .tools import TOOLS, ToolSpec, tools_for
 from .web import views
 from .web.accesslog import setup_departures
 from .web.forwarded import setup_forwarded
 from .web.headers import setup_headers
-from .web.keys import PLATFORM, POLICY, RESOLVER, RUNNER, SETTINGS
+from .web.keys import DIRECTORY, PLATFORM, POLICY, RESOLVER, RUNNER, SETTINGS
 from .web.keys import TOOLS as TOOLS_KEY
 from .web.metrics import METRICS, Metrics
 from .web.openapi import setup_openapi
@@ -56,6 +62,7 @@ def create_app(
     setup_metrics(app)
     setup_runner(app)
     setup_targets(app, resolver or system_resolver)
+    setup_directory(app)
     setup_tools(app, platform, tools)
     # Middleware order matters: departures first, to see every request end; the
     # client must be known before it is limited; refusals, raised by the limits
@@ -117,6 +124,47 @@ def setup_targets(app: web.Application, resolver: Resolver) -> None:
     settings = app[SETTINGS]
     app[POLICY] = AddressPolicy(allow=settings.allow_networks, deny=settings.deny_networks)
     app[RESOLVER] = resolver
+
+
+# Seconds between checks whether an updater replaced a database file.
+DATABASE_CHECK_INTERVAL = 10.0
+
+
+def setup_directory(app: web.Application) -> None:
+    """Names, AS and country for hop rows. A database the operator named that
+    cannot be read stops start-up here (SettingsError names the setting)."""
+    settings = app[SETTINGS]
+    try:
+        databases = IpDatabases(asn=settings.asn_db, geo=settings.geo_db)
+    except IpDbError as exc:
+        raise SettingsError(str(exc)) from None
+    names = None
+    if settings.names == "on":
+        names = NameCache(timeout=settings.name_timeout, ttl=settings.name_ttl, concurrency=settings.name_lookups)
+    directory = app[DIRECTORY] = Directory(names, databases)
+
+    async def keep_fresh(app: web.Application) -> AsyncIterator[None]:
+        watcher = None
+        loop = asyncio.get_running_loop()
+        if directory.databases is not None:
+            dbs = directory.databases
+            watcher = asyncio.create_task(_refresh_every(dbs, DATABASE_CHECK_INTERVAL))
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows; not the main thread
+                loop.add_signal_handler(signal.SIGHUP, dbs.reopen)
+        yield
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGHUP)
+        directory.close()
+
+    app.cleanup_ctx.append(keep_fresh)
+
+
+async def _refresh_every(databases: IpDatabases, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        databases.refresh()
 
 
 def setup_tools(app: web.Application, platform: str, tools: Iterable[ToolSpec]) -> None:

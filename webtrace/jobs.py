@@ -9,12 +9,14 @@ before any response starts and before any process exists; each raises a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shlex
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from .events import Event, Outcome, Parser
+from .hops import Directory, HopNotes
 from .net.addresses import IPAddress
 from .net.policy import AddressPolicy
 from .net.targets import Family, Resolver, Target, parse_target, resolve
@@ -53,6 +55,7 @@ class Job:
     plan: Plan
     run: Run
     parser: Parser | None  # None: the output is streamed as lines only
+    notes: HopNotes | None = None  # None: hop rows go out as the parser made them
     parser_failed: bool = False  # logged once a run
 
     @property
@@ -178,12 +181,17 @@ async def plan_job(
     return Plan(spec, target, address, executable, build_argv(spec, ctx, platform), platform, options)
 
 
-def start_job(plan: Plan, *, settings: Settings, runner: ProcessRunner) -> Job:
-    """Reserve a runner slot for the plan; raises Busy or ShuttingDown."""
+def start_job(
+    plan: Plan, *, settings: Settings, runner: ProcessRunner, directory: Directory | None = None
+) -> Job:
+    """Reserve a runner slot for the plan; raises Busy or ShuttingDown. Hop rows
+    get names, AS and country from ``directory``, where it has any."""
     spec = plan.spec
     run = runner.run(plan.argv, name=spec.name, timeout=settings.timeout, executable=plan.executable)
     total = plan.options.count or 0
-    return Job(plan, run, spec.parser_for(str(plan.address), total, plan.platform))
+    parser = spec.parser_for(str(plan.address), total, plan.platform)
+    notes = directory.for_run() if directory is not None and parser is not None else None
+    return Job(plan, run, parser, notes)
 
 
 def _parser_failed(job: Job) -> None:
@@ -201,8 +209,57 @@ async def pump(job: Job, emit: Emit) -> Outcome:
     the response begin at once. Events are handed over a read at a time, so a
     sink writes once for many lines. If ``emit`` fails or the task is cancelled
     (the client went away), the run's context ends the process group.
+
+    Hop rows are annotated as they are handed over, and a row is handed over
+    again when a name looked up for it arrives, at any time in between: one
+    lock keeps the two from writing at once. After the tool ends, names still
+    being looked up are waited for (each has its timeout), so the last table
+    has them; not when the server is shutting down.
     """
-    await emit([job.start_event()])
+    notes = job.notes
+    if notes is None:
+        ended = await _pump(job, emit)
+        await emit([job.end_event(ended)])
+        return ended
+    lock = asyncio.Lock()
+
+    async def send(events: list[Event]) -> None:
+        async with lock:
+            await emit(notes.annotate(events))
+
+    async def send_renamed() -> None:
+        while True:
+            await notes.arrival.wait()
+            async with lock:
+                renamed = notes.renamed()
+                if renamed:
+                    await emit(renamed)
+
+    relay = asyncio.create_task(send_renamed())
+    try:
+        ended = await _pump(job, send)
+        if ended.status != "shutdown":
+            await notes.settled()
+        async with lock:  # so it is between writes
+            relay.cancel()
+        await asyncio.wait([relay])
+        if not relay.cancelled() and (failed := relay.exception()) is not None:
+            raise failed  # a write failed: the client left
+        renamed = notes.renamed()
+        if renamed:
+            await send(renamed)
+        await send([job.end_event(ended)])
+        return ended
+    finally:
+        relay.cancel()
+        await asyncio.wait([relay])
+        if not relay.cancelled():
+            relay.exception()  # the client left: the run's own path says so
+
+
+async def _pump(job: Job, send: Emit) -> Outcome:
+    """The run itself, from start to the tool's last line; returns how it ended."""
+    await send([job.start_event()])
     try:
         parser = job.parser
         async with job.run:
@@ -215,7 +272,7 @@ async def pump(job: Job, emit: Emit) -> Outcome:
                             events.extend(parser.feed(line))
                         except Exception:
                             _parser_failed(job)
-                await emit(events)
+                await send(events)
             if parser is not None:
                 try:
                     tail = parser.finish()
@@ -223,13 +280,11 @@ async def pump(job: Job, emit: Emit) -> Outcome:
                     _parser_failed(job)
                     tail = []
                 if tail:
-                    await emit(tail)
+                    await send(tail)
     except OSError:
         if job.run.pid is None and job.run.outcome is not None:  # it could not be spawned at all
-            await emit([job.end_event(job.run.outcome)])
             return job.run.outcome
         raise
     ended = job.run.outcome
     assert ended is not None
-    await emit([job.end_event(ended)])
     return ended

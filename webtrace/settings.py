@@ -97,6 +97,10 @@ def _optional_dir(text: str) -> Path | None:
     return path
 
 
+def _optional_path(text: str) -> Path | None:
+    return Path(text).expanduser() if text.strip() else None
+
+
 def setting(env: str, parse: Callable[[str], Any], doc: str, default: Any) -> Any:
     return field(default=default, metadata={"env": env, "parse": parse, "doc": doc})
 
@@ -190,6 +194,43 @@ class Settings:
         _float_between(0.1, 60),
         "Seconds to wait for a hostname to resolve.",
         5.0,
+    )
+    names: str = setting(
+        "WEBTRACE_NAMES",
+        _choice("on", "off"),
+        "Look up each hop's name (reverse DNS) with the system's resolver: on or off."
+        " The tools' own lookups are always off.",
+        "on",
+    )
+    name_timeout: float = setting(
+        "WEBTRACE_NAME_TIMEOUT",
+        _float_between(0.1, 30),
+        "Seconds to wait for a hop's name; a row is shown at once and again when its name arrives.",
+        2.0,
+    )
+    name_ttl: float = setting(
+        "WEBTRACE_NAME_TTL",
+        _float_between(0, 7 * 86400),
+        "Seconds a hop's name is remembered (an address without one: at most a minute).",
+        3600.0,
+    )
+    name_lookups: int = setting(
+        "WEBTRACE_NAME_LOOKUPS",
+        _int_between(1, 256),
+        "Name lookups at once, across all runs.",
+        8,
+    )
+    asn_db: Path | None = setting(
+        "WEBTRACE_ASN_DB",
+        _optional_path,
+        "MaxMind-format AS database (GeoLite2-ASN, DB-IP ASN Lite) giving each hop's AS; none if empty.",
+        None,
+    )
+    geo_db: Path | None = setting(
+        "WEBTRACE_GEO_DB",
+        _optional_path,
+        "MaxMind-format Country or City database (GeoLite2, DB-IP Lite) giving each hop's country; none if empty.",
+        None,
     )
     idle_timeout: float = setting(
         "WEBTRACE_IDLE_TIMEOUT",

@@ -125,9 +125,12 @@ MTR = ToolSpec(
     label="mtr",
     text_route="mtr",
     # --raw: one machine-readable record per probe, parsed into the live table.
+    # --no-dns here and -n for traceroute: webtrace looks names up itself
+    # (webtrace.hops), so a slow PTR answer never holds a probe back.
     argv={LINUX: Argv(
         "mtr",
-        ("--raw", "{protocol}", "-c", "{count}", "-i", "{mtr_interval}", "-m", "{max_hops}", "{family}", "{address}"),
+        ("--raw", "--no-dns", "{protocol}", "-c", "{count}", "-i", "{mtr_interval}", "-m", "{max_hops}",
+         "{family}", "{address}"),
         protocols={ICMP: (), UDP: ("--udp",), TCP: ("--tcp", "-P", "{port}")},
         with_port={UDP: ("--udp", "-P", "{port}")},
     )},
@@ -147,12 +150,12 @@ TRACEROUTE = ToolSpec(
     argv={
         # UDP to rising ports is traceroute's own way; -U sends to one port.
         LINUX: Argv(
-            "traceroute", ("{family}", "{protocol}", "-q", "3", "-m", "{max_hops}", "{address}"),
+            "traceroute", ("-n", "{family}", "{protocol}", "-q", "3", "-m", "{max_hops}", "{address}"),
             protocols={UDP: (), ICMP: ("-I",), TCP: ("-T", "-p", "{port}")},
             with_port={UDP: ("-U", "-p", "{port}")},
         ),
         # tracert prints its own format, streamed as lines, and speaks ICMP only.
-        WINDOWS: Argv("tracert", ("-h", "{max_hops}", "{family}", "{address}"), parsed=False),
+        WINDOWS: Argv("tracert", ("-d", "-h", "{max_hops}", "{family}", "{address}"), parsed=False),
     },
     parser=lambda address, total: TracerouteParser(),
     ports=True,

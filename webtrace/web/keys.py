@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from ..hops import Directory
     from ..net.policy import AddressPolicy
     from ..net.targets import Resolver
     from ..process.runner import ProcessRunner
@@ -24,3 +25,4 @@ POLICY: web.AppKey[AddressPolicy] = web.AppKey("policy")
 RESOLVER: web.AppKey[Resolver] = web.AppKey("resolver")
 TOOLS: web.AppKey[Mapping[str, ToolSpec]] = web.AppKey("tools")
 PLATFORM: web.AppKey[str] = web.AppKey("platform")
+DIRECTORY: web.AppKey[Directory] = web.AppKey("directory")

@@ -61,6 +61,8 @@ async def text_stream(request: web.Request, job: Job) -> web.StreamResponse:
     resp.charset = "utf-8"
     tool = job.spec.name
     view = job.spec.text_view() if job.spec.text_view is not None else None
+    if view is None:
+        job.notes = None  # the tool's own lines are shown: hop rows go nowhere
 
     async def emit(events: list[Event]) -> None:
         out: list[str] = []

@@ -17,7 +17,7 @@ from aiohttp import hdrs, web
 from ..jobs import Job, Plan, plan_job, start_job
 from .accesslog import RUN, RUN_TARGET, RUN_TOOL
 from .forwarded import CLIENT_IP
-from .keys import PLATFORM, POLICY, RESOLVER, RUNNER, SETTINGS, TOOLS
+from .keys import DIRECTORY, PLATFORM, POLICY, RESOLVER, RUNNER, SETTINGS, TOOLS
 from .metrics import METRICS
 from .params import EMBED, PAGE_ACTION, PAGE_AFTYPE, PAGE_FAMILY, PAGE_TARGET, PAGE_TOOL, read_run
 from .sinks import sse_stream, text_stream
@@ -42,7 +42,8 @@ async def _plan(request: web.Request) -> Plan:
 
 async def _start(request: web.Request) -> Job:
     plan = await _plan(request)
-    job = start_job(plan, settings=request.app[SETTINGS], runner=request.app[RUNNER])
+    app = request.app
+    job = start_job(plan, settings=app[SETTINGS], runner=app[RUNNER], directory=app[DIRECTORY])
     request[RUN] = job.run  # for the access log: how it ended
     return job
 
