@@ -234,12 +234,22 @@ def exists(proc: psutil.Process) -> bool:
         return False
 
 
+def directory_settings(work: Path, on: bool) -> dict[str, str]:
+    """Hop names and both databases on (small test databases for 127.0.0.0/8), or all off."""
+    if not on:
+        return {"names": "off"}
+    from tests.ipdbs import write_asn_db, write_geo_db  # mmdb-writer: a test and bench extra
+
+    return {"names": "on", "asn_db": str(write_asn_db(work / "asn.mmdb")),
+            "geo_db": str(write_geo_db(work / "geo.mmdb"))}
+
+
 async def ping_streams(
-    work: Path, n: int, spread: float, *, sse: bool = True, count: int = PING_COUNT
+    work: Path, n: int, spread: float, *, sse: bool = True, count: int = PING_COUNT, directory: bool = False
 ) -> dict[str, Any]:
     """N visitors each stream a ping of ``count`` probes, arriving uniformly over ``spread`` seconds."""
     rng = random.Random(1)
-    async with webtrace(work, pingcount=str(count)) as server:
+    async with webtrace(work, pingcount=str(count), **directory_settings(work, directory)) as server:
         async with session(server) as http:
             route = "/api/v1/ping" if sse else "/ping"
             url = f"{server.base}{route}?target=127.0.0.1"
@@ -271,6 +281,38 @@ async def ping_streams(
     }
 
 
+async def mtr_crowd(work: Path, n: int, cycles: int, *, directory: bool) -> dict[str, Any]:
+    """N visitors at once each stream an mtr of ``cycles`` cycles: the server's CPU per
+    event it sends (lines, hop rows, progress), with hop names and databases on or off."""
+    async with webtrace(work, mtrcount=str(cycles), mtrinterval="0.5", timeout="60",
+                        **directory_settings(work, directory)) as server:
+        async with session(server) as http:
+            counts = {"events": 0, "lines": 0, "named": 0, "completed": 0}
+            failures: list[str] = []
+            begin = time.time() + 0.2
+
+            async def one() -> None:
+                await asyncio.sleep(max(0.0, begin - time.time()))
+                try:
+                    async with http.get(f"{server.base}/api/v1/mtr?target=127.0.0.1") as resp:
+                        async for raw in resp.content:
+                            if raw.startswith(b"event: "):
+                                counts["events"] += 1
+                                counts["lines"] += raw.startswith(b"event: line")
+                                counts["completed"] += raw.startswith(b"event: end")
+                            elif raw.startswith(b"data: ") and b'"name":"localhost"' in raw:
+                                counts["named"] += 1
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    failures.append(type(exc).__name__)
+
+            cpu0 = server.cpu()
+            await asyncio.gather(*(one() for _ in range(n)))
+            cpu = server.cpu() - cpu0
+    return {"n": n, "cycles": cycles, "directory": directory, **counts, "failures": sorted(set(failures)),
+            "cpu_s": cpu, "cpu_per_event": cpu / max(counts["events"], 1),
+            "cpu_per_line": cpu / max(counts["lines"], 1)}
+
+
 async def median_round(
     rounds: int, once: Callable[[], Awaitable[dict[str, Any]]], key: Callable[[dict[str, Any]], float]
 ) -> dict[str, Any]:
@@ -281,6 +323,10 @@ async def median_round(
     chosen = dict(sorted(results, key=key)[len(results) // 2])
     chosen["rounds"] = [key(r) for r in results]
     return chosen
+
+
+def cpu_per_line(result: dict[str, Any]) -> float:
+    return float(result["cpu_per_line"])
 
 
 def latency_over_floor(result: dict[str, Any]) -> float:
@@ -395,6 +441,12 @@ FULL: dict[str, Callable[[Path], Any]] = {
     # Long streams: the CPU of a line itself, with a request's cost spread over 50.
     "ping-100-long": lambda w: ping_streams(w, 100, 0, count=50),
     "ping-2000": lambda w: ping_streams(w, 2000, 0),
+    # Hop names and both databases on: ping has no hops, so this is their cost when unused.
+    "ping-500-over-10s-names": lambda w: median_round(
+        3, lambda: ping_streams(w, 500, 10, directory=True), latency_over_floor),
+    # An mtr crowd without and with names and databases, in the same run.
+    "mtr-200": lambda w: median_round(3, lambda: mtr_crowd(w, 200, 10, directory=False), cpu_per_line),
+    "mtr-200-names": lambda w: median_round(3, lambda: mtr_crowd(w, 200, 10, directory=True), cpu_per_line),
     "refused-429": lambda w: median_round(3, lambda: refused_rate(w, 5, 50), lambda r: float(r["ratio"])),
     "disconnect-storm-500": lambda w: disconnect_storm(w, 500),
     "mtr-first-hop": lambda w: mtr_first_hop(w, 10),
@@ -405,6 +457,7 @@ SMOKE: dict[str, Callable[[Path], Any]] = {
     "refused-429": lambda w: refused_rate(w, 1, 8),
     "disconnect-storm-5": lambda w: disconnect_storm(w, 5),
     "mtr-first-hop": lambda w: mtr_first_hop(w, 2),
+    "mtr-5-names": lambda w: mtr_crowd(w, 5, 2, directory=True),
 }
 
 

@@ -52,6 +52,14 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
             per, floor = s["cpu_per_line"], s["floor_cpu_per_line"]
             out.append((f"server CPU per streamed line ({name})", f"{per * 1e6:.0f} µs", f"{floor * 1e6:.0f} µs",
                         ratio(per, floor), "at most 2×", "met" if per <= 2 * floor else "missed"))
+    if (off := r.get("ping-500-over-10s")) and (on := r.get("ping-500-over-10s-names")):
+        out.append(("500 over 10 s, names and databases on: p99 line latency", ms(on["p99_latency"]),
+                    f"{ms(off['p99_latency'])} (off)", f"{(on['p99_latency'] - off['p99_latency']) * 1000:+.2f} ms",
+                    "within the noise", "–"))
+    if (off := r.get("mtr-200")) and (on := r.get("mtr-200-names")):
+        out.append(("200 mtr at once, 10 cycles: server CPU per line, names and databases on",
+                    f"{on['cpu_per_line'] * 1e6:.0f} µs", f"{off['cpu_per_line'] * 1e6:.0f} µs (off)",
+                    ratio(on["cpu_per_line"], off["cpu_per_line"]), "within the noise", "–"))
     if s := r.get("refused-429"):
         out.append(("429 path: requests per second", f"{s['webtrace_rps']:.0f}", f"{s['bare_rps']:.0f} (bare aiohttp)",
                     f"{s['ratio'] * 100:.0f} %", "at least 70 %", "met" if s["ratio"] >= 0.7 else "missed"))

@@ -27,3 +27,6 @@ def test_every_scenario_runs_at_a_small_size(tmp_path: Path) -> None:
     storm = results["disconnect-storm-5"]
     assert storm["mtr_running"] >= 5 and storm["left_over"] == 0 and storm["gone_after_s"] < 30
     assert results["mtr-first-hop"]["p50"] is not None
+    mtr = results["mtr-5-names"]
+    assert mtr["completed"] == 5 and not mtr["failures"] and mtr["lines"] > 0 and mtr["cpu_per_line"] > 0
+    assert mtr["named"] > 0  # the rows carried names: the scenario measures what it says

@@ -13,8 +13,9 @@ from pathlib import Path
 import psutil
 from aiohttp import web
 
-from tests.helpers import collect, sse_events, tool_processes
-from tests.server import running_server, stopped
+from tests.helpers import collect, eventually, sse_events, tool_processes
+from tests.ipdbs import write_asn_db
+from tests.server import Server, running_server, stopped
 from webtrace.__main__ import parse_args
 
 
@@ -201,3 +202,37 @@ async def test_a_tool_that_cannot_start_has_its_outcome_in_the_access_log(tmp_pa
         await stopped(server)
     [line] = [line for line in server.log.read_text().splitlines() if "path='/trace'" in line]
     assert "tool=traceroute" in line and "run=failed" in line
+
+
+def test_a_database_that_cannot_be_read_stops_start_up_with_its_setting(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "webtrace"], env={**os.environ, "WEBTRACE_ASN_DB": str(tmp_path / "GeoLite2-ASN.mmdb")},
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"webtrace: WEBTRACE_ASN_DB={tmp_path}/GeoLite2-ASN.mmdb cannot be read: there is no such file"
+
+
+async def _hop_host(server: Server) -> dict[str, object]:
+    resp = await server.session.get(f"{server.base}/api/v1/traceroute", params={"target": "127.0.0.1"})
+    return [e for e in await collect(resp) if e.event == "hop"][-1].data["hosts"][0]
+
+
+async def _log_says(server: Server, text: str, times: int, timeout: float = 15) -> bool:
+    return await eventually(lambda: server.log.read_text().count(text) >= times, timeout)
+
+
+async def test_databases_are_reopened_when_replaced_and_on_sighup(tmp_path: Path) -> None:
+    asn = write_asn_db(tmp_path / "asn.mmdb")
+    async with running_server(tmp_path, {"WEBTRACE_ASN_DB": str(asn), "WEBTRACE_NAMES": "on"}) as server:
+        assert await _hop_host(server) == {"address": "127.0.0.1", "name": "localhost", "asn": 64500,
+                                           "as_name": "Example Net"}
+        reopened = f"WEBTRACE_ASN_DB={asn} reopened"
+        server.process.send_signal(signal.SIGHUP)  # the file is the same: only the signal reopens it
+        assert await _log_says(server, reopened, 1)
+        # An updater renames a new file into place; the server sees it within seconds.
+        write_asn_db(tmp_path / "new.mmdb", {"127.0.0.0/8": (64510, "Renumbered Net", "NL")})
+        os.replace(tmp_path / "new.mmdb", asn)
+        assert await _log_says(server, reopened, 2)
+        assert (await _hop_host(server))["asn"] == 64510
+        assert server.process.poll() is None

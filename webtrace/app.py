@@ -127,7 +127,7 @@ def setup_targets(app: web.Application, resolver: Resolver) -> None:
 
 
 # Seconds between checks whether an updater replaced a database file.
-DATABASE_CHECK_INTERVAL = 10.0
+DATABASE_CHECK_INTERVAL = 5.0
 
 
 def setup_directory(app: web.Application) -> None:

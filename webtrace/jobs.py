@@ -190,7 +190,7 @@ def start_job(
     run = runner.run(plan.argv, name=spec.name, timeout=settings.timeout, executable=plan.executable)
     total = plan.options.count or 0
     parser = spec.parser_for(str(plan.address), total, plan.platform)
-    notes = directory.for_run() if directory is not None and parser is not None else None
+    notes = directory.for_run() if directory is not None and parser is not None and spec.hops else None
     return Job(plan, run, parser, notes)
 
 

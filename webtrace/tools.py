@@ -105,6 +105,8 @@ class ToolSpec:
     aliases: tuple[str, ...] = ()  # other names the original's page links use (?action=trace)
     # What the text routes print; None: the tool's own lines.
     text_view: Callable[[], TextView] | None = None
+    # Whether its parser tells hop rows, which get names, AS and country (webtrace.hops).
+    hops: bool = False
 
     def argv_on(self, platform: str) -> Argv | None:
         """How ``platform`` runs this tool, or None if it is not offered there."""
@@ -141,6 +143,7 @@ MTR = ToolSpec(
     default_ports={TCP: 80},
     # Its raw records mean nothing to a person: a line per new hop, then mtr --report's table.
     text_view=lambda: MtrReport(socket.gethostname()),
+    hops=True,
 )
 
 TRACEROUTE = ToolSpec(
@@ -161,6 +164,7 @@ TRACEROUTE = ToolSpec(
     ports=True,
     default_ports={TCP: 80},
     aliases=("trace",),
+    hops=True,
 )
 
 PING = ToolSpec(

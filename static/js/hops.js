@@ -75,7 +75,7 @@ function fillHosts(cell, hosts, tool) {
     cell.classList.add("silent");
   } else {
     cell.classList.remove("silent");
-    for (const host of hosts) cell.append(hostButton(host));
+    for (const host of hosts) cell.append(hostButton(host), ...whois(host));
   }
 }
 
@@ -99,6 +99,20 @@ function hostButton(host) {
     announce(`Target set to ${host.address}.`);
   });
   return button;
+}
+
+// Who the address belongs to, where the server's databases know: "AS64500 Example Net · NL".
+function whois(host) {
+  const parts = [];
+  if (host.asn) parts.push(host.as_name ? `AS${host.asn} ${host.as_name}` : `AS${host.asn}`);
+  if (host.country) parts.push(host.country);
+  if (parts.length === 0) return [];
+  const line = document.createElement("span");
+  line.className = "whois";
+  line.textContent = parts.join(" · ");
+  if (host.asn) line.dataset.asn = String(host.asn);
+  if (host.country) line.dataset.country = host.country;
+  return [line];
 }
 
 function scaleBars(run) {

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from tests.ipdbs import write_asn_db, write_geo_db
 from tests.server import ServerProcess, server_process
 
 CHROMIUM = "/usr/bin/chromium"
@@ -25,8 +26,10 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).parent.parent.parent / "artifacts" / "screenshots"
 # Only 127.0.0.0/8 is allowed: ::1 stands in for a denied target without leaving the machine.
+# Names are on: 127.0.0.1 is named in /etc/hosts, so no lookup leaves the machine.
 BROWSER_ENV = {
     "WEBTRACE_ALLOW_NETWORKS": "127.0.0.0/8",
+    "WEBTRACE_NAMES": "on",
     "WEBTRACE_MTRCOUNT": "5",
     "WEBTRACE_PINGCOUNT": "5",
     "WEBTRACE_RATELIMIT": "6/minute",
@@ -75,7 +78,11 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def lg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with server_process(tmp_path_factory.mktemp("lg"), BROWSER_ENV, unix=False) as server:
+    """The page's server, with test AS and country databases (127.0.0.0/8 is AS64500, NL)."""
+    tmp = tmp_path_factory.mktemp("lg")
+    env = {**BROWSER_ENV, "WEBTRACE_ASN_DB": str(write_asn_db(tmp / "asn.mmdb")),
+           "WEBTRACE_GEO_DB": str(write_geo_db(tmp / "geo.mmdb"))}
+    with server_process(tmp, env, unix=False) as server:
         yield server
 
 

@@ -42,7 +42,7 @@ async def test_mtr_table_fills_live_and_hosts_become_targets(lg: ServerProcess, 
     await expect(row.locator("td").nth(2)).to_have_text("0.0%")
     await expect(row.locator("td").nth(3)).to_have_text("5")
     await expect(page.locator("#progress-label")).to_have_text("5 of 5")
-    await expect(page.locator("#command")).to_have_text(re.compile(r"^mtr --raw -c 5 .* 127\.0\.0\.1$"))
+    await expect(page.locator("#command")).to_have_text(re.compile(r"^mtr --raw --no-dns -c 5 .* 127\.0\.0\.1$"))
     assert page.url.endswith("?tool=mtr&target=127.0.0.1&family=auto")
     await page.get_by_label("Target").fill("")
     await row.locator("button.host").first.click()
@@ -336,8 +336,11 @@ async def test_options_appear_where_they_mean_something_and_a_tcp_mtr_runs(
         await page.get_by_label("Target").fill("127.0.0.1")
         await page.get_by_label("Target").press("Enter")
         await expect(page.locator("#status")).to_have_text(FINISHED)
-    await expect(page.locator("#command")).to_have_text(re.compile(rf"^mtr --raw --tcp -P {listening} -c 2 "))
-    await expect(page.locator("#hops tbody tr td.hosts")).to_contain_text("127.0.0.1")
+    await expect(page.locator("#command")).to_have_text(re.compile(rf"^mtr --raw --no-dns --tcp -P {listening} -c 2 "))
+    # The hop says who it is: its name, its address, its AS and its country, from the test databases.
+    hosts = page.locator("#hops tbody tr td.hosts")
+    await expect(hosts.locator("button.host")).to_have_text("localhost (127.0.0.1)")
+    await expect(hosts.locator(".whois")).to_have_text("AS64500 Example Net · NL")
     assert page.url.endswith(f"?tool=mtr&target=127.0.0.1&family=auto&protocol=tcp&port={listening}&count=2")
     text_link = await page.locator("#text-link").get_attribute("href")
     assert text_link is not None and f"protocol=tcp&port={listening}&count=2" in text_link

@@ -9,6 +9,12 @@ ranges, used only inside these namespaces. r1 never sends ICMP time-exceeded
 (the silent hop); r2 drops about half of the echo requests it forwards to the
 target (the lossy link, seen by ping and mtr; traceroute probes with UDP, so
 its view of the path is the same every run); ``UNREACHABLE`` sits on link C but no host answers for it.
+The target listens on TCP port ``OPEN_PORT`` (both families); ``CLOSED_PORT``
+answers with a reset, as a closed port does.
+
+The host's own resolver (/etc/netns/NS/resolv.conf) points at its loopback,
+where nothing answers unless a test starts a DNS server there: names come from
+its hosts file, and no lookup leaves the lab.
 
 Every namespace carries a per-run suffix and is removed on exit, also when the
 body fails. Needs root (``ip netns``, nftables).
@@ -19,6 +25,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +50,7 @@ R1_V4, R1_V6 = "192.0.2.1", "2001:db8:a::1"
 R2_V4, R2_V6 = "198.51.100.2", "2001:db8:b::2"
 UNREACHABLE_V4 = "203.0.113.99"
 LOSS_PERCENT = 50
+OPEN_PORT, CLOSED_PORT = 8443, 8444
 # Names for the host's reverse lookups (ip netns exec bind-mounts /etc/netns/NS/hosts).
 HOST_NAMES = {
     R1_V4: "r1.lab.test", R1_V6: "r1.lab.test",
@@ -109,10 +117,17 @@ def network_lab(suffix: str | None = None) -> Iterator[Lab]:
         raise LabUnavailable(why)
     lab = Lab(suffix or str(os.getpid()))
     hosts_dir = Path("/etc/netns") / lab.ns("host")
+    listener: subprocess.Popen[str] | None = None
     try:
         _build(lab, hosts_dir)
+        listener = _listen(lab)
         yield lab
     finally:
+        if listener is not None:
+            listener.kill()
+            listener.wait()
+            assert listener.stdout is not None
+            listener.stdout.close()
         for host in HOSTS:
             subprocess.run(["ip", "netns", "del", lab.ns(host)], capture_output=True)
         shutil.rmtree(hosts_dir, ignore_errors=True)
@@ -132,8 +147,12 @@ def _build(lab: Lab, hosts_dir: Path) -> None:
             lab.run(host, ["ip", "-6", "addr", "add", f"{v6}/64", "dev", ifname, "nodad"])
             lab.run(host, ["ip", "link", "set", ifname, "up"])
     for host in ("r1", "r2"):
-        for key in ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
-                    "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"):
+        for key in ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"):
+            lab.run(host, ["sysctl", "-qw", key])
+    # Every probe gets its answer, however many runs probe at once (the kernel
+    # would answer about one unreachable port a second).
+    for host in ("r1", "r2", "target"):
+        for key in ("net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"):
             lab.run(host, ["sysctl", "-qw", key])
     for host, ((net4, via4), (net6, via6)) in ROUTES.items():
         lab.run(host, ["ip", "route", "add", net4, "via", via4])
@@ -144,6 +163,32 @@ def _build(lab: Lab, hosts_dir: Path) -> None:
     lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost"]
     lines += [f"{address} {name}" for address, name in HOST_NAMES.items()]
     (hosts_dir / "hosts").write_text("\n".join(lines) + "\n")
+    (hosts_dir / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+
+
+_LISTENER = f"""
+import socket, sys
+server = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+server.bind(("::", {OPEN_PORT}))
+server.listen(64)
+print("listening", flush=True)
+while True:
+    server.accept()[0].close()
+"""
+
+
+def _listen(lab: Lab) -> subprocess.Popen[str]:
+    """The target's open TCP port, for TCP traces that end at a listening service."""
+    listener = subprocess.Popen(lab.exec_argv("target", [sys.executable, "-c", _LISTENER]),
+                                stdout=subprocess.PIPE, text=True)
+    assert listener.stdout is not None
+    if listener.stdout.readline().strip() != "listening":
+        listener.kill()
+        listener.wait()
+        listener.stdout.close()
+        raise LabUnavailable("the target's TCP listener did not start")
+    return listener
 
 
 if __name__ == "__main__":  # a quick look: python -m tests.netlab.lab

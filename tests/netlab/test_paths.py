@@ -1,9 +1,12 @@
 """Real multi-hop paths: webtrace runs inside the lab's host namespace (see lab.py).
 
 Through it, traceroute and mtr see r1 (silent), r2 and the target in order, in
-both families; mtr sees the lossy link; ping to an address nobody answers fails.
+both families and with every protocol; mtr sees the lossy link; ping to an
+address nobody answers fails. Hops carry the names of the lab's hosts file and
+the AS and country of small test databases.
 """
 
+import asyncio
 import re
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +17,7 @@ import aiohttp
 import pytest
 
 from tests.helpers import SSE, collect, hop_table
+from tests.ipdbs import write_asn_db, write_geo_db
 from tests.netlab import lab as netlab
 from tests.server import ServerProcess, server_process
 
@@ -29,18 +33,12 @@ LAB_ENV = {
 
 
 @pytest.fixture(scope="module")
-def lab() -> Iterator[netlab.Lab]:
-    why = netlab.missing_requirements()
-    if why is not None:
-        pytest.skip(why)
-    with netlab.network_lab() as built:
-        yield built
-
-
-@pytest.fixture(scope="module")
 def lab_server(lab: netlab.Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     prefix = ["ip", "netns", "exec", lab.ns("host")]
-    with server_process(tmp_path_factory.mktemp("netlab"), LAB_ENV, prefix=prefix) as server:
+    tmp = tmp_path_factory.mktemp("netlab")
+    env = {**LAB_ENV, "WEBTRACE_NAMES": "on", "WEBTRACE_ASN_DB": str(write_asn_db(tmp / "asn.mmdb")),
+           "WEBTRACE_GEO_DB": str(write_geo_db(tmp / "geo.mmdb"))}
+    with server_process(tmp, env, prefix=prefix) as server:
         yield server
 
 
@@ -48,8 +46,9 @@ def lab_server(lab: netlab.Lab, tmp_path_factory: pytest.TempPathFactory) -> Ite
 async def lg(lab_server: ServerProcess) -> AsyncIterator[Any]:
     connector = aiohttp.UnixConnector(path=str(lab_server.socket))
     async with aiohttp.ClientSession(connector=connector) as session:
-        async def run(tool: str, target: str, family: str = "auto") -> list[SSE]:
-            resp = await session.get(f"{lab_server.base}/api/v1/{tool}", params={"target": target, "family": family})
+        async def run(tool: str, target: str, family: str = "auto", **options: str) -> list[SSE]:
+            params = {"target": target, "family": family, **options}
+            resp = await session.get(f"{lab_server.base}/api/v1/{tool}", params=params)
             assert resp.status == 200, await resp.text()
             return await collect(resp, timeout=60)
 
@@ -73,8 +72,54 @@ async def test_traceroute_sees_every_hop_in_order(lg: Any, target: str, r2: str,
     rows = final_rows(events)
     assert [r["hop"] for r in rows] == [1, 2, 3]
     assert rows[0]["hosts"] == [] and rows[0]["rtts_ms"] == [None, None, None]  # r1 is silent: * * *
-    assert rows[1]["hosts"] == [{"address": r2, "name": "r2.lab.test"}]
-    assert addresses(rows[2]) == [target]
+    assert rows[1]["hosts"] == [
+        {"address": r2, "name": "r2.lab.test", "asn": 64501, "as_name": "Transit Example", "country": "DE"}]
+    assert rows[2]["hosts"] == [
+        {"address": target, "name": "target.lab.test", "asn": 64502, "as_name": "Target Hosting", "country": "JP"}]
+
+
+# (tool, options, what the argv carries); each is run in both families, all at once.
+PROTOCOL_CASES = [
+    ("traceroute", {"protocol": "tcp", "port": str(netlab.OPEN_PORT)}, f"-T -p {netlab.OPEN_PORT}"),
+    ("traceroute", {"protocol": "tcp", "port": str(netlab.CLOSED_PORT)}, f"-T -p {netlab.CLOSED_PORT}"),
+    ("traceroute", {"protocol": "udp", "port": "5353"}, "-U -p 5353"),
+    ("traceroute", {"protocol": "icmp"}, "-I"),
+    ("mtr", {"protocol": "tcp", "port": str(netlab.OPEN_PORT), "count": "5"}, f"--tcp -P {netlab.OPEN_PORT}"),
+    ("mtr", {"protocol": "tcp", "port": str(netlab.CLOSED_PORT), "count": "5"}, f"--tcp -P {netlab.CLOSED_PORT}"),
+    ("mtr", {"protocol": "udp", "port": "5353", "count": "5"}, "--udp -P 5353"),
+    ("mtr", {"protocol": "icmp", "count": "5"}, "-c 5"),
+]
+
+
+@pytest.mark.parametrize(("target", "r2"), [(netlab.TARGET_V4, netlab.R2_V4), (netlab.TARGET_V6, netlab.R2_V6)])
+async def test_every_protocol_finds_the_path_to_an_open_and_a_closed_port(lg: Any, target: str, r2: str) -> None:
+    """TCP to a port that listens and to one that resets, UDP to a chosen port,
+    ICMP: each sees the silent r1, then r2, then the target, and ends ok."""
+    # ICMP runs go after the others: mtr matches ICMPv6 errors by sequence alone,
+    # so an mtr sending echo requests while another mtr sends TCP or UDP probes
+    # from the same host can take their errors for its own (seen here in IPv6).
+    icmp = [case for case in PROTOCOL_CASES if case[1]["protocol"] == "icmp"]
+    others = [case for case in PROTOCOL_CASES if case not in icmp]
+    runs = []
+    for cases in (others, icmp):
+        runs += await asyncio.gather(*(lg(tool, target, **options) for tool, options, _ in cases))
+    for (tool, options, flags), events in zip(others + icmp, runs, strict=True):
+        case = f"{tool} {options}"
+        start, end = events[0].data, events[-1].data
+        assert end["status"] == "ok", (case, end)
+        assert start["protocol"] == options["protocol"] and flags in start["command"], (case, start)
+        assert start["port"] == (int(options["port"]) if "port" in options else None), case
+        rows = final_rows(events)
+        assert rows[0]["hosts"] == [], (case, rows[0])  # r1 is silent whatever the protocol
+        assert addresses(rows[1]) == [r2] and addresses(rows[-1]) == [target], (case, rows)
+        if options["protocol"] == "icmp":
+            # r2 drops half the echo requests to the target: traceroute may
+            # lose all three at hop 3 and find the target again at hop 4.
+            assert len(rows) in (3, 4), (case, rows)
+            continue
+        assert [r["hop"] for r in rows] == [1, 2, 3], (case, rows)
+        if tool == "mtr":
+            assert rows[2]["sent"] == 5 and rows[2]["received"] == 5 and rows[2]["loss_pct"] == 0, (case, rows[2])
 
 
 @pytest.mark.parametrize(("target", "r2"), [(netlab.TARGET_V4, netlab.R2_V4), (netlab.TARGET_V6, netlab.R2_V6)])
@@ -129,8 +174,9 @@ async def test_mtr_for_curl_reports_the_silent_hop(lab_server: ServerProcess, ta
     lines = text.splitlines()
     # The target may first answer a probe sent too far (the lossy link lost the
     # nearer ones): then a line says where it really is, as the report does.
-    assert lines[0] == f"  2. {r2}"
-    first = re.fullmatch(rf"  (\d)\. {re.escape(target)}", lines[1])
+    # The first lines come before the names, unless an earlier run left them in the cache.
+    assert lines[0] in (f"  2. {r2}", f"  2. r2.lab.test ({r2})"), lines
+    first = re.fullmatch(rf"  (\d)\. (target\.lab\.test \()?{re.escape(target)}\)?", lines[1])
     assert first is not None, lines
     if first[1] != "3":
         assert "     (the target is hop 3: its replies from nearer were lost at first)" in lines

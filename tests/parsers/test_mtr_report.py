@@ -53,3 +53,17 @@ def test_a_trim_and_several_hosts_on_one_hop() -> None:
     assert view.lines(Event("trim", {"hops": 2})) == []  # said once
     table = view.lines(Event("end", {"status": "ok"}))
     assert [line[:9] for line in table[3:]] == ["  2.|-- 1", "    |-- t"]  # hop 3 was trimmed
+
+
+def test_names_as_and_country_where_known() -> None:
+    view = MtrReport("lg", started=0)
+    hop = {"hop": 2, "sent": 3, "received": 3, "loss_pct": 0.0, "last_ms": 1.0, "avg_ms": 1.0,
+           "best_ms": 1.0, "worst_ms": 1.0, "stdev_ms": 0.0}
+    first = view.lines(Event("hop", {**hop, "hosts": [
+        {"address": "198.51.100.2", "name": None, "asn": 64501, "as_name": "Transit Example", "country": "DE"}]}))
+    assert first == ["  2. AS64501 198.51.100.2 [DE]"]
+    # The name arrives later: no new line, but the table has it.
+    assert view.lines(Event("hop", {**hop, "hosts": [
+        {"address": "198.51.100.2", "name": "r2.lab.test", "asn": 64501, "country": "DE"}]})) == []
+    table = view.lines(Event("end", {"status": "ok"}))
+    assert table[-1].startswith("  2.|-- AS64501 r2.lab.test (198.51.100.2) [DE] ")

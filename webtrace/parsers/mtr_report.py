@@ -18,8 +18,15 @@ COLUMNS = ("Loss%", "Snt", "Last", "Avg", "Best", "Wrst", "StDev")
 
 
 def host_label(host: dict[str, Any]) -> str:
+    """``AS64500 r2.example.net (192.0.2.1) [NL]``, as much of it as is known
+    (the AS first, as mtr -z shows it)."""
     name = host.get("name")
-    return f"{name} ({host['address']})" if name else host["address"]
+    label = f"{name} ({host['address']})" if name else host["address"]
+    if host.get("asn"):
+        label = f"AS{host['asn']} {label}"
+    if host.get("country"):
+        label = f"{label} [{host['country']}]"
+    return label
 
 
 class MtrReport:

@@ -88,7 +88,15 @@ EVENT_DATA: Mapping[str, Schema] = {
                 "items": {
                     "type": "object",
                     "required": ["address"],
-                    "properties": {"address": {"type": "string"}, "name": {"type": ["string", "null"]}},
+                    "properties": {
+                        "address": {"type": "string"},
+                        "name": {"type": ["string", "null"],
+                                 "description": "reverse-DNS name; null until known (the row is sent again with it)"},
+                        "asn": {"type": "integer", "minimum": 1, "description": "AS number, from WEBTRACE_ASN_DB"},
+                        "as_name": {"type": "string", "description": "the AS's name, from WEBTRACE_ASN_DB"},
+                        "country": {"type": "string", "pattern": "^[A-Z]{2}$",
+                                    "description": "ISO 3166 country code, from WEBTRACE_GEO_DB"},
+                    },
                 },
             },
             "sent": {"type": "integer"},
