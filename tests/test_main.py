@@ -210,7 +210,8 @@ def test_a_database_that_cannot_be_read_stops_start_up_with_its_setting(tmp_path
         capture_output=True, text=True, timeout=30,
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == f"webtrace: WEBTRACE_ASN_DB={tmp_path}/GeoLite2-ASN.mmdb cannot be read: there is no such file"
+    missing = tmp_path / "GeoLite2-ASN.mmdb"
+    assert result.stderr.strip() == f"webtrace: WEBTRACE_ASN_DB={missing} cannot be read: there is no such file"
 
 
 async def _hop_host(server: Server) -> dict[str, object]:
