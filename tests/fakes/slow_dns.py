@@ -14,8 +14,8 @@ import ipaddress
 import sys
 import time
 
-from dnslib import PTR, QTYPE, RCODE, RR, DNSRecord
-from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
+from dnslib import PTR, QTYPE, RCODE, RR, DNSRecord  # type: ignore[import-untyped]
+from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer  # type: ignore[import-untyped]
 
 
 class Slow(BaseResolver):  # type: ignore[misc]
