@@ -35,6 +35,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 LOOPBACK_SETTINGS = Settings(
     allow_networks=parse_networks("127.0.0.0/8,::1/128"),
     names="off",
+    results="memory://",
     ping_count=3,
     ping_interval=0.2,
     mtr_count=3,

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import re
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Iterable
 
@@ -23,18 +24,22 @@ from .process.groups import become_subreaper, use_pidfd_child_watcher
 from .process.runner import ProcessRunner
 from .process.spawner import Spawner
 from .resources import find_dir
+from .results.backends import open_store
+from .results.recorder import Results
+from .results.store import StoreError
 from .settings import Settings, SettingsError
 from .tools import TOOLS, ToolSpec, tools_for
 from .web import views
 from .web.accesslog import setup_departures
 from .web.forwarded import setup_forwarded
 from .web.headers import setup_headers
-from .web.keys import DIRECTORY, PLATFORM, POLICY, RESOLVER, RUNNER, SETTINGS
+from .web.keys import DIRECTORY, NODE, PLATFORM, POLICY, RESOLVER, RESULTS, RUNNER, SETTINGS
 from .web.keys import TOOLS as TOOLS_KEY
 from .web.metrics import METRICS, Metrics
 from .web.openapi import setup_openapi
 from .web.ratelimit import setup_ratelimit
 from .web.refusals import setup_refusals
+from .web.results import setup_result_routes
 from .web.sinks import SSE_PING_INTERVAL
 from .web.stalls import STALLS, StallWatch
 
@@ -64,6 +69,7 @@ def create_app(
     setup_targets(app, resolver or system_resolver)
     setup_directory(app)
     setup_tools(app, platform, tools)
+    setup_results(app)
     # Middleware order matters: departures first, to see every request end; the
     # client must be known before it is limited; refusals, raised by the limits
     # or the views, become responses around both.
@@ -74,6 +80,7 @@ def create_app(
     setup_headers(app)
     setup_templates(app)
     setup_streams(app, sse_ping_interval, send_timeout)
+    setup_result_routes(app)
     setup_routes(app)
     setup_openapi(app)  # last: it describes every route added before it
     return app
@@ -165,6 +172,38 @@ async def _refresh_every(databases: IpDatabases, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         databases.refresh()
+
+
+# Seconds between sweeps of expired results.
+EXPIRY_INTERVAL = 600.0
+
+
+def setup_results(app: web.Application) -> None:
+    """Every accepted run a result (design §8), kept where WEBTRACE_RESULTS says."""
+    settings = app[SETTINGS]
+    app[NODE] = socket.gethostname()
+    store = open_store(settings.results, settings.results_ttl)
+    results = app[RESULTS] = Results(store, max_bytes=settings.result_max_bytes, node=app[NODE],
+                                     run_timeout=settings.timeout)
+
+    async def keep(app: web.Application) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(_expire_every(results, EXPIRY_INTERVAL)) if store is not None else None
+        yield
+        if sweeper is not None:
+            sweeper.cancel()
+        await results.close()  # after the runs: their last events are written first
+
+    app.cleanup_ctx.append(keep)
+
+
+async def _expire_every(results: Results, interval: float) -> None:
+    assert results.store is not None
+    while True:
+        try:
+            await results.store.expire()
+        except StoreError as exc:
+            log.warning("expired results could not be removed from %s (%s)", results.store.name, exc)
+        await asyncio.sleep(interval)
 
 
 def setup_tools(app: web.Application, platform: str, tools: Iterable[ToolSpec]) -> None:

@@ -56,6 +56,7 @@ class Job:
     run: Run
     parser: Parser | None  # None: the output is streamed as lines only
     notes: HopNotes | None = None  # None: hop rows go out as the parser made them
+    result_id: str | None = None  # its result's id, where results are kept
     parser_failed: bool = False  # logged once a run
 
     @property
@@ -73,6 +74,7 @@ class Job:
             port=plan.options.port,
             count=plan.options.count,
             command=shlex.join(plan.argv),
+            result=self.result_id,
         ))
 
     @staticmethod

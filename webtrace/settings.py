@@ -101,6 +101,18 @@ def _optional_path(text: str) -> Path | None:
     return Path(text).expanduser() if text.strip() else None
 
 
+def _results_uri(text: str) -> str:
+    value = text.strip()
+    if value in ("", "off", "memory://"):
+        return value
+    scheme, sep, rest = value.partition("://")
+    if scheme == "sqlite" and sep and rest.startswith("/") and len(rest) > 1:
+        return value
+    if scheme in ("redis", "rediss", "redis+unix") and sep and rest:
+        return value
+    raise ValueError("must be sqlite:///PATH, memory://, redis://host:6379 or off")
+
+
 def setting(env: str, parse: Callable[[str], Any], doc: str, default: Any) -> Any:
     return field(default=default, metadata={"env": env, "parse": parse, "doc": doc})
 
@@ -231,6 +243,31 @@ class Settings:
         _optional_path,
         "MaxMind-format Country or City database (GeoLite2, DB-IP Lite) giving each hop's country; none if empty.",
         None,
+    )
+    results: str = setting(
+        "WEBTRACE_RESULTS",
+        _results_uri,
+        "Where results are kept: sqlite:///PATH, memory://, redis://host:6379 (shared by instances) or off;"
+        " empty: results.sqlite3 in $STATE_DIRECTORY (systemd), else in $XDG_STATE_HOME/webtrace.",
+        "",
+    )
+    results_ttl: float = setting(
+        "WEBTRACE_RESULTS_TTL",
+        _float_between(60, 366 * 86400),
+        "Seconds a result is kept (7 days).",
+        604800.0,
+    )
+    result_max_bytes: int = setting(
+        "WEBTRACE_RESULT_MAX_BYTES",
+        _int_between(4096, 64 * 2**20),
+        "Most a result may hold; a run that outgrows it streams on, and its result is marked cut.",
+        2 * 2**20,
+    )
+    results_ratelimit: str = setting(
+        "WEBTRACE_RESULTS_RATELIMIT",
+        _ratelimit,
+        "Result reads per client (pages, JSON, followers), in limits syntax; separate from the run budget.",
+        "120/minute",
     )
     idle_timeout: float = setting(
         "WEBTRACE_IDLE_TIMEOUT",

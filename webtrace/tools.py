@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -103,8 +102,9 @@ class ToolSpec:
     ports: bool = False  # whether a port can be chosen (with a protocol other than ICMP)
     default_ports: Mapping[str, int] = field(default_factory=dict)  # e.g. TCP: 80
     aliases: tuple[str, ...] = ()  # other names the original's page links use (?action=trace)
-    # What the text routes print; None: the tool's own lines.
-    text_view: Callable[[], TextView] | None = None
+    # What the text routes print, given the server's name and when the run began;
+    # None: the tool's own lines.
+    text_view: Callable[[str, float], TextView] | None = None
     # Whether its parser tells hop rows, which get names, AS and country (webtrace.hops).
     hops: bool = False
 
@@ -142,7 +142,7 @@ MTR = ToolSpec(
     ports=True,
     default_ports={TCP: 80},
     # Its raw records mean nothing to a person: a line per new hop, then mtr --report's table.
-    text_view=lambda: MtrReport(socket.gethostname()),
+    text_view=MtrReport,
     hops=True,
 )
 

@@ -47,10 +47,12 @@ async def test_ping_stream_has_every_event_in_order(client: Any) -> None:
     assert events[0].event == "start" and events[-1].event == "end"
     assert [int(e.id) for e in events] == list(range(1, len(events) + 1))  # type: ignore[arg-type]
     start = events[0].data
+    result = start.pop("result")
     assert start == {
         "tool": "ping", "target": "127.0.0.1", "address": "127.0.0.1", "family": "4",
         "protocol": "icmp", "port": None, "count": 3, "command": "ping -n -O -c 3 -i 0.2 -4 127.0.0.1",
     }
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", result)  # 128 random bits, URL-safe
     assert [r["seq"] for r in of(events, "reply")] == [1, 2, 3]
     assert of(events, "progress")[-1] == {"done": 3, "total": 3}
     assert of(events, "summary")[-1]["received"] == 3

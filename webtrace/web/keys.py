@@ -13,6 +13,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from ..hops import Directory
+    from ..results.recorder import Results
     from ..net.policy import AddressPolicy
     from ..net.targets import Resolver
     from ..process.runner import ProcessRunner
@@ -26,3 +27,5 @@ RESOLVER: web.AppKey[Resolver] = web.AppKey("resolver")
 TOOLS: web.AppKey[Mapping[str, ToolSpec]] = web.AppKey("tools")
 PLATFORM: web.AppKey[str] = web.AppKey("platform")
 DIRECTORY: web.AppKey[Directory] = web.AppKey("directory")
+RESULTS: web.AppKey[Results] = web.AppKey("results")
+NODE: web.AppKey[str] = web.AppKey("node")  # this server's name, as results say where they were taken

@@ -49,6 +49,8 @@ EVENT_DATA: Mapping[str, Schema] = {
             "port": {"type": ["integer", "null"], "description": "null: the tool's own"},
             "count": {"type": ["integer", "null"], "description": "probes or cycles; null for traceroute"},
             "command": {"type": "string", "description": "the argv, as a shell would quote it"},
+            "result": {"type": ["string", "null"],
+                       "description": "the run's result id (/r/{id}); null where results are not kept"},
         },
     },
     "line": {
@@ -325,6 +327,71 @@ def _text_run(tools: list[ToolSpec], settings: Settings) -> Operations:
         }
 
 
+_RESULT_ID: dict[str, Any] = {
+    "name": "result_id", "in": "path", "required": True, "description": "A result's id, from `start`.",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{22}$"},
+}
+
+
+def _result_page(tools: list[ToolSpec], settings: Settings) -> Operations:
+    yield "/r/{result_id}", {
+        "summary": "A result, as the page shows a live run",
+        "description": "Live while the run goes on. Reading spends no run; it has a budget of its own "
+                       f"({settings.results_ratelimit}).",
+        "parameters": [_RESULT_ID],
+        "responses": {
+            "200": {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}},
+            "404": {"description": "No such result (or it expired): a page that says so.",
+                    "content": {"text/html": {"schema": {"type": "string"}}}},
+            **{k: v for k, v in _error_responses(JSON).items() if k in ("429", "503")},
+        },
+    }
+
+
+def _result_json(tools: list[ToolSpec], settings: Settings) -> Operations:
+    event = {"type": "object", "required": ["id", "event", "data"],
+             "properties": {"id": {"type": "integer", "minimum": 1}, "event": {"enum": list(get_args(Kind))},
+                            "data": {"type": "object"}}}
+    when = {"type": ["string", "null"], "format": "date-time"}
+    yield "/api/v1/results/{result_id}", {
+        "summary": "A result, as JSON (or as its text route printed it)",
+        "parameters": [_RESULT_ID, {"name": "format", "in": "query", "required": False,
+                                    "schema": {"type": "string", "enum": ["json", "text"]}}],
+        "responses": {
+            "200": {"description": "The result.", "content": {
+                JSON: {"schema": {"type": "object", "required": ["id", "tool", "events"], "properties": {
+                    "id": {"type": "string"}, "node": {"type": "string"}, "started_at": when,
+                    "ended_at": when, "status": {"type": ["string", "null"]}, "cut": {"type": "boolean"},
+                    "incomplete": {"type": "boolean"}, "events": {"type": "array", "items": event},
+                    **{k: v for k, v in EVENT_DATA["start"]["properties"].items() if k != "result"},
+                }}},
+                TEXT: {"schema": {"type": "string"}},
+            }},
+            **_error_responses(JSON),
+        },
+    }
+
+
+def _result_events(tools: list[ToolSpec], settings: Settings) -> Operations:
+    events = [{"$ref": f"#/components/schemas/{kind.capitalize()}Event"} for kind in get_args(Kind)]
+    yield "/api/v1/results/{result_id}/events", {
+        "summary": "A result, as Server-Sent Events: replayed, then live until its end",
+        "description": "Every event with its original id; Last-Event-ID (or ?last_event_id=) resumes after it. "
+                       "A result that ended with nothing after it: 204.",
+        "parameters": [
+            _RESULT_ID,
+            {"name": LAST_EVENT_ID, "in": "header", "required": False, "schema": {"type": "string"}},
+            {"name": "last_event_id", "in": "query", "required": False,
+             "schema": {"type": "string", "pattern": "^[0-9]{1,9}$"}},
+        ],
+        "responses": {
+            "200": {"description": "The events.", "content": {SSE: {"schema": {"oneOf": events}}}},
+            "204": {"description": "Nothing after Last-Event-ID, and the result has ended."},
+            **_error_responses(JSON),
+        },
+    }
+
+
 def _healthz(tools: list[ToolSpec], settings: Settings) -> Operations:
     yield "/healthz", {
         "summary": "Liveness",
@@ -367,6 +434,9 @@ _OPERATIONS: Mapping[str, Callable[[list[ToolSpec], Settings], Operations]] = {
     "api_check": _api_check,
     "text_run": _text_run,
     "healthz": _healthz,
+    "result_page": _result_page,
+    "result_json": _result_json,
+    "result_events": _result_events,
     "metrics": _metrics,
     "openapi": _openapi,
     "static": _static,

@@ -53,6 +53,8 @@ from .params import check_well_formed
 log = logging.getLogger(__name__)
 
 RUN_ROUTES = frozenset({"api_run", "text_run"})
+# Reading results spends no run, but draws on a budget of its own against scraping.
+RESULT_ROUTES = frozenset({"result_page", "result_json", "result_events"})
 CHECK_ROUTE = "api_check"
 STORAGE_RETRY_S = 5.0
 MAX_REMEMBERED = 100_000  # refused clients kept in memory before expired ones are swept
@@ -227,6 +229,12 @@ def setup_ratelimit(app: web.Application) -> None:
         per_client=settings.max_jobs_per_client,
     )
     app[LIMITER] = limiter
+    readers = ClientLimiter(
+        settings.results_ratelimit,
+        settings.ratelimit_storage,
+        ipv6_prefix=settings.ipv6_prefix,
+        per_client=settings.max_jobs_per_client,
+    )
     summary = RefusalSummary(logging.getLogger(ACCESS_LOGGER))
     summarise = settings.log_refusals == "summary"
 
@@ -272,6 +280,14 @@ def setup_ratelimit(app: web.Application) -> None:
                 raise over_budget(runs)
             if limiter.busy(key):
                 raise too_many_at_once(runs)
+            return await handler(request)
+        if route in RESULT_ROUTES:
+            key = f"read:{readers.key(request[CLIENT_IP])}"
+            reads = readers.remembered(key) or await readers.hit(key)
+            if not reads.allowed:
+                raise RateLimited(f"Too many result reads: the limit is {reads.window}. "
+                                  f"Try again in {reads.reset_s} s.", retry_after_s=reads.reset_s,
+                                  headers=reads.headers())
             return await handler(request)
         if route not in RUN_ROUTES:
             return await handler(request)

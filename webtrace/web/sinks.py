@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from typing import Any
 
 import orjson
 from aiohttp import hdrs, web
 from aiohttp_sse import sse_response
 
-from ..events import Event
+from ..events import Event, Outcome
 from ..jobs import Emit, Job, pump
+from ..results.recorder import Recorder
+from ..tools import ToolSpec
+from .keys import NODE
 from .ratelimit import RATE_HEADERS
 from .stalls import STALLS
 
@@ -28,8 +32,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _TRAILER_WORDS = ("ERROR:", "TIMEOUT:")
 
 
-async def sse_stream(request: web.Request, job: Job) -> web.StreamResponse:
-    """The run as Server-Sent Events: every event with an increasing id."""
+async def sse_stream(request: web.Request, job: Job, recorder: Recorder | None = None) -> web.StreamResponse:
+    """The run as Server-Sent Events: every event with an increasing id; each
+    recorded for its result (``recorder``) just before it is sent."""
     try:
         async with sse_response(
             request, headers=_rate_headers(request), ping_interval=request.app[SSE_PING_INTERVAL]
@@ -37,11 +42,13 @@ async def sse_stream(request: web.Request, job: Job) -> web.StreamResponse:
             ids = itertools.count(1)
 
             async def emit(events: list[Event]) -> None:
+                if recorder is not None:
+                    recorder.record(events)
                 await _send(request, resp, b"".join(sse_frame(next(ids), e) for e in events))
 
             await _run(job, emit)
     finally:
-        job.run.abandon()
+        _finish(job, recorder)
     return resp
 
 
@@ -53,26 +60,44 @@ def sse_frame(event_id: int, event: Event) -> bytes:
     return head + orjson.dumps(event.data) + b"\r\n\r\n"
 
 
-async def text_stream(request: web.Request, job: Job) -> web.StreamResponse:
+class TextLines:
+    """What the text routes print for a run's events: the tool's own lines (or its
+    text view's), and a closing line when the run did not end well. Pure; a
+    stored result printed again with it is what its text route printed."""
+
+    def __init__(self, spec: ToolSpec, server: str, started: float) -> None:
+        self.tool = spec.name
+        self.view = spec.text_view(server, started) if spec.text_view is not None else None
+
+    def lines(self, event: Event) -> list[str]:
+        out: list[str] = []
+        if self.view is not None:
+            out.extend(terminal_safe(line) for line in self.view.lines(event))
+        elif event.kind == "line":
+            out.append(terminal_safe(event.data["text"]))
+        if event.kind == "end" and (trailer := text_trailer(self.tool, event.data)):
+            out.append(trailer)
+        return out
+
+
+async def text_stream(request: web.Request, job: Job, recorder: Recorder | None = None) -> web.StreamResponse:
     """The original webtrace's plain text: the tool's lines, and a closing line
     when the run did not end well."""
-    resp = web.StreamResponse(headers={**STREAM_HEADERS, **_rate_headers(request)})
+    headers = {**STREAM_HEADERS, **_rate_headers(request)}
+    if recorder is not None:
+        headers[hdrs.LINK] = f'<r/{recorder.id}>; rel="bookmark"'
+    resp = web.StreamResponse(headers=headers)
     resp.content_type = "text/plain"
     resp.charset = "utf-8"
-    tool = job.spec.name
-    view = job.spec.text_view() if job.spec.text_view is not None else None
-    if view is None:
+    started = recorder.started_at if recorder is not None else time.time()
+    text = TextLines(job.spec, request.app[NODE], started)
+    if text.view is None:
         job.notes = None  # the tool's own lines are shown: hop rows go nowhere
 
     async def emit(events: list[Event]) -> None:
-        out: list[str] = []
-        for event in events:
-            if view is not None:
-                out.extend(terminal_safe(line) for line in view.lines(event))
-            elif event.kind == "line":
-                out.append(terminal_safe(event.data["text"]))
-            if event.kind == "end" and (trailer := text_trailer(tool, event.data)):
-                out.append(trailer)
+        if recorder is not None:
+            recorder.record(events)
+        out = [line for event in events for line in text.lines(event)]
         if out:
             await _send(request, resp, ("\n".join(out) + "\n").encode("utf-8", "replace"))
 
@@ -81,8 +106,15 @@ async def text_stream(request: web.Request, job: Job) -> web.StreamResponse:
         await _run(job, emit)
         await resp.write_eof()
     finally:
-        job.run.abandon()
+        _finish(job, recorder)
     return resp
+
+
+def _finish(job: Job, recorder: Recorder | None) -> None:
+    job.run.abandon()
+    if recorder is not None:  # its visitor left before the end was sent: the result still ends
+        outcome = job.run.outcome or Outcome("cancelled", None, 0.0, f"{job.spec.name} was stopped")
+        recorder.finish(job.end_event(outcome).data)
 
 
 def terminal_safe(line: str) -> str:

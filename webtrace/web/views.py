@@ -15,9 +15,10 @@ import aiohttp_jinja2
 from aiohttp import hdrs, web
 
 from ..jobs import Job, Plan, plan_job, start_job
+from ..results.recorder import Recorder
 from .accesslog import RUN, RUN_TARGET, RUN_TOOL
 from .forwarded import CLIENT_IP
-from .keys import DIRECTORY, PLATFORM, POLICY, RESOLVER, RUNNER, SETTINGS, TOOLS
+from .keys import DIRECTORY, PLATFORM, RESULTS, POLICY, RESOLVER, RUNNER, SETTINGS, TOOLS
 from .metrics import METRICS
 from .params import EMBED, PAGE_ACTION, PAGE_AFTYPE, PAGE_FAMILY, PAGE_TARGET, PAGE_TOOL, read_run
 from .sinks import sse_stream, text_stream
@@ -40,17 +41,20 @@ async def _plan(request: web.Request) -> Plan:
     )
 
 
-async def _start(request: web.Request) -> Job:
+async def _start(request: web.Request) -> tuple[Job, Recorder | None]:
     plan = await _plan(request)
     app = request.app
     job = start_job(plan, settings=app[SETTINGS], runner=app[RUNNER], directory=app[DIRECTORY])
     request[RUN] = job.run  # for the access log: how it ended
-    return job
+    recorder = app[RESULTS].start(job.start_event().data)
+    if recorder is not None:
+        job.result_id = recorder.id
+    return job, recorder
 
 
 async def api_run(request: web.Request) -> web.StreamResponse:
     """``GET /api/v1/{tool}``: the run as Server-Sent Events."""
-    return await sse_stream(request, await _start(request))
+    return await sse_stream(request, *await _start(request))
 
 
 async def api_check(request: web.Request) -> web.Response:
@@ -66,7 +70,7 @@ async def api_check(request: web.Request) -> web.Response:
 
 async def text_run(request: web.Request) -> web.StreamResponse:
     """``GET /ping|/trace|/mtr``: the original webtrace's plain-text stream."""
-    return await text_stream(request, await _start(request))
+    return await text_stream(request, *await _start(request))
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -82,7 +86,6 @@ async def metrics_view(request: web.Request) -> web.Response:
 
 @aiohttp_jinja2.template("index.html")
 async def index(request: web.Request) -> dict[str, Any]:
-    settings = request.app[SETTINGS]
     tools = list(request.app[TOOLS].values())
     query = request.query
     names = {alias: spec.name for spec in tools for alias in (spec.name, *spec.aliases)}
@@ -91,23 +94,36 @@ async def index(request: web.Request) -> dict[str, Any]:
     family = query.get(PAGE_FAMILY.name) or {"ipv4": "4", "ipv6": "6"}.get(query.get(PAGE_AFTYPE.name, ""), "auto")
     if family not in ("auto", "4", "6"):
         family = "auto"
+    return page_context(request, tool=tool, target=query.get(PAGE_TARGET.name, ""), family=family)
+
+
+def page_context(request: web.Request, *, tool: str, target: str, family: str, root: str = "",
+                 result: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the page template shows: the form filled in, and for a result's page
+    (``root``: the way back to the site's root, for its relative links) the result."""
+    settings = request.app[SETTINGS]
+    tools = list(request.app[TOOLS].values())
     return {
         "title": settings.title,
         "server_info": settings.server_info,
         "tools": tools,
-        # What the page's script needs to know of the tools, as data.
+        # What the page's script needs to know of the tools (and the result shown), as data.
         "config": {
             "tools": [
                 {"name": s.name, "label": s.label, "text_route": s.text_route, "aliases": list(s.aliases),
                  "protocols": list(argv.protocols), "ports": s.ports, "count": s.count is not None}
                 for s in tools if (argv := s.argv_on(request.app[PLATFORM])) is not None
             ],
+            "root": root,
+            "result": result,
         },
         "max_count": settings.max_count,
         "tool": tool,
-        "target": query.get(PAGE_TARGET.name, ""),
+        "target": target,
         "family": family,
-        "embed": query.get(EMBED.name) == "1",
+        "root": root,
+        "result": result,
+        "embed": request.query.get(EMBED.name) == "1",
         "client_ip": _as_address(request.get(CLIENT_IP, "")),
     }
 

@@ -1,0 +1,236 @@
+"""Recording runs as results, and following them while they run.
+
+``Results`` is the server's: the store, its writer, and the runs recording now.
+A run gets a ``Recorder`` when it starts; the sink hands it every event just
+before sending it, so a result holds exactly what the visitor saw, numbered as
+the stream numbered it. Followers of a run on this server read its recorder's
+events and wait for more; followers of a run elsewhere (a shared redis) ask
+the store. A follower never touches the run: the run belongs to its visitor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from ..events import Event
+from ..refusals import Refusal
+from .records import Result, StoredEvent, new_result_id
+from .store import Batch, Store, StoreError
+from .writer import ResultWriter
+
+log = logging.getLogger(__name__)
+
+# Per stored event, beside its data: its id, its name, and the JSON around them.
+EVENT_OVERHEAD = 32
+# A follower of a run elsewhere asks the store this often while waiting for more.
+POLL_S = 0.25
+
+
+class ResultNotFound(Refusal, LookupError):
+    status = 404
+    code = "result_not_found"
+
+
+class ResultsUnavailable(Refusal):
+    status = 503
+    code = "results_unavailable"
+    retry_after_s = 30
+
+
+class Recorder:
+    """One run's result while it runs: its events in memory, for the store and for followers."""
+
+    def __init__(self, results: Results, writer: ResultWriter, result_id: str, meta: dict[str, Any],
+                 started_at: float) -> None:
+        self.results = results
+        self.writer = writer
+        self.id = result_id
+        self.meta = meta
+        self.started_at = started_at
+        self.events: list[StoredEvent] = []
+        self.ended_at: float | None = None
+        self.status: str | None = None
+        self.cut = False
+        self._next = 1
+        self._size = 0
+        self._changed: asyncio.Future[None] | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.status is not None
+
+    def record(self, events: list[Event]) -> None:
+        """Keep the events a sink is about to send (no I/O: the writer stores them later)."""
+        if self.ended:
+            return
+        kept: list[StoredEvent] = []
+        cap = self.results.max_bytes
+        for kind, data in events:
+            number, self._next = self._next, self._next + 1
+            if kind == "end":
+                self.status, self.ended_at = data["status"], time.time()
+            elif self.cut:
+                continue
+            else:
+                self._size += len(orjson.dumps(data)) + EVENT_OVERHEAD
+                if self._size > cap:
+                    self.cut = True  # the stream goes on; the result stops here, and says so
+                    continue
+            kept.append((number, kind, data))
+            if self.ended:
+                break
+        self.events.extend(kept)
+        self.writer.add(Batch(self.id, events=kept, cut=self.cut, status=self.status, ended_at=self.ended_at))
+        if self._changed is not None:
+            self._changed.set_result(None)
+            self._changed = None
+        if self.ended:
+            self.results._ended(self)
+
+    def finish(self, end: dict[str, Any]) -> None:
+        """Record the run's end if the stream could not send it (its visitor left)."""
+        if not self.ended:
+            self.record([Event("end", end)])
+
+    def snapshot(self) -> Result:
+        return Result(self.id, self.meta, self.started_at, self.ended_at, self.status, self.cut,
+                      self.writer.failing, list(self.events))
+
+    async def follow(self, after: int) -> AsyncIterator[list[StoredEvent]]:
+        """Every event with an id above ``after``, then each new one as it comes, until the end."""
+        position = _index_after(self.events, after)
+        while True:
+            if position < len(self.events):
+                batch, position = self.events[position:], len(self.events)
+                yield batch
+            if self.ended:
+                return
+            if self._changed is None:
+                self._changed = asyncio.get_running_loop().create_future()
+            # Not awaited directly: a follower that leaves must not cancel the others' wait.
+            await asyncio.wait([self._changed])
+
+
+def _index_after(events: list[StoredEvent], after: int) -> int:
+    for index, (number, _, _) in enumerate(events):
+        if number > after:
+            return index
+    return len(events)
+
+
+class Results:
+    """The server's results: where they are stored, and the runs recording now."""
+
+    def __init__(self, store: Store | None, *, max_bytes: int, node: str, run_timeout: float,
+                 flush_interval: float = 0.1) -> None:
+        self.store = store
+        self.max_bytes = max_bytes
+        self.node = node
+        self.run_timeout = run_timeout
+        self.writer = ResultWriter(store, flush_interval) if store is not None else None
+        self.live: dict[str, Recorder] = {}
+        self.followers = 0
+        self._read_failing = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.store is not None
+
+    def start(self, start: dict[str, Any]) -> Recorder | None:
+        """A recorder for a run whose ``start`` event says this; None when results are
+        off, or the store is failing now (the visitor gets ``result: null``)."""
+        if self.writer is None or self.writer.failing:
+            return None
+        result_id = new_result_id()
+        meta = {**start, "node": self.node}
+        recorder = Recorder(self, self.writer, result_id, meta, time.time())
+        self.live[result_id] = recorder
+        self.writer.add(Batch(result_id, meta=meta, started_at=recorder.started_at))
+        return recorder
+
+    def _ended(self, recorder: Recorder) -> None:
+        # Kept live until its end is stored (or lost), so no reader finds it in neither place.
+        def forget() -> None:
+            self.live.pop(recorder.id, None)
+
+        recorder.writer.when_stored(recorder.id, forget)
+
+    async def read(self, result_id: str) -> Result:
+        recorder = self.live.get(result_id)
+        if recorder is not None:
+            return recorder.snapshot()
+        result = await self._load(result_id)
+        if result.status is None and time.time() > result.started_at + self.run_timeout + 60:
+            result.incomplete = True  # its server stopped, or its store failed, before its end was written
+        return result
+
+    async def _load(self, result_id: str) -> Result:
+        if self.store is None:
+            raise ResultNotFound("results are not kept on this server")
+        try:
+            result = await self.store.load(result_id)
+        except StoreError as exc:
+            self._warn_read(exc)
+            raise ResultsUnavailable("results cannot be read right now; try again later") from None
+        self._read_failing = False
+        if result is None:
+            raise ResultNotFound("there is no such result here: it may have expired, or the link is wrong")
+        return result
+
+    def _warn_read(self, exc: StoreError) -> None:
+        if not self._read_failing:
+            self._read_failing = True
+            log.warning("results could not be read from %s (%s)", self.store.name if self.store else "-", exc)
+
+    async def follow(self, result_id: str, after: int) -> AsyncIterator[list[StoredEvent]]:
+        """The result's events after ``after``, then live until its end. Raises
+        ResultNotFound before yielding anything if there is no such result."""
+        recorder = self.live.get(result_id)
+        if recorder is None:
+            await self._load(result_id)  # refuses an unknown id before the stream starts
+        self.followers += 1
+        try:
+            if recorder is not None:
+                async for batch in recorder.follow(after):
+                    yield batch
+                return
+            async for batch in self._follow_stored(result_id, after):
+                yield batch
+        finally:
+            self.followers -= 1
+
+    async def _follow_stored(self, result_id: str, after: int) -> AsyncIterator[list[StoredEvent]]:
+        assert self.store is not None
+        deadline = time.monotonic() + self.run_timeout + 60
+        while True:
+            recorder = self.live.get(result_id)
+            if recorder is not None:  # it began recording here meanwhile (never, but cheap to honour)
+                async for batch in recorder.follow(after):
+                    yield batch
+                return
+            try:
+                found = await self.store.events_after(result_id, after, POLL_S)
+            except StoreError as exc:
+                self._warn_read(exc)
+                return
+            if found is None:
+                return
+            events, ended = found
+            if events:
+                after = events[-1][0]
+                yield events
+            if ended or time.monotonic() > deadline:
+                return
+            await asyncio.sleep(POLL_S)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            await self.writer.close()
+        if self.store is not None:
+            await self.store.close()

@@ -1,0 +1,167 @@
+"""Results in an SQLite file (``sqlite:///PATH``, the default): stdlib ``sqlite3``
+in WAL mode, on a thread of its own so the event loop never waits on the disk.
+
+Every call opens nothing new: one connection, used by that one thread only.
+Whatever SQLite or the file system says goes wrong (a full disk, a read-only
+file, a lock held too long, a corrupt file) is a ``StoreError``; the next call
+tries again, so storing resumes by itself when the cause is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from .records import Result, StoredEvent
+from .store import Batch, StoreError
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    id TEXT PRIMARY KEY,
+    meta TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    status TEXT,
+    cut INTEGER NOT NULL DEFAULT 0,
+    incomplete INTEGER NOT NULL DEFAULT 0,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_expiry ON results (expires_at);
+CREATE TABLE IF NOT EXISTS events (
+    result_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (result_id, seq)
+) WITHOUT ROWID;
+"""
+# A lock held longer than this (another process writing) is a failed write, not a stalled store.
+BUSY_TIMEOUT_MS = 1000
+
+
+class SqliteStore:
+    def __init__(self, path: Path, ttl: float, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self.name = f"sqlite:///{path}".replace("////", "///")
+        self.ttl = ttl
+        self._clock = clock
+        self._db: sqlite3.Connection | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webtrace-results")
+
+    async def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            try:
+                return work(self._connection())
+            except (sqlite3.Error, OSError) as exc:
+                self._forget()  # a file replaced or repaired is opened afresh next time
+                raise StoreError(f"{exc}") from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._thread, run)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            try:
+                db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at each checkpoint, never corrupt
+                db.executescript(SCHEMA)
+            except BaseException:
+                db.close()
+                raise
+            self._db = db
+        return self._db
+
+    def _forget(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
+            self._db = None
+
+    async def save(self, batches: Sequence[Batch]) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            with db:  # one transaction for the whole flush
+                db.execute("BEGIN")
+                for b in batches:
+                    if b.meta is not None:
+                        db.execute(
+                            "INSERT OR IGNORE INTO results (id, meta, started_at, expires_at) VALUES (?, ?, ?, ?)",
+                            (b.result_id, orjson.dumps(b.meta), b.started_at, b.started_at + self.ttl))
+                    if b.events:
+                        db.executemany(
+                            "INSERT OR IGNORE INTO events (result_id, seq, kind, data) VALUES (?, ?, ?, ?)",
+                            [(b.result_id, i, kind, orjson.dumps(data)) for i, kind, data in b.events])
+                    if b.cut or b.incomplete:
+                        db.execute("UPDATE results SET cut = cut OR ?, incomplete = incomplete OR ? WHERE id = ?",
+                                   (b.cut, b.incomplete, b.result_id))
+                    if b.status is not None:
+                        db.execute("UPDATE results SET status = ?, ended_at = ? WHERE id = ?",
+                                   (b.status, b.ended_at, b.result_id))
+
+        await self._call(write)
+
+    async def load(self, result_id: str) -> Result | None:
+        now = self._clock()
+
+        def read(db: sqlite3.Connection) -> Result | None:
+            row = db.execute(
+                "SELECT meta, started_at, ended_at, status, cut, incomplete FROM results"
+                " WHERE id = ? AND expires_at > ?", (result_id, now)).fetchone()
+            if row is None:
+                return None
+            meta, started_at, ended_at, status, cut, incomplete = row
+            events = _events(db, result_id, 0)
+            return Result(result_id, orjson.loads(meta), started_at, ended_at, status, bool(cut), bool(incomplete),
+                          events)
+
+        return await self._call(read)
+
+    async def events_after(self, result_id: str, after: int, wait: float) -> tuple[list[StoredEvent], bool] | None:
+        now = self._clock()
+
+        def read(db: sqlite3.Connection) -> tuple[list[StoredEvent], bool] | None:
+            row = db.execute("SELECT status FROM results WHERE id = ? AND expires_at > ?",
+                             (result_id, now)).fetchone()
+            if row is None:
+                return None
+            return _events(db, result_id, after), row[0] is not None
+
+        return await self._call(read)
+
+    async def expire(self) -> int:
+        now = self._clock()
+
+        def delete(db: sqlite3.Connection) -> int:
+            with db:
+                db.execute("BEGIN")
+                db.execute("DELETE FROM events WHERE result_id IN (SELECT id FROM results WHERE expires_at <= ?)",
+                           (now,))
+                return db.execute("DELETE FROM results WHERE expires_at <= ?", (now,)).rowcount
+
+        return await self._call(delete)
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._forget)
+        self._thread.shutdown(wait=True)
+
+
+def _events(db: sqlite3.Connection, result_id: str, after: int) -> list[StoredEvent]:
+    rows = db.execute("SELECT seq, kind, data FROM events WHERE result_id = ? AND seq > ? ORDER BY seq",
+                      (result_id, after)).fetchall()
+    return [(seq, kind, _loads(data)) for seq, kind, data in rows]
+
+
+def _loads(data: bytes) -> Any:
+    return orjson.loads(data)

@@ -1,0 +1,105 @@
+"""Where results are kept: the interface every backend offers, and the in-memory one.
+
+A backend receives writes in batches (``Batch``, one per result per flush)
+from ``writer.ResultWriter``, never from the streaming path itself. Each method
+may raise ``StoreError``: the caller logs it, and the live run goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from .records import Result, StoredEvent
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (full, read-only, locked, corrupt, unreachable)."""
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one flush writes of one result: its description the first time, the
+    events since the last flush, and its end once it ended."""
+
+    result_id: str
+    meta: dict[str, Any] | None = None
+    started_at: float = 0.0
+    events: list[StoredEvent] = field(default_factory=list)
+    ended_at: float | None = None
+    status: str | None = None
+    cut: bool = False
+    incomplete: bool = False
+
+
+class Store(Protocol):
+    name: str  # for the log: "sqlite:///var/lib/webtrace/results.sqlite3"
+    ttl: float
+
+    async def save(self, batches: Sequence[Batch]) -> None: ...
+
+    async def load(self, result_id: str) -> Result | None: ...
+
+    async def events_after(self, result_id: str, after: int, wait: float) -> tuple[list[StoredEvent], bool] | None:
+        """Events with an id above ``after`` and whether the result has ended;
+        waiting up to ``wait`` seconds for some where the backend can (None: no such result)."""
+        ...
+
+    async def expire(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryStore:
+    """Results in this process's memory, gone when it stops (``memory://``)."""
+
+    name = "memory://"
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.time) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._results: dict[str, Result] = {}
+        self._expires: dict[str, float] = {}
+
+    async def save(self, batches: Sequence[Batch]) -> None:
+        for batch in batches:
+            result = self._results.get(batch.result_id)
+            if result is None:
+                if batch.meta is None:
+                    continue  # its start was lost (the store failed then): nothing to add to
+                result = self._results[batch.result_id] = Result(batch.result_id, batch.meta, batch.started_at)
+                self._expires[batch.result_id] = batch.started_at + self.ttl
+            result.events.extend(batch.events)
+            _apply_end(result, batch)
+
+    async def load(self, result_id: str) -> Result | None:
+        result = self._results.get(result_id)
+        if result is None or self._expires[result_id] <= self._clock():
+            return None
+        return replace(result, events=list(result.events))
+
+    async def events_after(self, result_id: str, after: int, wait: float) -> tuple[list[StoredEvent], bool] | None:
+        result = await self.load(result_id)
+        if result is None:
+            return None
+        return [e for e in result.events if e[0] > after], result.status is not None
+
+    async def expire(self) -> int:
+        now = self._clock()
+        gone = [rid for rid, at in self._expires.items() if at <= now]
+        for rid in gone:
+            del self._results[rid], self._expires[rid]
+        return len(gone)
+
+    async def close(self) -> None:
+        await asyncio.sleep(0)
+
+
+def _apply_end(result: Result, batch: Batch) -> None:
+    result.cut = result.cut or batch.cut
+    result.incomplete = result.incomplete or batch.incomplete
+    if batch.status is not None:
+        result.status, result.ended_at = batch.status, batch.ended_at
