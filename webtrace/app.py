@@ -26,7 +26,6 @@ from .process.spawner import Spawner
 from .resources import find_dir
 from .results.backends import open_store
 from .results.recorder import Results
-from .results.store import StoreError
 from .settings import Settings, SettingsError
 from .tools import TOOLS, ToolSpec, tools_for
 from .web import views
@@ -185,6 +184,7 @@ def setup_results(app: web.Application) -> None:
     store = open_store(settings.results, settings.results_ttl)
     results = app[RESULTS] = Results(store, max_bytes=settings.result_max_bytes, node=app[NODE],
                                      run_timeout=settings.timeout)
+    app[METRICS].watch_results(results)
 
     async def keep(app: web.Application) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(_expire_every(results, EXPIRY_INTERVAL)) if store is not None else None
@@ -197,12 +197,8 @@ def setup_results(app: web.Application) -> None:
 
 
 async def _expire_every(results: Results, interval: float) -> None:
-    assert results.store is not None
     while True:
-        try:
-            await results.store.expire()
-        except StoreError as exc:
-            log.warning("expired results could not be removed from %s (%s)", results.store.name, exc)
+        await results.expire()
         await asyncio.sleep(interval)
 
 

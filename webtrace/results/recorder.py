@@ -136,6 +136,7 @@ class Results:
         self.writer = ResultWriter(store, flush_interval) if store is not None else None
         self.live: dict[str, Recorder] = {}
         self.followers = 0
+        self.expired = 0
         self._read_failing = False
 
     @property
@@ -228,6 +229,15 @@ class Results:
             if ended or time.monotonic() > deadline:
                 return
             await asyncio.sleep(POLL_S)
+
+    async def expire(self) -> None:
+        """Remove the results past their time (called every few minutes)."""
+        if self.store is None:
+            return
+        try:
+            self.expired += await self.store.expire()
+        except StoreError as exc:
+            log.warning("expired results could not be removed from %s (%s)", self.store.name, exc)
 
     async def close(self) -> None:
         if self.writer is not None:

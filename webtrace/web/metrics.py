@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from aiohttp import web
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from ..events import Outcome
+
+if TYPE_CHECKING:
+    from prometheus_client import Metric
+
+    from ..results.recorder import Results
 
 
 class Metrics:
@@ -44,9 +54,32 @@ class Metrics:
             child = self._refused_by_reason[reason] = self._refused.labels(reason)
         child.inc()
 
+    def watch_results(self, results: Results) -> None:
+        self.registry.register(_ResultsCollector(results))
+
     def render(self, active: int) -> tuple[bytes, str]:
         self._active.set(active)
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+
+
+class _ResultsCollector(Collector):
+    """The result store's figures, read as they are when scraped."""
+
+    def __init__(self, results: Results) -> None:
+        self.results = results
+
+    def collect(self) -> Iterator[Metric]:
+        r, writer = self.results, self.results.writer
+        yield CounterMetricFamily("webtrace_results_written", "Result writes stored (one per result per flush)",
+                                  value=writer.written if writer else 0)
+        yield CounterMetricFamily("webtrace_results_write_failures", "Flushes the store refused",
+                                  value=writer.failures if writer else 0)
+        yield CounterMetricFamily("webtrace_results_expired", "Results removed after WEBTRACE_RESULTS_TTL",
+                                  value=r.expired)
+        yield GaugeMetricFamily("webtrace_results_recording", "Runs being recorded now", value=len(r.live))
+        yield GaugeMetricFamily("webtrace_results_followers", "Followers of results now", value=r.followers)
+        yield GaugeMetricFamily("webtrace_results_store_failing", "1 while the store refuses writes",
+                                value=1 if writer and writer.failing else 0)

@@ -1,0 +1,135 @@
+"""The stores: what is saved is what is loaded, until it expires; in memory and in a real SQLite file."""
+
+from __future__ import annotations
+
+import logging
+import time
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from webtrace.results.backends import default_path, open_store
+from webtrace.results.records import is_result_id, new_result_id
+from webtrace.results.sqlite import SqliteStore
+from webtrace.results.store import Batch, MemoryStore, Store, StoreError
+from webtrace.results.writer import ResultWriter
+
+META = {"tool": "ping", "target": "example.net", "address": "192.0.2.1", "family": "4", "protocol": "icmp",
+        "port": None, "count": 3, "command": "ping -n 192.0.2.1", "node": "lg1"}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[Store, Clock]]:
+    clock = Clock()
+    made: Store = (MemoryStore(60, clock) if request.param == "memory"
+                   else SqliteStore(tmp_path / "r.sqlite3", 60, clock))
+    yield made, clock
+    await made.close()
+
+
+def test_ids_are_128_random_bits_url_safe() -> None:
+    ids = {new_result_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(is_result_id(i) and len(i) == 22 for i in ids)
+    assert not is_result_id("../etc/passwd") and not is_result_id("x" * 21)
+
+
+async def test_saved_in_batches_loaded_whole(store: tuple[Store, Clock]) -> None:
+    s, clock = store
+    await s.save([Batch("a" * 22, meta=META, started_at=clock.now, events=[(1, "start", {"tool": "ping"})])])
+    await s.save([Batch("a" * 22, events=[(2, "line", {"text": "x"}), (3, "reply", {"seq": 1})])])
+    running = await s.load("a" * 22)
+    assert running is not None and running.status is None and [e[0] for e in running.events] == [1, 2, 3]
+    assert await s.events_after("a" * 22, 2, 0) == ([(3, "reply", {"seq": 1})], False)
+    await s.save([Batch("a" * 22, events=[(4, "end", {"status": "ok"})], status="ok", ended_at=clock.now + 5,
+                        cut=True)])
+    done = await s.load("a" * 22)
+    assert done is not None and done.status == "ok" and done.cut and not done.incomplete
+    assert done.as_json()["started_at"] == "1970-01-12T13:46:40.000Z" and done.meta == META
+    assert await s.events_after("a" * 22, 4, 0) == ([], True)
+    assert await s.load("b" * 22) is None and await s.events_after("b" * 22, 0, 0) is None
+
+
+async def test_a_result_is_gone_after_its_ttl(store: tuple[Store, Clock]) -> None:
+    s, clock = store
+    await s.save([Batch("a" * 22, meta=META, started_at=clock.now, events=[(1, "start", {})])])
+    clock.now += 59
+    assert await s.load("a" * 22) is not None
+    clock.now += 2
+    assert await s.load("a" * 22) is None  # expired, even before the sweep
+    assert await s.expire() == 1
+    assert await s.expire() == 0
+
+
+def test_the_default_file_is_in_the_state_directory() -> None:
+    assert default_path({"STATE_DIRECTORY": "/var/lib/webtrace:/other"}) == Path("/var/lib/webtrace/results.sqlite3")
+    assert default_path({"XDG_STATE_HOME": "/home/u/.state"}) == Path("/home/u/.state/webtrace/results.sqlite3")
+    assert open_store("off", 60) is None
+    assert isinstance(open_store("memory://", 60), MemoryStore)
+    made = open_store("", 60, {"XDG_STATE_HOME": "/tmp/x"})
+    assert isinstance(made, SqliteStore) and made.path == Path("/tmp/x/webtrace/results.sqlite3")
+
+
+async def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
+    s = SqliteStore(tmp_path / "r.sqlite3", 60)
+    await s.save([Batch("a" * 22, meta=META, started_at=time.time())])
+    await s.close()
+    with sqlite3.connect(tmp_path / "r.sqlite3") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_a_corrupt_file_fails_each_call_and_a_repaired_one_works_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "r.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    s = SqliteStore(path, 60)
+    writer = ResultWriter(s, interval=0.01)
+    with caplog.at_level(logging.WARNING, logger="webtrace.results.writer"):
+        for n in range(3):
+            writer.add(Batch(f"{n}" * 22, meta=META, started_at=time.time()))
+            await writer.flush()
+        assert writer.failing and writer.failures == 3
+        path.unlink()  # the operator moves the broken file away
+        writer.add(Batch("r" * 22, meta=META, started_at=time.time(), events=[(1, "start", {})]))
+        await writer.flush()
+    assert not writer.failing
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+        f"results could not be stored in {s.name}", f"results are stored in {s.name} again"]
+    stored = await s.load("r" * 22)
+    assert stored is not None and stored.events == [(1, "start", {})]
+    await s.close()
+
+
+async def test_a_result_whose_writes_were_lost_is_marked_incomplete(tmp_path: Path) -> None:
+    path = tmp_path / "r.sqlite3"
+    s = SqliteStore(path, 60)
+    writer = ResultWriter(s, interval=0.01)
+    rid = "i" * 22
+    path.mkdir()  # the file cannot be opened: every write fails
+    writer.add(Batch(rid, meta=META, started_at=time.time(), events=[(1, "start", {})]))
+    await writer.flush()
+    path.rmdir()
+    writer.add(Batch(rid, events=[(2, "end", {"status": "ok"})], status="ok", ended_at=2.0))
+    await writer.flush()
+    stored = await s.load(rid)
+    assert stored is not None and stored.incomplete and stored.status == "ok"
+    assert [e[0] for e in stored.events] == [2]  # what was lost is lost; the rest is kept and says so
+    await s.close()
+
+
+async def test_a_store_error_names_the_cause(tmp_path: Path) -> None:
+    (tmp_path / "dir.sqlite3").mkdir()
+    s = SqliteStore(tmp_path / "dir.sqlite3", 60)
+    with pytest.raises(StoreError):
+        await s.load("a" * 22)
+    await s.close()
