@@ -63,7 +63,8 @@ def server_process(
     log = tmp / f"server-{time.monotonic_ns()}.log"
     listen = ["--unix-socket", str(sock)] if unix else ["--host", "127.0.0.1", "--port", "0"]
     command = list(argv) if argv else [*prefix, sys.executable, "-m", module, *listen]
-    full_env = {**os.environ, **LOOPBACK_ENV, **(env or {})}
+    # Results go to a file of the test's own (the default is under $XDG_STATE_HOME).
+    full_env = {**os.environ, "XDG_STATE_HOME": str(tmp / "state"), **LOOPBACK_ENV, **(env or {})}
     with open(log, "wb") as out:
         process = subprocess.Popen(command, env=full_env, stdout=out, stderr=subprocess.STDOUT)
     try:

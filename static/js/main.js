@@ -1,8 +1,10 @@
 // webtrace page: wires the form, the buttons and the address bar to the run.
 
 import { announce, showError, ui } from "./dom.js";
-import { fillForm, paramsFromForm, paramsFromLocation, permalink, showOptions, toolNamed } from "./params.js";
-import { start, stop } from "./stream.js";
+import {
+  fillForm, paramsFromForm, paramsFromLocation, paramsFromResult, permalink, RESULT, resultUrl, showOptions, toolNamed,
+} from "./params.js";
+import { follow, shareLink, start, stop } from "./stream.js";
 import { applyTheme, storedTheme, toggleTheme } from "./theme.js";
 
 async function copy(text, what) {
@@ -29,7 +31,7 @@ ui.stop.addEventListener("click", () => stop());
 for (const radio of ui.form.querySelectorAll('input[name="tool"]')) radio.addEventListener("change", showOptions);
 ui.protocol.addEventListener("change", showOptions);
 ui.copyOutput.addEventListener("click", () => copy(ui.output.textContent, "Output"));
-ui.copyLink.addEventListener("click", () => copy(location.href, "Link"));
+ui.copyLink.addEventListener("click", () => copy(shareLink(), "Link"));
 if (ui.useMyIp) {
   ui.useMyIp.addEventListener("click", () => {
     ui.target.value = ui.clientIp.textContent;
@@ -38,6 +40,11 @@ if (ui.useMyIp) {
 }
 if (ui.themeToggle) ui.themeToggle.addEventListener("click", toggleTheme);
 window.addEventListener("popstate", () => {
+  if (RESULT && location.pathname === resultUrl(RESULT.id).pathname) {
+    fillForm(paramsFromResult(RESULT));
+    follow(RESULT);
+    return;
+  }
   const params = paramsFromLocation();
   fillForm(params);
   if (params.target) start(params, { push: false });
@@ -50,7 +57,11 @@ window.addEventListener("popstate", () => {
 });
 
 applyTheme(storedTheme());
-{
+if (RESULT) {
+  // A stored result's page (r/ID): show it, live while its run goes on.
+  fillForm(paramsFromResult(RESULT));
+  follow(RESULT);
+} else {
   const params = paramsFromLocation();
   fillForm(params);
   if (params.target && toolNamed(params.tool)) {

@@ -8,6 +8,10 @@ import { ui } from "./dom.js";
 // data-config): name, label, text route, older names, and the options each takes.
 const config = JSON.parse(document.body.dataset.config);
 export const TOOLS = config.tools;
+// The site's root, which every URL is relative to: a result's page (r/ID) lives one level below it.
+const ROOT = new URL(config.root || "", location.href);
+// The stored result this page shows (its description, without events), or null.
+export const RESULT = config.result;
 const FAMILIES = ["auto", "4", "6"];
 const LEGACY_FAMILIES = { ipv4: "4", ipv6: "6" };
 const NAMES = Object.fromEntries(TOOLS.flatMap((tool) => [tool.name, ...tool.aliases].map((name) => [name, tool.name])));
@@ -86,11 +90,31 @@ export function permalink(params) {
   const query = withOptions(new URLSearchParams({ tool: params.tool, target: params.target, family: params.family }),
     params);
   if (embed) query.set("embed", "1");
-  return `?${query}`;
+  return `${ROOT.pathname}?${query}`;
+}
+
+// What a stored result asked for, as the form's params.
+export function paramsFromResult(result) {
+  const asked = { protocol: result.protocol || "", port: result.port ? String(result.port) : "",
+    count: result.count ? String(result.count) : "" };
+  return { tool: result.tool, target: result.target, family: result.family || "auto", ...optionsFor(result.tool, asked) };
+}
+
+export function resultUrl(id) {
+  const url = new URL(`r/${encodeURIComponent(id)}`, ROOT);
+  if (embed) url.searchParams.set("embed", "1");
+  return url;
+}
+
+// A result's events after ``after`` (0: all), then live until its end.
+export function resultEventsUrl(id, after) {
+  const url = new URL(`api/v1/results/${encodeURIComponent(id)}/events`, ROOT);
+  if (after) url.searchParams.set("last_event_id", String(after));
+  return url;
 }
 
 export function apiUrl(params, suffix = "") {
-  const url = new URL(`api/v1/${encodeURIComponent(params.tool)}${suffix}`, document.baseURI);
+  const url = new URL(`api/v1/${encodeURIComponent(params.tool)}${suffix}`, ROOT);
   url.searchParams.set("target", params.target);
   url.searchParams.set("family", params.family);
   withOptions(url.searchParams, params);
@@ -98,7 +122,7 @@ export function apiUrl(params, suffix = "") {
 }
 
 export function textUrl(params) {
-  const url = new URL(toolNamed(params.tool).text_route, document.baseURI);
+  const url = new URL(toolNamed(params.tool).text_route, ROOT);
   url.searchParams.set("target", params.target);
   if (params.family !== "auto") url.searchParams.set("aftype", `ipv${params.family}`);
   withOptions(url.searchParams, params);

@@ -4,9 +4,12 @@
 import { onReply, onSummary, resetChart } from "./chart.js";
 import { announce, sentence, showError, ui } from "./dom.js";
 import { onHop, onTrim, resetHops } from "./hops.js";
-import { apiUrl, permalink, textUrl } from "./params.js";
+import { apiUrl, paramsFromResult, permalink, resultEventsUrl, resultUrl, textUrl } from "./params.js";
 
-let current = null; // { source, params, started, rows, replies }
+let current = null; // { source, params, started, rows, replies, result, lastId, retries }
+
+// Reconnections to a run's result after its stream broke off, before giving up.
+const RESUME_ATTEMPTS = 4;
 
 export function start(params, { push }) {
   stop({ quiet: true });
@@ -20,13 +23,41 @@ export function start(params, { push }) {
   resetResult(params);
   setRunning(true);
   announce(`Starting ${params.tool} to ${params.target}…`);
+  const run = newRun(params);
+  listen(run, apiUrl(params));
+}
 
-  const source = new EventSource(apiUrl(params));
-  const run = { source, params, started: false, rows: new Map(), replies: new Map() };
+// A stored result, shown as a live run is (and live, while it still runs).
+export function follow(result) {
+  stop({ quiet: true });
+  showError("");
+  const params = paramsFromResult(result);
+  resetResult(params);
+  showAbout(result.id, `Taken ${when(result.started_at)} on ${result.node}.`);
+  setRunning(true);
+  announce(`Showing the result of ${params.tool} to ${params.target}…`);
+  const run = newRun(params);
+  run.result = result.id;
+  run.following = true;
+  listen(run, resultEventsUrl(result.id, 0));
+}
+
+function newRun(params) {
+  const run = { source: null, params, started: false, rows: new Map(), replies: new Map(),
+    result: null, lastId: 0, retries: 0, following: false };
   current = run;
+  return run;
+}
+
+function listen(run, url) {
+  const source = new EventSource(url);
+  run.source = source;
   const on = (name, handler) =>
     source.addEventListener(name, (event) => {
-      if (current === run) handler(JSON.parse(event.data), run);
+      if (current !== run || run.source !== source) return;
+      run.lastId = Number(event.lastEventId) || run.lastId;
+      run.retries = 0;
+      handler(JSON.parse(event.data), run);
     });
   on("start", onStart);
   on("line", onLine);
@@ -37,14 +68,27 @@ export function start(params, { push }) {
   on("progress", onProgress);
   on("end", onEnd);
   source.addEventListener("error", () => {
-    if (current !== run) return;
-    // EventSource would reconnect (and the server would answer 204); this run is over.
+    if (current !== run || run.source !== source) return;
+    source.close();
+    if (run.result && run.retries < RESUME_ATTEMPTS) {
+      // The stream broke off (a network blip, a proxy's timeout): pick the run up
+      // again from its result, after the last event shown, so nothing is lost or repeated.
+      run.retries += 1;
+      announce("The connection was interrupted; resuming…");
+      setTimeout(() => {
+        if (current === run) listen(run, resultEventsUrl(run.result, run.lastId));
+      }, 250 * 2 ** run.retries);
+      return;
+    }
     endRun(run);
     if (run.started) {
       announce("The connection to the server was lost.");
       showError("The connection to the server was lost before the run finished.");
+    } else if (run.following) {
+      announce("The result could not be loaded.");
+      showError("The result could not be loaded. Please try again.");
     } else {
-      explainRefusal(params);
+      explainRefusal(run.params);
     }
   });
 }
@@ -58,7 +102,7 @@ export function stop({ quiet = false } = {}) {
 
 // The one way a run ends on the page, whatever ended it.
 function endRun(run) {
-  run.source.close();
+  if (run.source) run.source.close();
   if (current === run) current = null;
   setRunning(false);
 }
@@ -91,8 +135,36 @@ async function explainRefusal(params) {
   }
 }
 
+// The result's own link (and, on its page, when and where it was taken), and "Run again".
+function showAbout(id, words) {
+  const link = resultUrl(id);
+  ui.taken.textContent = `${words} `;
+  if (words === "Saved as") {
+    const anchor = document.createElement("a");
+    anchor.href = link.href;
+    anchor.id = "result-link";
+    anchor.textContent = link.pathname.split("/").slice(-2).join("/");
+    ui.taken.append(anchor);
+  }
+  ui.resultAbout.hidden = false;
+  ui.resultAbout.dataset.link = link.href;
+}
+
+function when(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : `${date.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+}
+
+// The link to share: the run's result where it has one, else the permalink that runs it again.
+export function shareLink() {
+  return ui.resultAbout.hidden ? location.href : ui.resultAbout.dataset.link;
+}
+
 function resetResult(params) {
   ui.result.hidden = false;
+  ui.resultAbout.hidden = true;
+  ui.taken.textContent = "";
+  ui.runAgain.href = permalink(params);
   ui.metaText.textContent = `${params.tool} to ${params.target}`;
   ui.command.textContent = "";
   ui.output.textContent = "";
@@ -109,6 +181,10 @@ function resetResult(params) {
 
 function onStart(data, run) {
   run.started = true;
+  if (data.result && !run.following) {
+    run.result = data.result;
+    showAbout(data.result, "Saved as");
+  }
   ui.metaText.textContent = `${data.tool} to ${data.target} (${data.address}):`;
   ui.command.textContent = data.command;
   announce(`Running ${data.tool} to ${data.target} (${data.address}).`);
