@@ -48,6 +48,7 @@ def test_units_pass_systemd_analyze_verify(name: str, tmp_path: Path) -> None:
 def test_service_is_hardened(path: Path) -> None:
     service = unit(path)["Service"]
     assert service["DynamicUser"] == "yes"
+    assert service["StateDirectory"] == "webtrace"  # where the results file lives
     assert service["AmbientCapabilities"] == "CAP_NET_RAW"
     assert service["CapabilityBoundingSet"] == "CAP_NET_RAW"
     for key, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
@@ -86,8 +87,12 @@ def setpriv(*, net_raw: bool) -> list[str]:
 
 
 async def test_unprivileged_with_only_cap_net_raw_runs_every_tool(shared_dir: Path) -> None:
+    state = shared_dir / "state"  # as systemd's StateDirectory=, owned by the service's user
+    state.mkdir()
+    nobody = pwd.getpwnam("nobody")
+    os.chown(state, nobody.pw_uid, nobody.pw_gid)
     env = {"WEBTRACE_MTRCOUNT": "2", "WEBTRACE_PINGCOUNT": "2", "WEBTRACE_MTRINTERVAL": "1",
-           "PYTHONDONTWRITEBYTECODE": "1"}
+           "PYTHONDONTWRITEBYTECODE": "1", "STATE_DIRECTORY": str(state)}
     async with running_server(shared_dir, env, prefix=setpriv(net_raw=True)) as server:
         status = Path(f"/proc/{server.process.pid}/status").read_text()
         assert "Uid:\t65534" in status and "CapEff:\t0000000000002000" in status
@@ -100,6 +105,10 @@ async def test_unprivileged_with_only_cap_net_raw_runs_every_tool(shared_dir: Pa
             events = await collect(await server.session.get(url, params={"target": "127.0.0.1", **options}))
             assert events[-1].data["status"] == "ok", (tool, options, [e.data for e in events])
             assert [e for e in events if e.event in ("reply", "hop")], (tool, options)
+        # Every run's result is in the state directory, readable by its link.
+        result = await server.session.get(f"{server.base}/api/v1/results/{events[0].data['result']}")
+        assert result.status == 200 and (await result.json())["tool"] == "mtr"
+        assert (state / "results.sqlite3").stat().st_uid == nobody.pw_uid
 
 
 async def test_without_cap_net_raw_the_tools_fail_visibly(shared_dir: Path) -> None:
@@ -117,7 +126,7 @@ async def test_socket_activation_serves_on_the_inherited_socket(tmp_path: Path) 
         pytest.skip("systemd-socket-activate is not installed (make test installs systemd)")
     sock = tmp_path / "activated.sock"
     # Like systemd, it gives the child a clean environment: settings are passed explicitly.
-    settings = [arg for name in LOOPBACK_ENV for arg in ("-E", name)]
+    settings = [arg for name in (*LOOPBACK_ENV, "XDG_STATE_HOME") for arg in ("-E", name)]
     argv = [activate, "-l", str(sock), *settings, "-E", "PATH", sys.executable, "-m", "webtrace"]
     async with running_server(tmp_path, argv=argv, sock_name="activated.sock") as server:
         assert await (await server.session.get(f"{server.base}/healthz")).text() == "ok"
