@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,17 @@ async def eventually(check: Callable[[], bool], timeout: float, interval: float 
     deadline = time.monotonic() + timeout
     while True:
         if check():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(interval)
+
+
+async def eventually_async(check: Callable[[], Awaitable[bool]], timeout: float, interval: float = 0.05) -> bool:
+    """``eventually`` for a check that must ask something (a server) each time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if await check():
             return True
         if time.monotonic() >= deadline:
             return False

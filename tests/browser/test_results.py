@@ -64,7 +64,8 @@ async def test_a_result_page_after_the_end_and_its_links(lg: ServerProcess, brow
     await expect(page.locator("#command")).to_have_text(re.compile(r"^traceroute -n "))
     await expect(page.get_by_label("Target")).to_have_value("127.0.0.1")
     stored = await result_json(lg, found[1])
-    await expect(page.locator("#taken")).to_have_text(re.compile(rf"^Taken \d{{4}}-\d\d-\d\d .* UTC on {stored['node']}\."))
+    taken = re.compile(rf"^Taken \d{{4}}-\d\d-\d\d .* UTC on {stored['node']}\.")
+    await expect(page.locator("#taken")).to_have_text(taken)
     again = page.get_by_role("link", name="Run again")
     assert (await again.get_attribute("href") or "").endswith("?tool=traceroute&target=127.0.0.1&family=4&protocol=udp")
     await again.click()
@@ -107,7 +108,7 @@ async def test_a_stream_cut_mid_run_resumes_from_its_result(lg: ServerProcess, w
         await expect(page.locator("#status")).to_have_text(FINISHED)
     stored = await result_json(lg, found[1])
     assert stored["status"] == "ok"  # the run went on meanwhile
-    lines = [e["data"]["text"] for e in stored["events"] if e["event"] == "line"]  # type: ignore[index, union-attr]
+    lines = [e["data"]["text"] for e in stored["events"] if e["event"] == "line"]  # type: ignore[attr-defined]
     assert await page.locator("#output").text_content() == "".join(f"{line}\n" for line in lines)
     await expect(page.locator("#progress-label")).to_have_text("5 of 5")
     await expect(page.get_by_role("alert")).to_be_hidden()

@@ -87,43 +87,50 @@ async def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-async def test_a_corrupt_file_fails_each_call_and_a_repaired_one_works_again(
+async def test_a_corrupt_file_fails_each_write_and_nothing_is_lost_once_it_is_moved_away(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "r.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
     s = SqliteStore(path, 60)
     writer = ResultWriter(s, interval=0.01)
+    now = time.time()
     with caplog.at_level(logging.WARNING, logger="webtrace.results.writer"):
         for n in range(3):
-            writer.add(Batch(f"{n}" * 22, meta=META, started_at=time.time()))
+            writer.add(Batch(f"{n}" * 22, meta=META, started_at=now, events=[(1, "start", {})]))
             await writer.flush()
         assert writer.failing and writer.failures == 3
         path.unlink()  # the operator moves the broken file away
-        writer.add(Batch("r" * 22, meta=META, started_at=time.time(), events=[(1, "start", {})]))
-        await writer.flush()
+        await writer.flush()  # the backlog, tried again
     assert not writer.failing
     assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
         f"results could not be stored in {s.name}", f"results are stored in {s.name} again"]
-    stored = await s.load("r" * 22)
-    assert stored is not None and stored.events == [(1, "start", {})]
+    for n in range(3):
+        stored = await s.load(f"{n}" * 22)
+        assert stored is not None and stored.events == [(1, "start", {})] and not stored.incomplete
     await s.close()
 
 
-async def test_a_result_whose_writes_were_lost_is_marked_incomplete(tmp_path: Path) -> None:
+async def test_what_the_backlog_cannot_hold_is_dropped_and_its_result_marked_incomplete(tmp_path: Path) -> None:
     path = tmp_path / "r.sqlite3"
     s = SqliteStore(path, 60)
-    writer = ResultWriter(s, interval=0.01)
-    rid = "i" * 22
+    writer = ResultWriter(s, interval=0.01, max_backlog=2)
+    ended: list[str] = []
+    now = time.time()
     path.mkdir()  # the file cannot be opened: every write fails
-    writer.add(Batch(rid, meta=META, started_at=time.time(), events=[(1, "start", {})]))
-    await writer.flush()
+    for name in "abc":
+        writer.add(Batch(name * 22, meta=META, started_at=now, events=[(1, "start", {})]))
+        writer.when_stored(name * 22, lambda name=name: ended.append(name))  # type: ignore[misc]
+        await writer.flush()
+    assert writer.dropped == 1  # a's first batch
     path.rmdir()
-    writer.add(Batch(rid, events=[(2, "end", {"status": "ok"})], status="ok", ended_at=2.0))
+    writer.add(Batch("a" * 22, events=[(2, "end", {"status": "ok"})], status="ok", ended_at=now + 1))
     await writer.flush()
-    stored = await s.load(rid)
-    assert stored is not None and stored.incomplete and stored.status == "ok"
-    assert [e[0] for e in stored.events] == [2]  # what was lost is lost; the rest is kept and says so
+    a = await s.load("a" * 22)
+    assert a is not None and a.incomplete and a.status == "ok" and [e[0] for e in a.events] == [2]
+    b = await s.load("b" * 22)
+    assert b is not None and not b.incomplete and [e[0] for e in b.events] == [1]
+    assert ended == ["a"]
     await s.close()
 
 

@@ -209,6 +209,14 @@ class Results:
     async def _follow_stored(self, result_id: str, after: int) -> AsyncIterator[list[StoredEvent]]:
         assert self.store is not None
         deadline = time.monotonic() + self.run_timeout + 60
+        follow = getattr(self.store, "follow", None)
+        if follow is not None:  # a store that can wait for new events itself (redis)
+            try:
+                async for batch in follow(result_id, after, deadline):
+                    yield batch
+            except StoreError as exc:
+                self._warn_read(exc)
+            return
         while True:
             recorder = self.live.get(result_id)
             if recorder is not None:  # it began recording here meanwhile (never, but cheap to honour)

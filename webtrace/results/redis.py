@@ -1,11 +1,124 @@
-"""Results in Redis Streams (``redis://``): one stream per result, so several
-instances behind one proxy share them. Not built yet: see the README."""
+"""Results in Redis Streams (``redis://``, ``rediss://``, ``redis+unix:///PATH``):
+one stream per result, so every instance behind one proxy reads and follows
+the results of every other.
+
+A result's stream holds a first entry with its description (``meta``), then an
+entry per event (``e`` its id, ``k`` its name, ``d`` its data), and an entry
+with its end (``end``); ``cut`` and ``incomplete`` may ride on any entry. The
+key expires with the result (EXPIREAT, set with every write). A follower on
+another instance reads the stream and then blocks on it (XREAD) until the end.
+"""
 
 from __future__ import annotations
 
-from .store import MemoryStore
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from .records import Result, StoredEvent
+from .store import Batch, StoreError
+
+KEY = "webtrace:result:{}"
+# A store that does not answer must not hold a write (or a reader) up for long.
+TIMEOUT_S = 2.0
+BLOCK_MS = 1000  # a follower's wait for more, shorter than TIMEOUT_S
 
 
-class RedisStore(MemoryStore):
+class RedisStore:
     def __init__(self, uri: str, ttl: float) -> None:
-        raise NotImplementedError("redis results are not built yet")
+        self.name = uri
+        self.ttl = ttl
+        # limits' spelling of a unix socket (redis+unix://) is redis-py's unix://.
+        url = "unix://" + uri.removeprefix("redis+unix://") if uri.startswith("redis+unix://") else uri
+        # Any: redis-py's reply types are unions of everything a reply can be.
+        self._redis: Any = aioredis.from_url(
+            url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S, retry_on_timeout=False)
+
+    async def save(self, batches: Sequence[Batch]) -> None:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for b in batches:
+                    key = KEY.format(b.result_id)
+                    if b.meta is not None:
+                        pipe.xadd(key, {"meta": orjson.dumps(b.meta), "started_at": repr(b.started_at)})
+                    for number, kind, data in b.events:
+                        pipe.xadd(key, {"e": number, "k": kind, "d": orjson.dumps(data)})
+                    flags: dict[str, Any] = {name: 1 for name in ("cut", "incomplete") if getattr(b, name)}
+                    if b.status is not None:
+                        pipe.xadd(key, {"end": b.status, "ended_at": repr(b.ended_at), **flags})
+                    elif flags:
+                        pipe.xadd(key, flags)
+                    if b.meta is not None or b.events or b.status is not None or flags:
+                        pipe.expireat(key, int(b.started_at + self.ttl) if b.meta is not None
+                                      else int(time.time() + self.ttl))
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise StoreError(str(exc) or type(exc).__name__) from exc
+
+    async def load(self, result_id: str) -> Result | None:
+        try:
+            entries = await self._redis.xrange(KEY.format(result_id))
+        except (RedisError, OSError) as exc:
+            raise StoreError(str(exc) or type(exc).__name__) from exc
+        result: Result | None = None
+        for _, fields in entries:
+            result = _fold(result, result_id, fields)
+        return result
+
+    async def events_after(self, result_id: str, after: int, wait: float) -> tuple[list[StoredEvent], bool] | None:
+        result = await self.load(result_id)
+        if result is None:
+            return None
+        return [e for e in result.events if e[0] > after], result.status is not None
+
+    async def follow(self, result_id: str, after: int, until: float) -> AsyncIterator[list[StoredEvent]]:
+        """Events after ``after``, then each new one as it is written, until the end
+        (or ``until``, a monotonic time, for a result whose writer stopped)."""
+        key = KEY.format(result_id)
+        last = "0-0"
+        result: Result | None = None
+        while time.monotonic() < until:
+            try:
+                found = await self._redis.xread({key: last}, block=BLOCK_MS)
+            except (RedisError, OSError) as exc:
+                raise StoreError(str(exc) or type(exc).__name__) from exc
+            if not found:
+                continue
+            fresh: list[StoredEvent] = []
+            for _, entries in found:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    before = len(result.events) if result is not None else 0
+                    result = _fold(result, result_id, fields)
+                    if result is not None:
+                        fresh += [e for e in result.events[before:] if e[0] > after]
+            if fresh:
+                yield fresh
+            if result is not None and result.status is not None:
+                return
+
+    async def expire(self) -> int:
+        return 0  # redis expires each result's key itself
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _fold(result: Result | None, result_id: str, fields: dict[bytes, bytes]) -> Result | None:
+    """The result with one more stream entry taken in."""
+    if b"meta" in fields:
+        result = Result(result_id, orjson.loads(fields[b"meta"]), float(fields[b"started_at"]))
+    if result is None:
+        return None  # entries whose description was lost: not a result
+    if b"e" in fields:
+        data: dict[str, Any] = orjson.loads(fields[b"d"])
+        result.events.append((int(fields[b"e"]), fields[b"k"].decode(), data))
+    if b"end" in fields:
+        result.status, result.ended_at = fields[b"end"].decode(), float(fields[b"ended_at"])
+    result.cut = result.cut or b"cut" in fields
+    result.incomplete = result.incomplete or b"incomplete" in fields
+    return result

@@ -2,9 +2,11 @@
 
 A run hands its events over with ``add`` (no waiting, no I/O); every
 ``interval`` seconds, the events of every run since the last flush go to the
-store in one call. If the store fails, those events are lost to it: the
-results they belong to are marked incomplete, one warning is logged (not one
-per flush), and the next flush tries again; once one succeeds, a line says so.
+store in one call. If the store fails, the batches wait and are tried again
+(once a second): an outage shorter than the backlog loses nothing. What the
+backlog cannot hold (``MAX_BACKLOG`` results) is dropped, oldest first, and
+the results it belonged to are marked incomplete. One warning is logged when
+storing fails (not one per flush), and one line when it works again.
 """
 
 from __future__ import annotations
@@ -19,41 +21,53 @@ from .store import Batch, Store, StoreError
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.1
+RETRY_INTERVAL_S = 1.0
+MAX_BACKLOG = 256  # results whose writes wait for a failing store
 
 
 class ResultWriter:
-    def __init__(self, store: Store, interval: float = FLUSH_INTERVAL_S) -> None:
+    def __init__(self, store: Store, interval: float = FLUSH_INTERVAL_S, *,
+                 retry_interval: float = RETRY_INTERVAL_S, max_backlog: int = MAX_BACKLOG) -> None:
         self.store = store
         self.interval = interval
-        self._pending: dict[str, Batch] = {}
-        self._damaged: set[str] = set()  # results some of whose writes were lost
-        self._lost_meta: dict[str, tuple[dict[str, Any], float]] = {}  # descriptions to write again
-        self._flushed: dict[str, list[Callable[[], None]]] = {}  # called once a result's end is stored (or lost)
+        self.retry_interval = retry_interval
+        self.max_backlog = max_backlog
+        self._pending: dict[str, Batch] = {}  # in the order results began
+        self._damaged: set[str] = set()  # results some of whose writes were dropped
+        # The descriptions of results dropped before their end, written again with their next events.
+        self._descriptions: dict[str, tuple[dict[str, Any], float]] = {}
+        self._stored: dict[str, list[Callable[[], None]]] = {}  # called once a result's end is stored (or dropped)
         self._task: asyncio.Task[None] | None = None
         self.failing = False
         self.written = 0  # batches stored
-        self.failures = 0  # flushes that failed
+        self.failures = 0  # flushes the store refused
+        self.dropped = 0  # batches given up on
 
     def add(self, batch: Batch) -> None:
         """Queue a result's new events (and its description or end)."""
         pending = self._pending.get(batch.result_id)
         if pending is None:
+            if batch.meta is None and batch.result_id in self._descriptions:
+                batch.meta, batch.started_at = self._descriptions.pop(batch.result_id)
             self._pending[batch.result_id] = batch
         else:
-            pending.events.extend(batch.events)
-            pending.cut = pending.cut or batch.cut
-            if batch.status is not None:
-                pending.status, pending.ended_at = batch.status, batch.ended_at
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._flush_soon())
+            _merge(pending, batch)
+        self._schedule()
 
     def when_stored(self, result_id: str, done: Callable[[], None]) -> None:
-        """Call ``done`` after the next flush that includes ``result_id``."""
-        self._flushed.setdefault(result_id, []).append(done)
+        """Call ``done`` once ``result_id``'s end has been stored, or given up on."""
+        self._stored.setdefault(result_id, []).append(done)
 
-    async def _flush_soon(self) -> None:
-        await asyncio.sleep(self.interval)
+    def _schedule(self) -> None:
+        if self._pending and (self._task is None or self._task.done()):
+            delay = self.retry_interval if self.failing else self.interval
+            self._task = asyncio.get_running_loop().create_task(self._flush_after(delay))
+
+    async def _flush_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
         await self.flush()
+        self._task = None
+        self._schedule()
 
     async def flush(self) -> None:
         batches, self._pending = list(self._pending.values()), {}
@@ -61,37 +75,63 @@ class ResultWriter:
             return
         for batch in batches:
             batch.incomplete = batch.incomplete or batch.result_id in self._damaged
-            if batch.meta is None and batch.result_id in self._lost_meta:
-                batch.meta, batch.started_at = self._lost_meta[batch.result_id]
         try:
             await self.store.save(batches)
         except StoreError as exc:
             self.failures += 1
-            self._damaged.update(b.result_id for b in batches)
-            self._lost_meta.update((b.result_id, (b.meta, b.started_at)) for b in batches if b.meta is not None)
             if not self.failing:
                 self.failing = True
-                log.warning("results could not be stored in %s (%s); live runs go on, their results are "
-                            "marked incomplete; trying again with each write", self.store.name, exc)
-        else:
-            self.written += len(batches)
-            for batch in batches:
-                self._lost_meta.pop(batch.result_id, None)
-            if self.failing:
-                self.failing = False
-                log.warning("results are stored in %s again", self.store.name)
-        finally:
-            for batch in batches:
-                if batch.status is not None:  # its last write: nothing more will come to mend
-                    self._damaged.discard(batch.result_id)
-                    self._lost_meta.pop(batch.result_id, None)
-                    for done in self._flushed.pop(batch.result_id, []):
-                        done()
-        if self._pending and (self._task is None or self._task.done() or self._task is asyncio.current_task()):
-            self._task = asyncio.get_running_loop().create_task(self._flush_soon())
+                log.warning("results could not be stored in %s (%s); live runs go on, and their writes are "
+                            "tried again each second", self.store.name, exc)
+            self._keep(batches)
+            return
+        self.written += len(batches)
+        if self.failing:
+            self.failing = False
+            log.warning("results are stored in %s again", self.store.name)
+        for batch in batches:
+            if batch.status is not None:
+                self._ended(batch.result_id)
+
+    def _keep(self, batches: list[Batch]) -> None:
+        """Put refused batches back before anything added since, and drop what the backlog cannot hold."""
+        newer, self._pending = self._pending, {b.result_id: b for b in batches}
+        for batch in newer.values():
+            self.add(batch)
+        while len(self._pending) > self.max_backlog:
+            oldest = next(iter(self._pending))
+            dropped = self._pending.pop(oldest)
+            self.dropped += 1
+            if dropped.status is not None:
+                self._ended(oldest)
+            else:
+                self._damaged.add(oldest)  # what it writes later says it is incomplete
+                if dropped.meta is not None:
+                    self._descriptions[oldest] = (dropped.meta, dropped.started_at)
+
+    def _ended(self, result_id: str) -> None:
+        self._damaged.discard(result_id)
+        self._descriptions.pop(result_id, None)
+        for done in self._stored.pop(result_id, []):
+            done()
 
     async def close(self) -> None:
+        """Write what is pending, once (the server is stopping: nothing waits for a failing store)."""
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.wait([self._task])
+        self.failing = False
         await self.flush()
+        if self._task is not None:  # a retry the failed flush scheduled: the store is closing
+            self._task.cancel()
+            await asyncio.wait([self._task])
+
+
+def _merge(into: Batch, batch: Batch) -> None:
+    if into.meta is None and batch.meta is not None:
+        into.meta, into.started_at = batch.meta, batch.started_at
+    into.events.extend(batch.events)
+    into.cut = into.cut or batch.cut
+    into.incomplete = into.incomplete or batch.incomplete
+    if batch.status is not None:
+        into.status, into.ended_at = batch.status, batch.ended_at
