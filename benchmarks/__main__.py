@@ -17,6 +17,7 @@ import re
 import resource
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -112,6 +113,9 @@ async def webtrace(work: Path, **settings: str) -> AsyncIterator[Server]:
         "WEBTRACE_MAX_JOBS": "2500",
         "WEBTRACE_MAX_JOBS_PER_CLIENT": "2500",
         "WEBTRACE_RATELIMIT": "1000000/minute",
+        "WEBTRACE_RESULTS_RATELIMIT": "1000000/minute",
+        "WEBTRACE_RESULTS": "off",  # a scenario that measures results turns them on
+        "XDG_STATE_HOME": str(work / "state"),
         **{f"WEBTRACE_{k.upper()}": v for k, v in settings.items()},
     }
     log = open(work / "server.log", "ab")
@@ -244,18 +248,40 @@ def directory_settings(work: Path, on: bool) -> dict[str, str]:
             "geo_db": str(write_geo_db(work / "geo.mmdb"))}
 
 
+def store_figures(work: Path, metrics: str, io_before: int, io_after: int) -> dict[str, float]:
+    """What the results store wrote: batches (one per result per flush, many in one
+    transaction), the server's bytes written to the disk (/proc/PID/io; 0 on tmpfs), and
+    the file's size once its write-ahead log is checkpointed into it."""
+    found = re.search(r"^webtrace_results_written_total ([\d.e+]+)$", metrics, re.MULTILINE)
+    path = work / "store" / "results.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return {"store_batches": float(found.group(1)) if found else 0.0,
+            "store_disk_bytes": float(io_after - io_before), "store_file_bytes": float(path.stat().st_size)}
+
+
+def disk_writes(proc: psutil.Process) -> int:
+    return int(proc.io_counters().write_bytes)
+
+
 async def ping_streams(
-    work: Path, n: int, spread: float, *, sse: bool = True, count: int = PING_COUNT, directory: bool = False
+    work: Path, n: int, spread: float, *, sse: bool = True, count: int = PING_COUNT, directory: bool = False,
+    results: bool = False,
 ) -> dict[str, Any]:
-    """N visitors each stream a ping of ``count`` probes, arriving uniformly over ``spread`` seconds."""
+    """N visitors each stream a ping of ``count`` probes, arriving uniformly over ``spread`` seconds;
+    with ``results``, every run is stored in an SQLite file (the default store)."""
     rng = random.Random(1)
-    async with webtrace(work, pingcount=str(count), **directory_settings(work, directory)) as server:
+    stored = {"results": f"sqlite:///{work}/store/results.sqlite3"} if results else {}
+    if results:
+        shutil.rmtree(work / "store", ignore_errors=True)
+    async with webtrace(work, pingcount=str(count), **directory_settings(work, directory), **stored) as server:
         async with session(server) as http:
             route = "/api/v1/ping" if sse else "/ping"
             url = f"{server.base}{route}?target=127.0.0.1"
             into = Streams()
             peak_pss = server.pss()
             cpu0 = server.cpu()
+            io_before = disk_writes(server.ps)
             begin = time.time() + 0.2
             load = asyncio.gather(*(stream(http, url, begin + rng.uniform(0, spread), into, sse) for _ in range(n)))
             while not load.done():
@@ -263,6 +289,13 @@ async def ping_streams(
                 await asyncio.wait([load], timeout=0.25)
             await load
             cpu = server.cpu() - cpu0
+            metrics = ""
+            if results:
+                await asyncio.sleep(0.5)  # the last batch: written within a flush interval
+                async with http.get(f"{server.base}/metrics") as resp:
+                    metrics = await resp.text()
+            io_after = disk_writes(server.ps)
+        store = store_figures(work, metrics, io_before, io_after) if results else {}
     base = floor(n, spread, count)
     headers_floor = await bare_headers(work, n) if spread == 0 else []
     return {
@@ -278,7 +311,64 @@ async def ping_streams(
         "cpu_per_line": cpu / max(into.lines(), 1),
         "floor_cpu_per_line": base["cpu_s"] / max(base["lines"], 1),
         "peak_pss": peak_pss,
+        **({**store, **{f"{k}_per_run": v / n for k, v in store.items()}} if store else {}),
     }
+
+
+async def followers(work: Path, n: int, cycles: int) -> dict[str, Any]:
+    """One visitor runs an mtr; N followers watch its result live on the same instance.
+    Each follower's lag on an event is how long after the run's own visitor read it
+    the follower read it."""
+    async with webtrace(work, mtrcount=str(cycles), mtrinterval="0.5", timeout="60",
+                        results=f"sqlite:///{work}/store/results.sqlite3") as server:
+        async with session(server) as http:
+            owner: dict[str, float] = {}
+            got: list[list[str]] = []
+            lag: list[float] = []
+            failures: list[str] = []
+            run = await http.get(f"{server.base}/api/v1/mtr?target=127.0.0.1")
+            first = b""
+            async for raw in run.content:
+                if raw.startswith(b"data: "):
+                    first = raw
+                    break
+            result_id = json.loads(first[6:])["result"]
+            owner["1"] = time.monotonic()
+
+            async def own() -> None:
+                current = ""
+                async for raw in run.content:
+                    if raw.startswith(b"id: "):
+                        current = raw[4:].strip().decode()
+                        owner[current] = time.monotonic()
+
+            async def follow() -> None:
+                ids: list[str] = []
+                seen: dict[str, float] = {}
+                try:
+                    async with http.get(f"{server.base}/api/v1/results/{result_id}/events") as resp:
+                        async for raw in resp.content:
+                            if raw.startswith(b"id: "):
+                                ident = raw[4:].strip().decode()
+                                ids.append(ident)
+                                seen[ident] = time.monotonic()
+                except (TimeoutError, aiohttp.ClientError) as exc:
+                    failures.append(type(exc).__name__)
+                got.append(ids)
+                for ident, at in seen.items():
+                    if ident in owner and at >= owner[ident]:  # followed live, not replayed
+                        lag.append(at - owner[ident])
+
+            owning = asyncio.create_task(own())
+            cpu0 = server.cpu()
+            await asyncio.gather(*(follow() for _ in range(n)))
+            await owning
+            run.close()
+            cpu = server.cpu() - cpu0
+    everything = [str(i) for i in range(1, len(owner) + 1)]
+    return {"n": n, "events": len(everything), "complete": sum(ids == everything for ids in got),
+            "failures": sorted(set(failures)), "p50_lag": percentile(lag, 50), "p99_lag": percentile(lag, 99),
+            "max_lag": max(lag, default=None), "lagged": len(lag), "cpu_s": cpu}
 
 
 async def mtr_crowd(work: Path, n: int, cycles: int, *, directory: bool) -> dict[str, Any]:
@@ -447,6 +537,10 @@ FULL: dict[str, Callable[[Path], Any]] = {
     # An mtr crowd without and with names and databases, in the same run.
     "mtr-200": lambda w: median_round(3, lambda: mtr_crowd(w, 200, 10, directory=False), cpu_per_line),
     "mtr-200-names": lambda w: median_round(3, lambda: mtr_crowd(w, 200, 10, directory=True), cpu_per_line),
+    # Results in the default store (SQLite) against results off, in the same run.
+    "ping-500-over-10s-results": lambda w: median_round(
+        3, lambda: ping_streams(w, 500, 10, results=True), latency_over_floor),
+    "followers-1000": lambda w: followers(w, 1000, 10),
     "refused-429": lambda w: median_round(3, lambda: refused_rate(w, 5, 50), lambda r: float(r["ratio"])),
     "disconnect-storm-500": lambda w: disconnect_storm(w, 500),
     "mtr-first-hop": lambda w: mtr_first_hop(w, 10),
@@ -458,6 +552,8 @@ SMOKE: dict[str, Callable[[Path], Any]] = {
     "disconnect-storm-5": lambda w: disconnect_storm(w, 5),
     "mtr-first-hop": lambda w: mtr_first_hop(w, 2),
     "mtr-5-names": lambda w: mtr_crowd(w, 5, 2, directory=True),
+    "ping-10-results": lambda w: ping_streams(w, 10, 0.5, results=True),
+    "followers-10": lambda w: followers(w, 10, 2),
 }
 
 

@@ -60,6 +60,23 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
         out.append(("200 mtr at once, 10 cycles: server CPU per line, names and databases on",
                     f"{on['cpu_per_line'] * 1e6:.0f} µs", f"{off['cpu_per_line'] * 1e6:.0f} µs (off)",
                     ratio(on["cpu_per_line"], off["cpu_per_line"]), "within the noise", "–"))
+    if (off := r.get("ping-500-over-10s")) and (on := r.get("ping-500-over-10s-results")):
+        diff = on["p99_latency"] - off["p99_latency"]
+        out.append(("500 over 10 s, results in SQLite: p99 line latency", ms(on["p99_latency"]),
+                    f"{ms(off['p99_latency'])} (off)", f"{diff * 1000:+.2f} ms", "within +1 ms",
+                    "met" if diff <= 0.001 else "missed"))
+        per, base = on["cpu_per_line"], off["cpu_per_line"]
+        out.append(("500 over 10 s, results in SQLite: server CPU per line", f"{per * 1e6:.0f} µs",
+                    f"{base * 1e6:.0f} µs (off)", ratio(per, base), "within +15 %",
+                    "met" if per <= 1.15 * base else "missed"))
+        out.append(("results in SQLite: per run, transactions · disk bytes · file bytes",
+                    f"{on['store_batches_per_run']:.1f} · {on['store_disk_bytes_per_run'] / 1024:.1f} KiB · "
+                    f"{on['store_file_bytes_per_run'] / 1024:.1f} KiB", "–", "–", "reported", "–"))
+    if s := r.get("followers-1000"):
+        out.append(("1000 followers of one mtr: every event to every follower",
+                    f"{s['complete']} of {s['n']}", "–", "–", "all", "met" if s["complete"] == s["n"] else "missed"))
+        out.append(("1000 followers of one mtr: p99 event lag behind the run's visitor", ms(s["p99_lag"]), "–", "–",
+                    "under 50 ms", "met" if s["p99_lag"] is not None and s["p99_lag"] < 0.05 else "missed"))
     if s := r.get("refused-429"):
         out.append(("429 path: requests per second", f"{s['webtrace_rps']:.0f}", f"{s['bare_rps']:.0f} (bare aiohttp)",
                     f"{s['ratio'] * 100:.0f} %", "at least 70 %", "met" if s["ratio"] >= 0.7 else "missed"))
