@@ -178,3 +178,15 @@ async def test_reading_spends_no_run_and_has_a_budget_of_its_own(make_client: An
     refused = await client.get(f"/api/v1/results/{result_id}")
     assert refused.status == 429 and "result reads" in (await refused.json())["error"]["message"]
     assert (await client.get("/api/v1/ping", params={"target": "127.0.0.1"})).status == 429  # the run budget: spent
+
+
+async def test_a_result_keeps_nothing_of_its_visitor(make_client: Any, make_settings: Any, tmp_path: Path) -> None:
+    path = tmp_path / "results.sqlite3"
+    client = await make_client(make_settings(results=f"sqlite:///{path}"))
+    visitor = "198.51.100.77"  # the test client is loopback, which is trusted to forward this
+    resp = await client.get("/api/v1/ping", params={"target": "127.0.0.1"}, headers={"X-Forwarded-For": visitor})
+    events = await collect(resp)
+    result = await stored(client, events[0].data["result"])
+    assert visitor not in str(result)
+    await client.app[RESULTS].store.close()  # everything written: the file itself
+    assert visitor.encode() not in b"".join(p.read_bytes() for p in tmp_path.glob("results.sqlite3*"))

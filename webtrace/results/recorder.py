@@ -11,6 +11,7 @@ the store. A follower never touches the run: the run belongs to its visitor.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -57,6 +58,8 @@ class Recorder:
         self.ended_at: float | None = None
         self.status: str | None = None
         self.cut = False
+        # Each event as the web room sends it to followers, encoded once for them all.
+        self.encoded: dict[int, bytes] = {}
         self._next = 1
         self._size = 0
         self._changed: asyncio.Future[None] | None = None
@@ -118,10 +121,7 @@ class Recorder:
 
 
 def _index_after(events: list[StoredEvent], after: int) -> int:
-    for index, (number, _, _) in enumerate(events):
-        if number > after:
-            return index
-    return len(events)
+    return bisect.bisect_right(events, after, key=lambda event: event[0])
 
 
 class Results:

@@ -68,23 +68,31 @@ async def result_events(request: web.Request) -> web.StreamResponse:
     has ended with nothing after N is ``204``: an EventSource stops reconnecting."""
     result_id = _result_id(request)
     after = _after(request)
-    events = request.app[RESULTS].follow(result_id, after)
+    results = request.app[RESULTS]
+    events = results.follow(result_id, after)
     batch = await anext(events, None)  # an unknown id is refused here, before the stream starts
     if batch is None:
         return web.Response(status=204)
+    recorder = results.live.get(result_id)
+    # A running result's events are encoded once for all its followers.
+    encoded: dict[int, bytes] = recorder.encoded if recorder is not None else {}
     async with sse_response(request, headers=STREAM_HEADERS, ping_interval=request.app[SSE_PING_INTERVAL]) as resp:
         while batch is not None:
-            await resp.write(b"".join(sse_frame(i, event) for i, event in zip(_ids(batch), _events(batch))))
+            await resp.write(b"".join(_frame(encoded, stored) for stored in batch))
             batch = await anext(events, None)
     return resp
 
 
+def _frame(encoded: dict[int, bytes], stored: StoredEvent) -> bytes:
+    number, kind, data = stored
+    frame = encoded.get(number)
+    if frame is None:
+        frame = encoded[number] = sse_frame(number, Event(kind, data))  # type: ignore[arg-type]
+    return frame
+
+
 def _events(stored: list[StoredEvent]) -> list[Event]:
     return [Event(kind, data) for _, kind, data in stored]  # type: ignore[arg-type]  # kinds were events' own
-
-
-def _ids(stored: list[StoredEvent]) -> list[int]:
-    return [number for number, _, _ in stored]
 
 
 def _after(request: web.Request) -> int:
