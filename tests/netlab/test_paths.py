@@ -174,13 +174,16 @@ async def test_mtr_for_curl_reports_the_silent_hop(lab_server: ServerProcess, ta
     lines = text.splitlines()
     # The target may first answer a probe sent too far (the lossy link lost the
     # nearer ones): then a line says where it really is, as the report does.
-    # The first lines come before the names, unless an earlier run left them in the cache.
-    assert lines[0] in (f"  2. {r2}", f"  2. r2.lab.test ({r2})"), lines
-    first = re.fullmatch(rf"  (\d)\. (target\.lab\.test \()?{re.escape(target)}\)?", lines[1])
+    # A line per hop as it first answers, with its AS and country (the test databases);
+    # its name too, unless the line came before the name (an earlier run may have left it in the cache).
+    assert re.fullmatch(rf"  2\. AS64501 (r2\.lab\.test \()?{re.escape(r2)}\)? \[DE\]", lines[0]), lines
+    first = re.fullmatch(rf"  (\d)\. AS64502 (target\.lab\.test \()?{re.escape(target)}\)? \[JP\]", lines[1])
     assert first is not None, lines
     if first[1] != "3":
         assert "     (the target is hop 3: its replies from nearer were lost at first)" in lines
     table = lines[lines.index("") + 3:]
-    assert [line.split()[1] for line in table] == ["???", "r2.lab.test", "target.lab.test"]
+    # The table has every name: the end waited for them.
+    assert [line.split()[1:3] for line in table[1:]] == [["AS64501", "r2.lab.test"], ["AS64502", "target.lab.test"]]
+    assert table[0].split()[1] == "???"
     assert "100.0%    20" in table[0]
     assert "ERROR" not in text

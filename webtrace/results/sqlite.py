@@ -55,6 +55,7 @@ class SqliteStore:
         self.ttl = ttl
         self._clock = clock
         self._db: sqlite3.Connection | None = None
+        self._closed = False
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webtrace-results")
 
     async def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -153,6 +154,9 @@ class SqliteStore:
         return await self._call(delete)
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         await asyncio.get_running_loop().run_in_executor(self._thread, self._forget)
         self._thread.shutdown(wait=True)
 
