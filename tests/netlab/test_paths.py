@@ -113,9 +113,9 @@ async def test_every_protocol_finds_the_path_to_an_open_and_a_closed_port(lg: An
         assert rows[0]["hosts"] == [], (case, rows[0])  # r1 is silent whatever the protocol
         assert addresses(rows[1]) == [r2] and addresses(rows[-1]) == [target], (case, rows)
         if options["protocol"] == "icmp":
-            # r2 drops half the echo requests to the target: traceroute may
-            # lose all three at hop 3 and find the target again at hop 4.
-            assert len(rows) in (3, 4), (case, rows)
+            # r2 drops half the echo requests to the target: traceroute may lose
+            # all three at hop 3 (and at 4...) and find the target further on.
+            assert all(addresses(row) in ([], [target]) for row in rows[2:]), (case, rows)
             continue
         assert [r["hop"] for r in rows] == [1, 2, 3], (case, rows)
         if tool == "mtr":
