@@ -465,7 +465,7 @@ async def refused_rate(work: Path, seconds: float, connections: int) -> dict[str
         bare.wait()
     # webtrace on TCP as well (wrk speaks TCP only), with its access log on as in production.
     log = open(work / "refused.log", "wb")
-    env = {**os.environ, "WEBTRACE_RATELIMIT": "1/hour", "WEBTRACE_TRUSTED_PROXIES": ""}
+    env = {**os.environ, "WEBTRACE_RATELIMIT": "1/hour", "WEBTRACE_TRUSTED_PROXIES": "", "WEBTRACE_RESULTS": "off"}
     server = subprocess.Popen([sys.executable, "-m", "webtrace", "--port", "0"], env=env, stdout=log,
                               stderr=subprocess.STDOUT)
     try:

@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -102,6 +103,7 @@ SETTINGS = {
     "max_jobs": "20",
     "max_jobs_per_client": "2",
     "log_level": "WARNING",
+    "results_ratelimit": "100000/minute",
 }
 
 
@@ -122,6 +124,10 @@ def count(report: Report, what: str, status: int) -> None:
         report.failures.append(f"{what}: {status}")
 
 
+# Results of runs seen lately, for visitors who read or follow them.
+RECENT: list[str] = []
+
+
 async def sse_run(session: aiohttp.ClientSession, client: str, report: Report) -> None:
     tool = random.choice(TOOLS)
     target = random.choice(["127.0.0.1", "::1", "localhost"])
@@ -133,8 +139,26 @@ async def sse_run(session: aiohttp.ClientSession, client: str, report: Report) -
         async for line in resp.content:
             if line.startswith(b"event: "):
                 last = line
+            elif line.startswith(b'data: {"tool"') and (found := re.search(rb'"result":"([\w-]{22})"', line)):
+                RECENT.append(found.group(1).decode())
+                del RECENT[:-50]
         if last.strip() != b"event: end":
             report.failures.append(f"sse {tool} to {target} ended without end (last {last!r})")
+
+
+async def result(session: aiohttp.ClientSession, client: str, report: Report) -> None:
+    """A visitor who opens a result: its JSON, its text, or its events (live if it still runs)."""
+    if not RECENT:
+        return
+    result_id = random.choice(RECENT)
+    how = random.choice(["json", "text", "events"])
+    path = f"{BASE}/api/v1/results/{result_id}" + ("/events" if how == "events" else "")
+    params = {"format": "text"} if how == "text" else {}
+    async with session.get(path, params=params, headers=headers(client)) as resp:
+        count(report, f"result {how}", resp.status)
+        body = await resp.read()
+        if resp.status == 200 and how == "events" and b"event: end" not in body:
+            report.failures.append(f"result {result_id} followed to no end")
 
 
 async def text_run(session: aiohttp.ClientSession, client: str, report: Report) -> None:
@@ -192,7 +216,7 @@ async def refused(session: aiohttp.ClientSession, client: str, report: Report) -
         await resp.read()
 
 
-VISITS: list[tuple[Visit, int]] = [(sse_run, 4), (text_run, 2), (check, 2), (leave, 3), (refused, 2)]
+VISITS: list[tuple[Visit, int]] = [(sse_run, 4), (text_run, 2), (check, 2), (leave, 3), (refused, 2), (result, 2)]
 
 
 async def visitor(session: aiohttp.ClientSession, deadline: float, report: Report, number: int) -> None:
@@ -233,7 +257,7 @@ async def settle(pid: int, timeout: float = 15.0) -> Sample:
 async def soak(duration_s: float, work: Path, warm_up_s: float | None = None) -> Report:
     warm_up = warm_up_s if warm_up_s is not None else min(60.0, duration_s / 4)
     report = Report(duration_s)
-    async with webtrace(work, **SETTINGS) as server:
+    async with webtrace(work, **SETTINGS, results=f"sqlite:///{work}/results.sqlite3") as server:
         pid, process, sock = server.process.pid, server.process, server.sock
         # Warm up with the same load, so that what a server builds once exists.
         warm_deadline = time.monotonic() + warm_up

@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import shlex
+import shutil
 import signal
 import stat
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,6 +45,21 @@ LOOPBACK_SETTINGS = Settings(
     ratelimit="1000/minute",
     max_jobs_per_client=50,
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Whatever a test starts with default settings (an app, a server, a README
+    # example) keeps its results in a directory of the run's own, never in the
+    # home directory of the machine running the tests.
+    state = tempfile.mkdtemp(prefix="webtrace-test-state-")
+    os.environ["XDG_STATE_HOME"] = state
+    config.stash[_STATE] = state
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is not None:
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -90,6 +107,7 @@ def _tools_started_since(started: float) -> list[psutil.Process]:
 
 
 _STARTED = pytest.StashKey[float]()
+_STATE = pytest.StashKey[str]()
 
 
 @pytest.hookimpl(hookwrapper=True)

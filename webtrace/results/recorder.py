@@ -73,23 +73,27 @@ class Recorder:
         if self.ended:
             return
         kept: list[StoredEvent] = []
+        encoded: list[bytes] = []
         cap = self.results.max_bytes
         for kind, data in events:
             number, self._next = self._next, self._next + 1
+            raw = orjson.dumps(data)  # weighed here, and written as it is
             if kind == "end":
                 self.status, self.ended_at = data["status"], time.time()
             elif self.cut:
                 continue
             else:
-                self._size += len(orjson.dumps(data)) + EVENT_OVERHEAD
+                self._size += len(raw) + EVENT_OVERHEAD
                 if self._size > cap:
                     self.cut = True  # the stream goes on; the result stops here, and says so
                     continue
             kept.append((number, kind, data))
+            encoded.append(raw)
             if self.ended:
                 break
         self.events.extend(kept)
-        self.writer.add(Batch(self.id, events=kept, cut=self.cut, status=self.status, ended_at=self.ended_at))
+        self.writer.add(Batch(self.id, events=kept, encoded=encoded, cut=self.cut, status=self.status,
+                              ended_at=self.ended_at))
         if self._changed is not None:
             self._changed.set_result(None)
             self._changed = None
@@ -103,7 +107,7 @@ class Recorder:
 
     def snapshot(self) -> Result:
         return Result(self.id, self.meta, self.started_at, self.ended_at, self.status, self.cut,
-                      self.writer.failing, list(self.events))
+                      self.writer.damaged(self.id), list(self.events))
 
     async def follow(self, after: int) -> AsyncIterator[list[StoredEvent]]:
         """Every event with an id above ``after``, then each new one as it comes, until the end."""

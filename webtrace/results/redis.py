@@ -45,8 +45,8 @@ class RedisStore:
                     key = KEY.format(b.result_id)
                     if b.meta is not None:
                         pipe.xadd(key, {"meta": orjson.dumps(b.meta), "started_at": repr(b.started_at)})
-                    for number, kind, data in b.events:
-                        pipe.xadd(key, {"e": number, "k": kind, "d": orjson.dumps(data)})
+                    for number, kind, raw in b.encoded_events():
+                        pipe.xadd(key, {"e": number, "k": kind, "d": raw})
                     flags: dict[str, Any] = {name: 1 for name in ("cut", "incomplete") if getattr(b, name)}
                     if b.status is not None:
                         pipe.xadd(key, {"end": b.status, "ended_at": repr(b.ended_at), **flags})

@@ -103,7 +103,7 @@ class SqliteStore:
                     if b.events:
                         db.executemany(
                             "INSERT OR IGNORE INTO events (result_id, seq, kind, data) VALUES (?, ?, ?, ?)",
-                            [(b.result_id, i, kind, orjson.dumps(data)) for i, kind, data in b.events])
+                            [(b.result_id, i, kind, raw) for i, kind, raw in b.encoded_events()])
                     if b.cut or b.incomplete:
                         db.execute("UPDATE results SET cut = cut OR ?, incomplete = incomplete OR ? WHERE id = ?",
                                    (b.cut, b.incomplete, b.result_id))

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+import orjson
+
 from .records import Result, StoredEvent
 
 
@@ -29,6 +31,18 @@ class Batch:
     meta: dict[str, Any] | None = None
     started_at: float = 0.0
     events: list[StoredEvent] = field(default_factory=list)
+    # Each event's data as JSON, where the recorder encoded it already (to weigh it).
+    encoded: list[bytes] = field(default_factory=list)
+
+    def encode(self) -> None:
+        """Encode what was not encoded yet, so that ``encoded`` matches ``events``."""
+        if len(self.encoded) != len(self.events):
+            self.encoded = [orjson.dumps(data) for _, _, data in self.events]
+
+    def encoded_events(self) -> list[tuple[int, str, bytes]]:
+        """The events with their data as JSON, encoded once."""
+        self.encode()
+        return [(number, kind, raw) for (number, kind, _), raw in zip(self.events, self.encoded, strict=True)]
     ended_at: float | None = None
     status: str | None = None
     cut: bool = False

@@ -54,6 +54,10 @@ class ResultWriter:
             _merge(pending, batch)
         self._schedule()
 
+    def damaged(self, result_id: str) -> bool:
+        """Whether some of the result's writes were given up on."""
+        return result_id in self._damaged
+
     def when_stored(self, result_id: str, done: Callable[[], None]) -> None:
         """Call ``done`` once ``result_id``'s end has been stored, or given up on."""
         self._stored.setdefault(result_id, []).append(done)
@@ -130,7 +134,10 @@ class ResultWriter:
 def _merge(into: Batch, batch: Batch) -> None:
     if into.meta is None and batch.meta is not None:
         into.meta, into.started_at = batch.meta, batch.started_at
+    into.encode()
+    batch.encode()
     into.events.extend(batch.events)
+    into.encoded.extend(batch.encoded)
     into.cut = into.cut or batch.cut
     into.incomplete = into.incomplete or batch.incomplete
     if batch.status is not None:
