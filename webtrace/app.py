@@ -19,6 +19,7 @@ from .hops import Directory
 from .net.ipdb import IpDatabases, IpDbError
 from .net.names import NameCache
 from .net.policy import AddressPolicy
+from .nodes.registry import Node, Nodes
 from .net.targets import Resolver, system_resolver
 from .process.groups import become_subreaper, use_pidfd_child_watcher
 from .process.runner import ProcessRunner
@@ -32,7 +33,7 @@ from .web import views
 from .web.accesslog import setup_departures
 from .web.forwarded import setup_forwarded
 from .web.headers import setup_headers
-from .web.keys import DIRECTORY, NODE, PLATFORM, POLICY, RESOLVER, RESULTS, RUNNER, SETTINGS
+from .web.keys import DIRECTORY, NODE, NODES, PLATFORM, POLICY, RESOLVER, RESULTS, RUNNER, SETTINGS
 from .web.keys import TOOLS as TOOLS_KEY
 from .web.metrics import METRICS, Metrics
 from .web.openapi import setup_openapi
@@ -69,6 +70,7 @@ def create_app(
     setup_directory(app)
     setup_tools(app, platform, tools)
     setup_results(app)
+    setup_nodes(app)
     # Middleware order matters: departures first, to see every request end; the
     # client must be known before it is limited; refusals, raised by the limits
     # or the views, become responses around both.
@@ -180,7 +182,7 @@ EXPIRY_INTERVAL = 600.0
 def setup_results(app: web.Application) -> None:
     """Every accepted run a result (design §8), kept where WEBTRACE_RESULTS says."""
     settings = app[SETTINGS]
-    app[NODE] = socket.gethostname()
+    app[NODE] = settings.node_name or socket.gethostname()
     store = open_store(settings.results, settings.results_ttl)
     results = app[RESULTS] = Results(store, max_bytes=settings.result_max_bytes, node=app[NODE],
                                      run_timeout=settings.timeout)
@@ -200,6 +202,25 @@ async def _expire_every(results: Results, interval: float) -> None:
     while True:
         await results.expire()
         await asyncio.sleep(interval)
+
+
+def setup_nodes(app: web.Application) -> None:
+    """This server and the other vantage points it lists, each checked now and then."""
+    settings = app[SETTINGS]
+    offered: list[str] = [name for name in app[TOOLS_KEY]]
+    local = Node(app[NODE], None, info=settings.server_info, tools=offered, up=True)
+    nodes = app[NODES] = Nodes(local, settings.nodes, interval=settings.nodes_check_interval)
+
+    async def keep_checking(app: web.Application) -> AsyncIterator[None]:
+        await nodes.start()
+        checker = asyncio.create_task(nodes.keep_checking()) if nodes.others else None
+        yield
+        if checker is not None:
+            checker.cancel()
+            await asyncio.wait([checker])
+        await nodes.close()
+
+    app.cleanup_ctx.append(keep_checking)
 
 
 def setup_tools(app: web.Application, platform: str, tools: Iterable[ToolSpec]) -> None:
@@ -238,6 +259,7 @@ def setup_streams(app: web.Application, sse_ping_interval: float, send_timeout: 
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/", views.index, name="index")
+    app.router.add_get("/api/v1/nodes", views.nodes_view, name="nodes")  # before /api/v1/{tool}
     # No HEAD on run routes: aiohttp would run the handler and the tool, and its
     # output would follow a bodiless HEAD answer on a kept-alive connection,
     # where the client reads it as the next response. They answer 405.

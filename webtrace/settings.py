@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -111,6 +113,44 @@ def _results_uri(text: str) -> str:
     if scheme in ("redis", "rediss", "redis+unix") and sep and rest:
         return value
     raise ValueError("must be sqlite:///PATH, memory://, redis://host:6379 or off")
+
+
+_NODE_NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,30}[a-z0-9])?", re.ASCII)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """Another webtrace this one can run from (WEBTRACE_NODES)."""
+
+    name: str
+    url: str  # its base URL, without a trailing slash: http(s)://host[:port][/path]
+
+
+def _node_name(text: str) -> str:
+    name = text.strip().lower()
+    if name and _NODE_NAME.fullmatch(name) is None:
+        raise ValueError("must be up to 32 letters, digits, '.', '-' or '_', such as fra1")
+    return name
+
+
+def _nodes(text: str) -> tuple[NodeSpec, ...]:
+    nodes: list[NodeSpec] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, url = part.partition("=")
+        if not sep:
+            raise ValueError(f"{part!r} is not name=URL, such as fra1=https://fra1.lg.example.net")
+        name = _node_name(name)
+        if not name:
+            raise ValueError(f"{part!r} has no name before '='")
+        parsed = urllib.parse.urlsplit(url.strip())
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query or parsed.fragment:
+            raise ValueError(f"{url.strip()!r} is not a base URL such as https://fra1.lg.example.net")
+        if any(n.name == name for n in nodes):
+            raise ValueError(f"the name {name!r} is given twice")
+        nodes.append(NodeSpec(name, url.strip().rstrip("/")))
+    return tuple(nodes)
 
 
 def setting(env: str, parse: Callable[[str], Any], doc: str, default: Any) -> Any:
@@ -269,6 +309,24 @@ class Settings:
         "Result reads per client (pages, JSON, followers), in limits syntax; separate from the run budget.",
         "120/minute",
     )
+    node_name: str = setting(
+        "WEBTRACE_NODE_NAME",
+        _node_name,
+        "This server's name among the vantage points (empty: its host name).",
+        "",
+    )
+    nodes: tuple[NodeSpec, ...] = setting(
+        "WEBTRACE_NODES",
+        _nodes,
+        "Other webtraces to run from, as name=URL separated by ',' (their base URL: the same API).",
+        (),
+    )
+    nodes_check_interval: float = setting(
+        "WEBTRACE_NODES_CHECK_INTERVAL",
+        _float_between(0.2, 3600),
+        "Seconds between checks of whether each other node is up.",
+        15.0,
+    )
     idle_timeout: float = setting(
         "WEBTRACE_IDLE_TIMEOUT",
         _float_between(1, 3600),
@@ -326,6 +384,10 @@ class Settings:
         if self.max_jobs_per_client > self.max_jobs:
             raise SettingsError(
                 "WEBTRACE_MAX_JOBS_PER_CLIENT is larger than WEBTRACE_MAX_JOBS"
+            )
+        if self.node_name and any(node.name == self.node_name for node in self.nodes):
+            raise SettingsError(
+                f"WEBTRACE_NODES lists {self.node_name!r}, which is this server's own WEBTRACE_NODE_NAME"
             )
 
 

@@ -13,6 +13,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from ..hops import Directory
+    from ..nodes.registry import Nodes
     from ..results.recorder import Results
     from ..net.policy import AddressPolicy
     from ..net.targets import Resolver
@@ -29,3 +30,4 @@ PLATFORM: web.AppKey[str] = web.AppKey("platform")
 DIRECTORY: web.AppKey[Directory] = web.AppKey("directory")
 RESULTS: web.AppKey[Results] = web.AppKey("results")
 NODE: web.AppKey[str] = web.AppKey("node")  # this server's name, as results say where they were taken
+NODES: web.AppKey[Nodes] = web.AppKey("nodes")

@@ -392,6 +392,19 @@ def _result_events(tools: list[ToolSpec], settings: Settings) -> Operations:
     }
 
 
+def _nodes(tools: list[ToolSpec], settings: Settings) -> Operations:
+    node = {"type": "object", "required": ["name", "info", "local", "up", "tools"], "properties": {
+        "name": {"type": "string"}, "info": {"type": ["string", "null"]},
+        "local": {"type": "boolean", "description": "true: this server"},
+        "up": {"type": "boolean", "description": "as the last periodic check found it"},
+        "tools": {"type": "array", "items": {"type": "string"}, "description": "as the node itself says"}}}
+    yield "/api/v1/nodes", {
+        "summary": "The vantage points: this server and the other webtraces it lists",
+        "responses": {"200": {"description": "This server first.", "content": {JSON: {"schema": {
+            "type": "object", "required": ["nodes"], "properties": {"nodes": {"type": "array", "items": node}}}}}}},
+    }
+
+
 def _healthz(tools: list[ToolSpec], settings: Settings) -> Operations:
     yield "/healthz", {
         "summary": "Liveness",
@@ -434,6 +447,7 @@ _OPERATIONS: Mapping[str, Callable[[list[ToolSpec], Settings], Operations]] = {
     "api_check": _api_check,
     "text_run": _text_run,
     "healthz": _healthz,
+    "nodes": _nodes,
     "result_page": _result_page,
     "result_json": _result_json,
     "result_events": _result_events,

@@ -12,13 +12,14 @@ import ipaddress
 from typing import Any
 
 import aiohttp_jinja2
+import orjson
 from aiohttp import hdrs, web
 
 from ..jobs import Job, Plan, plan_job, start_job
 from ..results.recorder import Recorder
 from .accesslog import RUN, RUN_TARGET, RUN_TOOL
 from .forwarded import CLIENT_IP
-from .keys import DIRECTORY, PLATFORM, RESULTS, POLICY, RESOLVER, RUNNER, SETTINGS, TOOLS
+from .keys import DIRECTORY, NODES, PLATFORM, RESULTS, POLICY, RESOLVER, RUNNER, SETTINGS, TOOLS
 from .metrics import METRICS
 from .params import EMBED, PAGE_ACTION, PAGE_AFTYPE, PAGE_FAMILY, PAGE_TARGET, PAGE_TOOL, read_run
 from .sinks import sse_stream, text_stream
@@ -71,6 +72,13 @@ async def api_check(request: web.Request) -> web.Response:
 async def text_run(request: web.Request) -> web.StreamResponse:
     """``GET /ping|/trace|/mtr``: the original webtrace's plain-text stream."""
     return await text_stream(request, *await _start(request))
+
+
+async def nodes_view(request: web.Request) -> web.Response:
+    """``GET /api/v1/nodes``: this server and the other vantage points, each with
+    ``up`` as the last periodic check found it (never checked for this request)."""
+    body = orjson.dumps({"nodes": [node.as_json() for node in request.app[NODES].all()]})
+    return web.Response(body=body, content_type="application/json")
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -1,0 +1,125 @@
+"""The vantage points: this server, and the other webtraces it lists (WEBTRACE_NODES).
+
+Whether another node is up, what it says of itself (``info``) and which tools
+it offers come from its own answer to ``GET /api/v1/nodes``, asked every
+``WEBTRACE_NODES_CHECK_INTERVAL`` seconds by a task of its own, never while a
+visitor waits. A node that stops answering is logged once, and again once it
+answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+
+from ..settings import NodeSpec
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 3.0
+ANSWER_TIMEOUT_S = 5.0
+MAX_ANSWER_BYTES = 64 * 1024
+MAX_INFO = 200
+
+
+@dataclass(slots=True)
+class Node:
+    name: str
+    url: str | None  # None: this server
+    info: str | None = None
+    tools: list[str] = field(default_factory=list)
+    up: bool = False
+    checked_at: float | None = None
+    why_down: str | None = None
+
+    @property
+    def local(self) -> bool:
+        return self.url is None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "info": self.info, "local": self.local, "up": self.up, "tools": self.tools}
+
+
+class Nodes:
+    """This server first, then the others in the order WEBTRACE_NODES gives."""
+
+    def __init__(self, local: Node, others: Sequence[NodeSpec], *, interval: float) -> None:
+        self.local = local
+        self.others = [Node(spec.name, spec.url) for spec in others]
+        self.interval = interval
+        self._session: aiohttp.ClientSession | None = None
+
+    def all(self) -> list[Node]:
+        return [self.local, *self.others]
+
+    def named(self, name: str) -> Node | None:
+        return next((node for node in self.all() if node.name == name), None)
+
+    async def start(self) -> None:
+        if self.others:
+            timeout = aiohttp.ClientTimeout(total=ANSWER_TIMEOUT_S, sock_connect=CONNECT_TIMEOUT_S)
+            self._session = aiohttp.ClientSession(timeout=timeout, headers={"Accept": "application/json"})
+
+    async def check_all(self) -> None:
+        await asyncio.gather(*(self._check(node) for node in self.others))
+
+    async def keep_checking(self) -> None:
+        while True:
+            await self.check_all()
+            await asyncio.sleep(self.interval)
+
+    async def _check(self, node: Node) -> None:
+        assert self._session is not None and node.url is not None
+        try:
+            async with self._session.get(f"{node.url}/api/v1/nodes") as resp:
+                if resp.status != 200:
+                    raise ValueError(f"it answered {resp.status}")
+                body = await resp.content.read(MAX_ANSWER_BYTES)
+                own = _own_entry(orjson.loads(body))
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError, orjson.JSONDecodeError) as exc:
+            self._down(node, _why(exc))
+            return
+        node.info = own.get("info") if isinstance(own.get("info"), str) else None
+        if node.info is not None:
+            node.info = node.info[:MAX_INFO]
+        tools = own.get("tools")
+        node.tools = [t for t in tools if isinstance(t, str)] if isinstance(tools, list) else []
+        node.checked_at = time.time()
+        if not node.up:
+            log.info("node %s (%s) is up", node.name, node.url)
+        node.up, node.why_down = True, None
+
+    def _down(self, node: Node, why: str) -> None:
+        node.checked_at = time.time()
+        if node.up or node.why_down is None:
+            log.warning("node %s (%s) is down: %s", node.name, node.url, why)
+        node.up, node.why_down = False, why
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def _own_entry(answer: Any) -> dict[str, Any]:
+    """The answering node's own entry (``local``: true) in its ``/api/v1/nodes``."""
+    nodes = answer.get("nodes") if isinstance(answer, dict) else None
+    if isinstance(nodes, list):
+        for entry in nodes:
+            if isinstance(entry, dict) and entry.get("local") is True:
+                return entry
+    raise ValueError("its answer is not a webtrace's list of nodes")
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "it did not answer in time"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect ({exc.os_error.strerror or exc.os_error})"
+    return str(exc) or type(exc).__name__
