@@ -220,7 +220,12 @@ def setup_nodes(app: web.Application) -> None:
             await asyncio.wait([checker])
         await nodes.close()
 
+    async def stop_parts(app: web.Application) -> None:
+        # Before aiohttp waits for the handlers: each node's part of a run ends "shutdown".
+        nodes.stop()
+
     app.cleanup_ctx.append(keep_checking)
+    app.on_shutdown.append(stop_parts)
 
 
 def setup_tools(app: web.Application, platform: str, tools: Iterable[ToolSpec]) -> None:

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol
 
 # Every event a stream can carry (see README, Events).
-Kind = Literal["start", "line", "reply", "summary", "hop", "trim", "progress", "end"]
+Kind = Literal["start", "line", "reply", "summary", "hop", "trim", "progress", "end", "done"]
 Status = Literal["ok", "failed", "timeout", "cancelled", "shutdown"]
+# How one node's part of a run from several places may end, besides a Status.
+PartStatus = Literal["ok", "failed", "timeout", "cancelled", "shutdown", "refused", "unavailable"]
 
 
 class Event(NamedTuple):

@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 3.0
 ANSWER_TIMEOUT_S = 5.0
+# A node's stream is silent longer than this only if something is wrong: webtrace
+# sends a comment every 10 s while a tool is quiet.
+SILENCE_TIMEOUT_S = 30.0
+CONNECTIONS_PER_NODE = 100
 MAX_ANSWER_BYTES = 64 * 1024
 MAX_INFO = 200
 
@@ -54,7 +58,9 @@ class Nodes:
         self.local = local
         self.others = [Node(spec.name, spec.url) for spec in others]
         self.interval = interval
-        self._session: aiohttp.ClientSession | None = None
+        self.stopping = False  # set as the server shuts down: a part cut off by it ends "shutdown"
+        self.relaying: set[asyncio.Task[Any]] = set()  # the parts reading a node's stream now
+        self._sessions: dict[str, aiohttp.ClientSession] = {}  # a connection pool per node
 
     def all(self) -> list[Node]:
         return [self.local, *self.others]
@@ -63,9 +69,13 @@ class Nodes:
         return next((node for node in self.all() if node.name == name), None)
 
     async def start(self) -> None:
-        if self.others:
-            timeout = aiohttp.ClientTimeout(total=ANSWER_TIMEOUT_S, sock_connect=CONNECT_TIMEOUT_S)
-            self._session = aiohttp.ClientSession(timeout=timeout, headers={"Accept": "application/json"})
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S, sock_read=SILENCE_TIMEOUT_S)
+        for node in self.others:
+            connector = aiohttp.TCPConnector(limit=CONNECTIONS_PER_NODE)
+            self._sessions[node.name] = aiohttp.ClientSession(connector=connector, timeout=timeout)
+
+    def session(self, node: Node) -> aiohttp.ClientSession:
+        return self._sessions[node.name]
 
     async def check_all(self) -> None:
         await asyncio.gather(*(self._check(node) for node in self.others))
@@ -76,9 +86,11 @@ class Nodes:
             await asyncio.sleep(self.interval)
 
     async def _check(self, node: Node) -> None:
-        assert self._session is not None and node.url is not None
+        assert node.url is not None
+        timeout = aiohttp.ClientTimeout(total=ANSWER_TIMEOUT_S, sock_connect=CONNECT_TIMEOUT_S)
         try:
-            async with self._session.get(f"{node.url}/api/v1/nodes") as resp:
+            async with self.session(node).get(f"{node.url}/api/v1/nodes", timeout=timeout,
+                                              headers={"Accept": "application/json"}) as resp:
                 if resp.status != 200:
                     raise ValueError(f"it answered {resp.status}")
                 body = await resp.content.read(MAX_ANSWER_BYTES)
@@ -102,9 +114,15 @@ class Nodes:
             log.warning("node %s (%s) is down: %s", node.name, node.url, why)
         node.up, node.why_down = False, why
 
+    def stop(self) -> None:
+        """The server is shutting down: end every part being relayed (each says "shutdown")."""
+        self.stopping = True
+        for task in list(self.relaying):
+            task.cancel()
+
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        for session in self._sessions.values():
+            await session.close()
 
 
 def _own_entry(answer: Any) -> dict[str, Any]:

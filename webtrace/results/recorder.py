@@ -48,8 +48,9 @@ class Recorder:
     """One run's result while it runs: its events in memory, for the store and for followers."""
 
     def __init__(self, results: Results, writer: ResultWriter, result_id: str, meta: dict[str, Any],
-                 started_at: float) -> None:
+                 started_at: float, final: str = "end") -> None:
         self.results = results
+        self.final = final  # the event that ends the result: "end", or "done" for a run from several nodes
         self.writer = writer
         self.id = result_id
         self.meta = meta
@@ -78,7 +79,7 @@ class Recorder:
         for kind, data in events:
             number, self._next = self._next, self._next + 1
             raw = orjson.dumps(data)  # weighed here, and written as it is
-            if kind == "end":
+            if kind == self.final:
                 self.status, self.ended_at = data["status"], time.time()
             elif self.cut:
                 continue
@@ -101,9 +102,9 @@ class Recorder:
             self.results._ended(self)
 
     def finish(self, end: dict[str, Any]) -> None:
-        """Record the run's end if the stream could not send it (its visitor left)."""
+        """Record the run's end (or ``done``) if the stream could not send it (its visitor left)."""
         if not self.ended:
-            self.record([Event("end", end)])
+            self.record([Event(self.final, end)])  # type: ignore[arg-type]  # "end" or "done"
 
     def snapshot(self) -> Result:
         return Result(self.id, self.meta, self.started_at, self.ended_at, self.status, self.cut,
@@ -147,14 +148,15 @@ class Results:
     def enabled(self) -> bool:
         return self.store is not None
 
-    def start(self, start: dict[str, Any]) -> Recorder | None:
-        """A recorder for a run whose ``start`` event says this; None when results are
-        off, or the store is failing now (the visitor gets ``result: null``)."""
+    def start(self, start: dict[str, Any], final: str = "end") -> Recorder | None:
+        """A recorder for a run whose ``start`` event says this (for a run from several
+        nodes: what they were all asked, and ``final`` "done"); None when results are off,
+        or the store is failing now (the visitor gets ``result: null``)."""
         if self.writer is None or self.writer.failing:
             return None
         result_id = new_result_id()
         meta = {**start, "node": self.node}
-        recorder = Recorder(self, self.writer, result_id, meta, time.time())
+        recorder = Recorder(self, self.writer, result_id, meta, time.time(), final)
         self.live[result_id] = recorder
         self.writer.add(Batch(result_id, meta=meta, started_at=recorder.started_at))
         return recorder

@@ -15,7 +15,7 @@ from typing import Any, get_args
 import orjson
 from aiohttp import hdrs, web
 
-from ..events import Kind, Status
+from ..events import Kind, PartStatus
 from ..refusals import Refusal
 from ..settings import Settings
 from ..tools import PROTOCOLS, ToolSpec
@@ -124,13 +124,28 @@ EVENT_DATA: Mapping[str, Schema] = {
         "type": "object",
         "required": ["status", "exit_code", "duration_s", "message"],
         "properties": {
-            "status": {"type": "string", "enum": list(get_args(Status))},
+            "status": {"type": "string", "enum": list(get_args(PartStatus)),
+                       "description": "refused and unavailable: a node's part of a run from several (nodes=)"},
             "exit_code": _INT_OR_NULL,
             "duration_s": {"type": "number"},
             "message": {"type": "string"},
+            "code": {"type": "string", "description": "refused: the node's own refusal code"},
+            "http_status": {"type": "integer", "description": "refused: the status the node answered"},
+        },
+    },
+    "done": {
+        "type": "object",
+        "description": "a run from several nodes (nodes=): every node's part has ended",
+        "required": ["status", "nodes"],
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "partial", "failed", "cancelled", "shutdown"]},
+            "nodes": {"type": "object", "additionalProperties": {"type": "string", "enum": list(get_args(PartStatus))}},
         },
     },
 }
+# A run from several nodes (nodes=) tags every event with the node it comes from.
+for _schema in EVENT_DATA.values():
+    _schema["properties"]["node"] = {"type": "string", "description": "nodes=: the node it comes from"}
 
 _HEADERS: Mapping[str, Schema] = {
     RETRY_AFTER: {"description": "Seconds to wait before asking again.", "schema": {"type": "integer"}},
@@ -363,6 +378,8 @@ def _result_json(tools: list[ToolSpec], settings: Settings) -> Operations:
                     "id": {"type": "string"}, "node": {"type": "string"}, "started_at": when,
                     "ended_at": when, "status": {"type": ["string", "null"]}, "cut": {"type": "boolean"},
                     "incomplete": {"type": "boolean"}, "events": {"type": "array", "items": event},
+                    "nodes": {"type": "array", "items": {"type": "string"},
+                              "description": "a run from several places (nodes=): which"},
                     **{k: v for k, v in EVENT_DATA["start"]["properties"].items() if k != "result"},
                 }}},
                 TEXT: {"schema": {"type": "string"}},

@@ -13,6 +13,7 @@ from ..jobs import choose_options, find_tool
 from ..net.targets import AFTYPES, Family, parse_aftype, parse_family, parse_target
 from ..refusals import BadRequest
 from ..tools import PROTOCOLS, Options, ToolSpec
+from .keys import NODES as NODE_LIST
 from .keys import PLATFORM, SETTINGS, TOOLS
 
 
@@ -73,6 +74,13 @@ COUNT = Param(
     {"type": "string", "pattern": "^([1-9][0-9]{0,3})?$"},
 )
 
+NODES = Param(
+    "nodes",
+    "Run from these vantage points (GET /api/v1/nodes lists them): names separated by ',', or all. "
+    "Absent: this server alone. Each node's run counts against the visitor's budget here.",
+    {"type": "string", "pattern": "^[A-Za-z0-9._,-]{0,300}$"},
+)
+
 # The page never refuses: what it does not know, it leaves at its default.
 PAGE_TOOL = Param("tool", "The tool to select, and run at once when a target is given.")
 PAGE_ACTION = Param("action", "The original webtrace's name for tool (mtr, trace or ping).")
@@ -88,9 +96,9 @@ PAGE_COUNT = Param("count", "The count to run with (passed on to the run).")
 ROUTE_PARAMS: dict[str, tuple[Param, ...]] = {
     "index": (PAGE_TOOL, PAGE_ACTION, PAGE_TARGET, PAGE_FAMILY, PAGE_AFTYPE, PAGE_PROTOCOL, PAGE_PORT, PAGE_COUNT,
               EMBED),
-    "api_run": (TARGET, FAMILY, PROTOCOL, PORT, COUNT),
-    "api_check": (TARGET, FAMILY, PROTOCOL, PORT, COUNT),
-    "text_run": (TARGET, AFTYPE, PROTOCOL, PORT, COUNT),
+    "api_run": (TARGET, FAMILY, PROTOCOL, PORT, COUNT, NODES),
+    "api_check": (TARGET, FAMILY, PROTOCOL, PORT, COUNT, NODES),
+    "text_run": (TARGET, AFTYPE, PROTOCOL, PORT, COUNT, NODES),
 }
 
 
@@ -103,12 +111,29 @@ class RunQuery:
     family: Family
     options: Options
     target: str
+    nodes: tuple[str, ...] | None = None  # None: this server alone, as without vantage points
 
 
 def read_run(request: web.Request) -> RunQuery:
     """A run route's query, in the order its refusals are given; raises a Refusal."""
     spec = _run_tool(request)
-    return RunQuery(spec, _read_family(request), _read_options(request, spec), _read_target(request))
+    return RunQuery(spec, _read_family(request), _read_options(request, spec), _read_target(request),
+                    read_nodes(request))
+
+
+def read_nodes(request: web.Request) -> tuple[str, ...] | None:
+    """The vantage points asked for, by name, in the server's order; None if not asked."""
+    text = NODES.read(request)
+    if text is None or not text.strip():
+        return None
+    known = [node.name for node in request.app[NODE_LIST].all()]
+    asked = {name.strip().lower() for name in text.split(",") if name.strip()}
+    if "all" in asked:
+        return tuple(known)
+    unknown = sorted(asked - set(known))
+    if unknown:
+        raise BadRequest(f"there is no node called {unknown[0]!r} here; nodes are: {', '.join(known)}")
+    return tuple(name for name in known if name in asked)
 
 
 def check_well_formed(request: web.Request) -> None:

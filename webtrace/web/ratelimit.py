@@ -48,7 +48,7 @@ from ..refusals import Refusal
 from .accesslog import SUMMARISED, RefusalSummary
 from .forwarded import CLIENT_IP
 from .keys import SETTINGS
-from .params import check_well_formed
+from .params import check_well_formed, read_nodes
 
 log = logging.getLogger(__name__)
 
@@ -142,12 +142,13 @@ class ClientLimiter:
             self._refused[key] = (until, decision)
         return decision
 
-    async def hit(self, key: str) -> Decision:
+    async def hit(self, key: str, cost: int = 1) -> Decision:
+        """Spend ``cost`` runs (one per node for a run from several) from the client's budget."""
         decision = self.remembered(key)
         if decision is not None:
             return decision
         now = time.monotonic()
-        decision = await self._hit_storage(key)
+        decision = await self._hit_storage(key, cost)
         if not decision.allowed:
             if len(self._refused) >= MAX_REMEMBERED:
                 self._forget_expired(now)
@@ -158,10 +159,10 @@ class ClientLimiter:
         for key in [k for k, (until, _) in self._refused.items() if until <= now]:
             del self._refused[key]
 
-    async def _hit_storage(self, key: str) -> Decision:
+    async def _hit_storage(self, key: str, cost: int = 1) -> Decision:
         if time.monotonic() >= self._primary_down_until:
             try:
-                return await self._hit(self._primary, key)
+                return await self._hit(self._primary, key, cost=cost)
             except StorageError as exc:
                 self._primary_down_until = time.monotonic() + STORAGE_RETRY_S
                 log.warning(
@@ -170,7 +171,7 @@ class ClientLimiter:
                     exc,
                     STORAGE_RETRY_S,
                 )
-        return await self._hit(self._fallback, key)
+        return await self._hit(self._fallback, key, cost=cost)
 
     async def test(self, key: str) -> Decision:
         """Like ``hit``, without spending anything."""
@@ -180,10 +181,11 @@ class ClientLimiter:
         except StorageError:
             return await self._hit(self._fallback, key, spend=False)
 
-    async def _hit(self, limiter: MovingWindowRateLimiter, key: str, *, spend: bool = True) -> Decision:
+    async def _hit(self, limiter: MovingWindowRateLimiter, key: str, *, spend: bool = True,
+                   cost: int = 1) -> Decision:
         tightest: Decision | None = None
         for item in self.items:
-            allowed = await (limiter.hit if spend else limiter.test)(item, key)
+            allowed = await (limiter.hit(item, key, cost=cost) if spend else limiter.test(item, key, cost=cost))
             stats = await limiter.get_window_stats(item, key)
             decision = Decision(
                 allowed=allowed,
@@ -213,6 +215,16 @@ class ClientLimiter:
         self._running[key] -= 1
         if self._running[key] <= 0:
             del self._running[key]
+
+
+def _runs_asked(request: web.Request) -> int:
+    """One run, or one per node for a run from several places (nodes=). A malformed
+    list costs one, as any malformed request does; the view refuses it."""
+    try:
+        nodes = read_nodes(request)
+    except Refusal:
+        return 1
+    return len(nodes) if nodes else 1
 
 
 LIMITER: web.AppKey[ClientLimiter] = web.AppKey("limiter")
@@ -297,7 +309,7 @@ def setup_ratelimit(app: web.Application) -> None:
             check_well_formed(request)
             return web.Response(status=204)
         key = limiter.key(request[CLIENT_IP])
-        decision = refused_again(request, key) or await limiter.hit(key)
+        decision = refused_again(request, key) or await limiter.hit(key, _runs_asked(request))
         if not decision.allowed:
             raise over_budget(decision)
         request[RATE_HEADERS] = decision.headers()

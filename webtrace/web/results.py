@@ -16,6 +16,7 @@ from ..events import Event
 from ..refusals import BadRequest
 from ..results.records import Result, StoredEvent, is_result_id
 from ..results.recorder import ResultNotFound
+from .fanout import NodeLines
 from .keys import RESULTS, TOOLS
 from .sinks import STREAM_HEADERS, SSE_PING_INTERVAL, TextLines, sse_frame
 from .views import page_context
@@ -58,7 +59,9 @@ def as_text(request: web.Request, result: Result) -> str:
     spec = request.app[TOOLS].get(str(result.meta.get("tool")))
     if spec is None:  # a tool no longer offered here: its lines as they were
         return "".join(f"{data['text']}\n" for _, kind, data in result.events if kind == "line")
-    text = TextLines(spec, str(result.meta.get("node", "")), result.started_at)
+    text: TextLines | NodeLines = (
+        NodeLines(spec, result.started_at) if result.meta.get("nodes")  # a run from several places
+        else TextLines(spec, str(result.meta.get("node", "")), result.started_at))
     return "".join(f"{line}\n" for event in _events(result.events) for line in text.lines(event))
 
 

@@ -44,7 +44,7 @@ async def sse_stream(request: web.Request, job: Job, recorder: Recorder | None =
             async def emit(events: list[Event]) -> None:
                 if recorder is not None:
                     recorder.record(events)
-                await _send(request, resp, b"".join(sse_frame(next(ids), e) for e in events))
+                await send(request, resp, b"".join(sse_frame(next(ids), e) for e in events))
 
             await _run(job, emit)
     finally:
@@ -99,7 +99,7 @@ async def text_stream(request: web.Request, job: Job, recorder: Recorder | None 
             recorder.record(events)
         out = [line for event in events for line in text.lines(event)]
         if out:
-            await _send(request, resp, ("\n".join(out) + "\n").encode("utf-8", "replace"))
+            await send(request, resp, ("\n".join(out) + "\n").encode("utf-8", "replace"))
 
     try:
         await resp.prepare(request)
@@ -143,7 +143,7 @@ async def _run(job: Job, emit: Emit) -> None:
         pass  # the client left; leaving the run's context ended the process group
 
 
-async def _send(request: web.Request, resp: web.StreamResponse, data: bytes) -> None:
+async def send(request: web.Request, resp: web.StreamResponse, data: bytes) -> None:
     stalls = request.app[STALLS]
     stalls.writing(request)
     try:

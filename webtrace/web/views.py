@@ -21,12 +21,12 @@ from .accesslog import RUN, RUN_TARGET, RUN_TOOL
 from .forwarded import CLIENT_IP
 from .keys import DIRECTORY, NODES, PLATFORM, RESULTS, POLICY, RESOLVER, RUNNER, SETTINGS, TOOLS
 from .metrics import METRICS
-from .params import EMBED, PAGE_ACTION, PAGE_AFTYPE, PAGE_FAMILY, PAGE_TARGET, PAGE_TOOL, read_run
+from .fanout import fanout_sse, fanout_text
+from .params import EMBED, PAGE_ACTION, PAGE_AFTYPE, PAGE_FAMILY, PAGE_TARGET, PAGE_TOOL, RunQuery, read_run
 from .sinks import sse_stream, text_stream
 
 
-async def _plan(request: web.Request) -> Plan:
-    query = read_run(request)
+async def _plan(request: web.Request, query: RunQuery) -> Plan:
     request[RUN_TOOL] = query.spec.name
     request[RUN_TARGET] = query.target
     app = request.app
@@ -42,8 +42,8 @@ async def _plan(request: web.Request) -> Plan:
     )
 
 
-async def _start(request: web.Request) -> tuple[Job, Recorder | None]:
-    plan = await _plan(request)
+async def _start(request: web.Request, query: RunQuery) -> tuple[Job, Recorder | None]:
+    plan = await _plan(request, query)
     app = request.app
     job = start_job(plan, settings=app[SETTINGS], runner=app[RUNNER], directory=app[DIRECTORY])
     request[RUN] = job.run  # for the access log: how it ended
@@ -54,8 +54,12 @@ async def _start(request: web.Request) -> tuple[Job, Recorder | None]:
 
 
 async def api_run(request: web.Request) -> web.StreamResponse:
-    """``GET /api/v1/{tool}``: the run as Server-Sent Events."""
-    return await sse_stream(request, *await _start(request))
+    """``GET /api/v1/{tool}``: the run as Server-Sent Events (from several places with ``nodes=``)."""
+    query = read_run(request)
+    if query.nodes is not None:
+        request[RUN_TOOL], request[RUN_TARGET] = query.spec.name, query.target
+        return await fanout_sse(request, query)
+    return await sse_stream(request, *await _start(request, query))
 
 
 async def api_check(request: web.Request) -> web.Response:
@@ -64,14 +68,20 @@ async def api_check(request: web.Request) -> web.Response:
     EventSource cannot see why a stream was refused; the page asks here after a
     stream failed before it started, and shows the reason.
     """
-    await _plan(request)
-    request.app[RUNNER].check_capacity()
+    query = read_run(request)
+    if query.nodes is None:  # with nodes, each node refuses for itself in the stream
+        await _plan(request, query)
+        request.app[RUNNER].check_capacity()
     return web.Response(status=204)
 
 
 async def text_run(request: web.Request) -> web.StreamResponse:
     """``GET /ping|/trace|/mtr``: the original webtrace's plain-text stream."""
-    return await text_stream(request, *await _start(request))
+    query = read_run(request)
+    if query.nodes is not None:
+        request[RUN_TOOL], request[RUN_TARGET] = query.spec.name, query.target
+        return await fanout_text(request, query)
+    return await text_stream(request, *await _start(request, query))
 
 
 async def nodes_view(request: web.Request) -> web.Response:

@@ -1,0 +1,193 @@
+"""A run from several places (nodes=): real webtrace processes as the other nodes,
+each on loopback; this test's app is the front."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.helpers import SSE, collect, eventually, sse_events, tool_processes
+from tests.server import ServerProcess, running_server, server_process
+from webtrace.web.keys import RESULTS
+from webtrace.settings import NodeSpec
+
+NODE_ENV = {"WEBTRACE_PINGCOUNT": "3", "WEBTRACE_PINGINTERVAL": "0.2"}
+
+
+@pytest.fixture
+def fra1(tmp_path: Path) -> Iterator[ServerProcess]:
+    with server_process(tmp_path / "fra1", {**NODE_ENV, "WEBTRACE_NODE_NAME": "fra1"}, unix=False) as node:
+        yield node
+
+
+@pytest.fixture
+def ams1(tmp_path: Path) -> Iterator[ServerProcess]:
+    # Its own policy allows nothing on loopback: it refuses the target the others run.
+    env = {**NODE_ENV, "WEBTRACE_NODE_NAME": "ams1", "WEBTRACE_ALLOW_NETWORKS": "", "WEBTRACE_RATELIMIT": "2/minute"}
+    with server_process(tmp_path / "ams1", env, unix=False) as node:
+        yield node
+
+
+@pytest.fixture(autouse=True)
+def node_dirs(tmp_path: Path) -> None:
+    for name in ("fra1", "ams1"):
+        (tmp_path / name).mkdir()
+
+
+async def front(make_client: Any, make_settings: Any, *nodes: NodeSpec, **changes: Any) -> Any:
+    return await make_client(make_settings(**{"node_name": "lon1", "nodes": nodes, "ping_count": 3, **changes}))
+
+
+def by_node(events: list[SSE]) -> dict[str, list[SSE]]:
+    parts: dict[str, list[SSE]] = {}
+    for event in events:
+        if event.event != "done":
+            parts.setdefault(event.data["node"], []).append(event)
+    return parts
+
+
+async def test_every_node_runs_and_one_stream_carries_them_all(
+    make_client: Any, make_settings: Any, fra1: ServerProcess
+) -> None:
+    client = await front(make_client, make_settings, NodeSpec("fra1", fra1.base))
+    events = await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1", "nodes": "all"}))
+    assert [int(e.id or 0) for e in events] == list(range(1, len(events) + 1))
+    assert events[-1].event == "done"
+    assert events[-1].data == {"status": "ok", "nodes": {"lon1": "ok", "fra1": "ok"}}
+    parts = by_node(events)
+    assert list(parts) == ["lon1", "fra1"] or list(parts) == ["fra1", "lon1"]
+    for name, part in parts.items():
+        assert part[0].event == "start" and part[-1].event == "end" and part[-1].data["status"] == "ok", name
+        assert [r.data["seq"] for r in part if r.event == "reply"] == [1, 2, 3]
+    # One result for the whole run: every part's start names it.
+    results = {part[0].data["result"] for part in parts.values()}
+    assert len(results) == 1 and None not in results
+
+
+async def test_a_subset_and_the_text_routes(make_client: Any, make_settings: Any, fra1: ServerProcess) -> None:
+    client = await front(make_client, make_settings, NodeSpec("fra1", fra1.base))
+    events = await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1", "nodes": "fra1"}))
+    assert set(by_node(events)) == {"fra1"}
+    text = await (await client.get("/ping", params={"target": "127.0.0.1", "nodes": "fra1,lon1"})).text()
+    lines = text.splitlines()
+    assert all(line.startswith(("[lon1] ", "[fra1] ")) for line in lines), lines
+    assert sum("icmp_seq=" in line for line in lines) == 6
+    refused = await client.get("/api/v1/ping", params={"target": "127.0.0.1", "nodes": "fra1,nope"})
+    assert refused.status == 400
+    assert "there is no node called 'nope' here; nodes are: lon1, fra1" in (await refused.json())["error"]["message"]
+
+
+async def test_failures_stay_local(make_client: Any, make_settings: Any, fra1: ServerProcess,
+                                   ams1: ServerProcess, tmp_path: Path) -> None:
+    gone = "http://127.0.0.1:9"  # nothing listens there
+    client = await front(make_client, make_settings, NodeSpec("fra1", fra1.base), NodeSpec("ams1", ams1.base),
+                         NodeSpec("gone", gone))
+    events = await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1", "nodes": "all"}))
+    parts = by_node(events)
+    assert parts["lon1"][-1].data["status"] == "ok" and parts["fra1"][-1].data["status"] == "ok"
+    [refused] = parts["ams1"]
+    assert refused.data["status"] == "refused" and refused.data["code"] == "target_denied"
+    assert refused.data["http_status"] == 403 and "127.0.0.1" in refused.data["message"]
+    [unavailable] = parts["gone"]
+    assert unavailable.data["status"] == "unavailable" and "cannot connect" in unavailable.data["message"]
+    assert events[-1].data["status"] == "partial"
+
+
+async def test_a_node_killed_mid_run_ends_its_part_unavailable(
+    make_client: Any, make_settings: Any, tmp_path: Path
+) -> None:
+    with server_process(tmp_path / "fra1", {**NODE_ENV, "WEBTRACE_PINGCOUNT": "50"}, unix=False) as node:
+        client = await front(make_client, make_settings, NodeSpec("fra1", node.base), ping_count=50)
+        resp = await client.get("/api/v1/ping", params={"target": "127.0.0.1", "nodes": "all", "count": "16"})
+        seen: list[SSE] = []
+        async for event in sse_events(resp):
+            seen.append(event)
+            if event.event == "reply" and event.data["node"] == "fra1":
+                break
+        node.process.kill()
+        rest = await asyncio.wait_for(collect(resp), 20)
+    fra = [e for e in seen + rest if e.data.get("node") == "fra1"]
+    assert fra[-1].event == "end" and fra[-1].data["status"] == "unavailable"
+    assert "broke off" in fra[-1].data["message"]
+    assert rest[-1].event == "done" and rest[-1].data["nodes"]["lon1"] == "ok"
+
+
+async def test_a_visitor_leaving_ends_every_node_s_tool(
+    make_client: Any, make_settings: Any, fra1: ServerProcess
+) -> None:
+    client = await front(make_client, make_settings, NodeSpec("fra1", fra1.base), ping_count=16)
+    resp = await client.get("/api/v1/ping", params={"target": "127.0.0.1", "nodes": "all", "count": "16"})
+    started: set[str] = set()
+    async for event in sse_events(resp):
+        if event.event == "reply":
+            started.add(event.data["node"])
+        if started == {"lon1", "fra1"}:
+            break
+    here = [p for p in tool_processes(os.getpid()) if p.pid not in {t.pid for t in tool_processes(fra1.process.pid)}]
+    assert here and tool_processes(fra1.process.pid)  # a ping here, and one on the node
+    resp.close()
+    # Within a second, both are gone: the node's when the front closed its stream.
+    assert await eventually(lambda: not tool_processes(fra1.process.pid) and not any(p.is_running() and
+                            p.status() != psutil.STATUS_ZOMBIE for p in here), 1.0)
+
+
+async def test_each_node_run_costs_the_visitor_one_run_here_and_each_visitor_has_a_budget_there(
+    make_client: Any, make_settings: Any, fra1: ServerProcess, ams1: ServerProcess
+) -> None:
+    client = await front(make_client, make_settings, NodeSpec("fra1", fra1.base), ratelimit="4/minute")
+    first = await client.get("/api/v1/ping", params={"target": "127.0.0.1", "nodes": "all"},
+                             headers={"X-Forwarded-For": "198.51.100.1"})
+    assert first.headers["RateLimit-Remaining"] == "2"  # two nodes: two runs
+    await collect(first)
+    # ams1 allows 2 runs a minute per visitor; the front presents each visitor as themself.
+    front_ams = await front(make_client, make_settings, NodeSpec("ams1", ams1.base))
+    for visitor in ("198.51.100.1", "198.51.100.2"):
+        for _ in range(2):
+            events = await collect(await front_ams.get(
+                "/api/v1/ping", params={"target": "127.0.0.1", "nodes": "ams1"}, headers={"X-Forwarded-For": visitor}))
+            assert events[-1].data["nodes"]["ams1"] == "refused"
+            assert events[0].data["code"] == "target_denied"  # its policy, within its budget
+        spent = await collect(await front_ams.get(
+            "/api/v1/ping", params={"target": "127.0.0.1", "nodes": "ams1"}, headers={"X-Forwarded-For": visitor}))
+        assert spent[0].data["code"] == "rate_limited" and spent[0].data["http_status"] == 429
+
+
+async def test_a_run_from_several_places_is_one_result(make_client: Any, make_settings: Any,
+                                                       fra1: ServerProcess) -> None:
+    client = await front(make_client, make_settings, NodeSpec("fra1", fra1.base))
+    resp = await client.get("/ping", params={"target": "127.0.0.1", "nodes": "all"})
+    printed = await resp.text()
+    result_id = resp.headers["Link"].split("/")[1].split(">")[0]
+    assert await eventually(lambda: result_id not in client.app[RESULTS].live, 5)
+    stored = await (await client.get(f"/api/v1/results/{result_id}")).json()
+    assert stored["status"] == "ok" and stored["nodes"] == ["lon1", "fra1"]
+    assert {e["data"].get("node") for e in stored["events"] if e["event"] != "done"} == {"lon1", "fra1"}
+    again = await client.get(f"/api/v1/results/{result_id}", params={"format": "text"})
+    assert await again.text() == printed
+
+
+async def test_sigterm_of_the_front_ends_every_part_with_shutdown(tmp_path: Path, fra1: ServerProcess) -> None:
+    env = {**NODE_ENV, "WEBTRACE_NODE_NAME": "lon1", "WEBTRACE_NODES": f"fra1={fra1.base}", "WEBTRACE_PINGCOUNT": "16"}
+    (tmp_path / "front").mkdir()
+    async with running_server(tmp_path / "front", env) as server:
+        resp = await server.session.get(f"{server.base}/api/v1/ping",
+                                        params={"target": "127.0.0.1", "nodes": "all", "count": "16"})
+        replied: set[str] = set()
+        async for event in sse_events(resp):
+            if event.event == "reply":
+                replied.add(event.data["node"])
+            if replied == {"lon1", "fra1"}:
+                break
+        server.process.send_signal(signal.SIGTERM)
+        rest = await asyncio.wait_for(collect(resp), 15)
+    ends = {e.data["node"]: e.data["status"] for e in rest if e.event == "end"}
+    assert ends == {"lon1": "shutdown", "fra1": "shutdown"}
+    assert rest[-1].event == "done" and rest[-1].data["status"] == "failed"
+    assert await eventually(lambda: not tool_processes(fra1.process.pid), 2.0)

@@ -1,0 +1,116 @@
+"""One node's part of a run from several places: its own stream, read and passed on.
+
+The front asks the node's ``/api/v1/{tool}`` with the target as typed (the node
+resolves it and applies its own policy) and the visitor as ``X-Forwarded-For``
+(the node lists the front in ``WEBTRACE_TRUSTED_PROXIES``, so every visitor
+keeps their own budget there). Whatever happens, the part ends with one
+``end``: the node's own, or ``refused`` (the node's code and sentence),
+``unavailable`` (it could not be reached, went silent or broke off) or
+``shutdown`` (this server is stopping). Nothing is ever asked twice: a retry
+could run a tool twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import get_args
+
+import aiohttp
+import orjson
+
+from ..events import Event, Kind
+from .registry import Node, Nodes
+
+Emit = Callable[[list[Event]], Awaitable[None]]
+
+MAX_ERROR_BYTES = 16 * 1024
+MAX_LINE_BYTES = 1024 * 1024  # an SSE line; a node's tool lines are far shorter
+KINDS = frozenset(get_args(Kind))
+
+
+def ended(status: str, message: str, started: float, **more: object) -> Event:
+    return Event("end", {"status": status, "exit_code": None, "duration_s": round(time.monotonic() - started, 3),
+                         "message": message, **more})
+
+
+async def relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], forwarded_for: str,
+                emit: Emit) -> str:
+    """Pass the node's events for ``path?query`` to ``emit``; returns the part's status."""
+    started = time.monotonic()
+    session = nodes.session(node)
+    headers = {"X-Forwarded-For": forwarded_for, "Accept": "text/event-stream"}
+    task = asyncio.current_task()
+    assert task is not None
+    nodes.relaying.add(task)
+    try:
+        async with session.get(f"{node.url}{path}", params=dict(query), headers=headers) as resp:
+            if resp.status != 200:
+                code, message = await _refusal(resp)
+                await emit([ended("refused", message, started, code=code, http_status=resp.status)])
+                return "refused"
+            return await _pass_on(resp, emit, started)
+    except asyncio.CancelledError:
+        if not nodes.stopping:
+            raise  # the visitor left: closing the node's stream ends its tool
+        task.uncancel()  # cancelled by the shutdown, which wants this part's end said
+        await emit([ended("shutdown", "the run was stopped: the server is shutting down", started)])
+        return "shutdown"
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+        # Not logged here, once per visitor: the periodic check logs a node going down, once.
+        await emit([ended("unavailable", f"{node.name} is unavailable: {_why(exc)}", started)])
+        return "unavailable"
+    finally:
+        nodes.relaying.discard(task)
+
+
+async def _pass_on(resp: aiohttp.ClientResponse, emit: Emit, started: float) -> str:
+    """The node's events as they come, a read at a time; the part's status."""
+    kind, data = "message", b""
+    status: str | None = None
+    while True:
+        raw = await resp.content.readline()
+        if not raw:
+            break
+        if len(raw) > MAX_LINE_BYTES:
+            raise ValueError("it sent a line too long to be an event")
+        line = raw.rstrip(b"\r\n")
+        batch: list[Event] = []
+        if line.startswith(b"event: "):
+            kind = line[7:].decode("ascii", "replace")
+        elif line.startswith(b"data: "):
+            data = line[6:]
+        elif not line and data:
+            if kind in KINDS:
+                parsed = orjson.loads(data)
+                if isinstance(parsed, dict):
+                    batch.append(Event(kind, parsed))  # type: ignore[arg-type]  # checked just above
+                    if kind == "end":
+                        status = str(parsed.get("status"))
+            kind, data = "message", b""
+        if batch:
+            await emit(batch)
+            if status is not None:
+                return status
+    raise ValueError("it broke off before the end of the run")
+
+
+async def _refusal(resp: aiohttp.ClientResponse) -> tuple[str, str]:
+    """The node's own code and sentence for refusing."""
+    try:
+        body = orjson.loads(await resp.content.read(MAX_ERROR_BYTES))
+        error = body["error"]
+        return str(error["code"]), str(error["message"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, aiohttp.ClientError):
+        return "refused", f"the node answered {resp.status}"
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "it did not answer in time"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect ({exc.os_error.strerror or exc.os_error})"
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
+        return "it broke off before the end of the run"
+    return str(exc) or type(exc).__name__
