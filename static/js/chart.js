@@ -1,35 +1,37 @@
 // The ping chart: round-trip time per probe, a cross for each lost one.
 // Its size is the template's (the SVG's viewBox), read once here.
 
-import { ms, ui } from "./dom.js";
+import { mainView, ms } from "./dom.js";
 
 const SVG = "http://www.w3.org/2000/svg";
-const { width, height } = ui.chart.viewBox.baseVal;
+const { width, height } = mainView.chart.viewBox.baseVal;
 const PAD = { left: 40, right: 10, top: 10, bottom: 20 };
 
-export function resetChart() {
-  ui.chart.replaceChildren();
-  ui.pingSummary.textContent = "";
+export function resetChart(view) {
+  view.chart.replaceChildren();
+  view.pingSummary.textContent = "";
 }
 
-export function onReply(reply, run) {
-  run.replies.set(reply.seq, reply);
-  drawChart(run);
+// ``part``: one part of a run (its view, its replies). Every part's chart has the
+// same scale of probes, so the charts of several nodes share one time axis.
+export function onReply(reply, part) {
+  part.replies.set(reply.seq, reply);
+  drawChart(part);
 }
 
-export function onSummary(summary) {
+export function onSummary(summary, part) {
   const parts = [
     `${summary.transmitted} sent, ${summary.received} received, ${summary.loss_pct}% loss`,
   ];
   if (summary.min_ms !== undefined) {
     parts.push(`min/avg/max ${ms(summary.min_ms)} / ${ms(summary.avg_ms)} / ${ms(summary.max_ms)} ms`);
   }
-  ui.pingSummary.textContent = parts.join(" · ");
+  part.view.pingSummary.textContent = parts.join(" · ");
 }
 
-function drawChart(run) {
-  const replies = [...run.replies.values()].sort((a, b) => a.seq - b.seq);
-  const total = Math.max(ui.progress.max || 1, replies.length ? replies[replies.length - 1].seq : 1);
+function drawChart(part) {
+  const replies = [...part.replies.values()].sort((a, b) => a.seq - b.seq);
+  const total = Math.max(part.view.progress.max || 1, replies.length ? replies[replies.length - 1].seq : 1);
   const rtts = replies.filter((r) => r.rtt_ms !== null).map((r) => r.rtt_ms);
   const top = niceCeiling(Math.max(...rtts, 0.001));
   const x = (seq) => PAD.left + ((seq - 0.5) / total) * (width - PAD.left - PAD.right);
@@ -62,7 +64,7 @@ function drawChart(run) {
       lost.append(titled(`#${reply.seq}: ${reply.error || "lost"}`));
     }
   }
-  ui.chart.replaceChildren(...nodes);
+  part.view.chart.replaceChildren(...nodes);
 }
 
 function titled(text) {

@@ -18,18 +18,8 @@ export const ui = {
   status: $("#status"),
   error: $("#error"),
   result: $("#result"),
-  metaText: $("#meta-text"),
-  command: $("#command"),
-  progressRow: $("#progress-row"),
-  progress: $("#progress"),
-  progressLabel: $("#progress-label"),
-  hopsView: $("#hops-view"),
-  hopsHead: $("#hops thead"),
-  hopsBody: $("#hops tbody"),
-  pingView: $("#ping-view"),
-  chart: $("#chart"),
-  pingSummary: $("#ping-summary"),
-  output: $("#output"),
+  parts: $("#parts"),
+  nodesField: $("#nodes-field"),
   copyOutput: $("#copy-output"),
   copyLink: $("#copy-link"),
   resultAbout: $("#result-about"),
@@ -40,6 +30,34 @@ export const ui = {
   useMyIp: $("#use-my-ip"),
   clientIp: $("#client-ip"),
 };
+
+// One part of a run's result (the only one, or one node's): its elements, found by class.
+export function viewOf(part) {
+  const find = (name) => part.querySelector(`.${name}`);
+  const table = find("hops");
+  return {
+    part,
+    title: find("part-title"),
+    name: find("part-name"),
+    info: find("part-info"),
+    status: find("part-status"),
+    metaText: find("meta-text"),
+    command: find("command"),
+    progressRow: find("progress-row"),
+    progress: find("progress"),
+    progressLabel: find("progress-label"),
+    hopsView: find("hops-view"),
+    hopsHead: table.tHead,
+    hopsBody: table.tBodies[0],
+    pingView: find("ping-view"),
+    chart: find("chart-svg"),
+    pingSummary: find("ping-summary"),
+    output: find("output"),
+  };
+}
+
+// The template's part: a run's only one; cloned for each node of a run from several.
+export const mainView = viewOf($("#part"));
 
 export function announce(text) {
   ui.status.textContent = text;

@@ -1,38 +1,39 @@
 // The hop table of traceroute and mtr: one row per hop, updated in place.
 // Its columns are the template's (each <th data-column>), read once here.
 
-import { announce, ms, ui } from "./dom.js";
+import { announce, mainView, ms, ui } from "./dom.js";
 
-const COLUMNS = [...ui.hopsHead.querySelectorAll("th[data-column]")].map((th) => ({
+const COLUMNS = [...mainView.hopsHead.querySelectorAll("th[data-column]")].map((th) => ({
   key: th.dataset.column,
   className: th.className,
 }));
 
-export function resetHops() {
-  ui.hopsBody.replaceChildren();
+export function resetHops(view) {
+  view.hopsBody.replaceChildren();
 }
 
-export function onHop(hop, run) {
-  let row = run.rows.get(hop.hop);
+// ``part``: one part of a run (its view, its rows), ``tool``: what it runs.
+export function onHop(hop, part, tool) {
+  let row = part.rows.get(hop.hop);
   if (!row) {
     row = makeRow(hop.hop);
-    run.rows.set(hop.hop, row);
-    const after = [...run.rows.keys()].filter((n) => n > hop.hop).sort((a, b) => a - b)[0];
-    ui.hopsBody.insertBefore(row.tr, after ? run.rows.get(after).tr : null);
+    part.rows.set(hop.hop, row);
+    const after = [...part.rows.keys()].filter((n) => n > hop.hop).sort((a, b) => a - b)[0];
+    part.view.hopsBody.insertBefore(row.tr, after ? part.rows.get(after).tr : null);
   }
-  fillRow(row, hop, run.params.tool);
-  scaleBars(run);
+  fillRow(row, hop, tool);
+  scaleBars(part);
 }
 
-export function onTrim(data, run) {
+export function onTrim(data, part) {
   // mtr placed the target too far at first (its first replies were lost).
-  for (const [n, row] of run.rows) {
+  for (const [n, row] of part.rows) {
     if (n > data.hops) {
       row.tr.remove();
-      run.rows.delete(n);
+      part.rows.delete(n);
     }
   }
-  scaleBars(run);
+  scaleBars(part);
 }
 
 function makeRow(number) {
@@ -115,9 +116,9 @@ function whois(host) {
   return [line];
 }
 
-function scaleBars(run) {
-  const worst = Math.max(0, ...[...run.rows.values()].map((r) => r.avg || 0));
-  for (const row of run.rows.values()) {
+function scaleBars(part) {
+  const worst = Math.max(0, ...[...part.rows.values()].map((r) => r.avg || 0));
+  for (const row of part.rows.values()) {
     if (!row.bar) continue;
     const share = worst > 0 && row.avg !== null ? (row.avg / worst) * 100 : 0;
     row.bar.style.width = `${share.toFixed(1)}%`;

@@ -4,7 +4,8 @@ import { announce, showError, ui } from "./dom.js";
 import {
   fillForm, paramsFromForm, paramsFromLocation, paramsFromResult, permalink, RESULT, resultUrl, showOptions, toolNamed,
 } from "./params.js";
-import { follow, shareLink, start, stop } from "./stream.js";
+import { watchNodes } from "./nodes.js";
+import { follow, outputText, shareLink, start, stop } from "./stream.js";
 import { applyTheme, storedTheme, toggleTheme } from "./theme.js";
 
 async function copy(text, what) {
@@ -30,7 +31,7 @@ ui.form.addEventListener("submit", (event) => {
 ui.stop.addEventListener("click", () => stop());
 for (const radio of ui.form.querySelectorAll('input[name="tool"]')) radio.addEventListener("change", showOptions);
 ui.protocol.addEventListener("change", showOptions);
-ui.copyOutput.addEventListener("click", () => copy(ui.output.textContent, "Output"));
+ui.copyOutput.addEventListener("click", () => copy(outputText(), "Output"));
 ui.copyLink.addEventListener("click", () => copy(shareLink(), "Link"));
 if (ui.useMyIp) {
   ui.useMyIp.addEventListener("click", () => {
@@ -57,6 +58,7 @@ window.addEventListener("popstate", () => {
 });
 
 applyTheme(storedTheme());
+watchNodes();
 if (RESULT) {
   // A stored result's page (r/ID): show it, live while its run goes on.
   fillForm(paramsFromResult(RESULT));

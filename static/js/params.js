@@ -12,6 +12,9 @@ export const TOOLS = config.tools;
 const ROOT = new URL(config.root || "", location.href);
 // The stored result this page shows (its description, without events), or null.
 export const RESULT = config.result;
+// The vantage points: this server first, then the others it lists (GET api/v1/nodes).
+const NODES = config.nodes || [];
+const LOCAL = NODES.length ? NODES[0].name : "";
 const FAMILIES = ["auto", "4", "6"];
 const LEGACY_FAMILIES = { ipv4: "4", ipv6: "6" };
 const NAMES = Object.fromEntries(TOOLS.flatMap((tool) => [tool.name, ...tool.aliases].map((name) => [name, tool.name])));
@@ -41,7 +44,25 @@ export function paramsFromForm() {
   const checked = ui.form.querySelector('input[name="tool"]:checked');
   const tool = checked ? checked.value : DEFAULT_TOOL;
   const options = optionsFor(tool, { protocol: ui.protocol.value, port: ui.port.value, count: ui.count.value });
-  return { tool, target: ui.target.value.trim(), family: ui.family.value, ...options };
+  const params = { tool, target: ui.target.value.trim(), family: ui.family.value, ...options };
+  const nodes = [...ui.form.querySelectorAll('input[name="node"]:checked')].map((box) => box.value);
+  // This server alone is a run as without vantage points.
+  if (nodes.length && !(nodes.length === 1 && nodes[0] === LOCAL)) params.nodes = nodes.join(",");
+  return params;
+}
+
+// The nodes a run asks for, by name, in the server's order; null: this server alone.
+export function nodesOf(params) {
+  if (!params.nodes) return null;
+  const asked = new Set(params.nodes.split(",").map((name) => name.trim().toLowerCase()));
+  const names = NODES.map((node) => node.name);
+  return asked.has("all") ? names : names.filter((name) => asked.has(name)).concat(
+    [...asked].filter((name) => name && !names.includes(name)));
+}
+
+export function nodeInfo(name) {
+  const node = NODES.find((n) => n.name === name);
+  return node && node.info ? node.info : "";
 }
 
 export function paramsFromLocation() {
@@ -50,7 +71,9 @@ export function paramsFromLocation() {
   let family = query.get("family") || LEGACY_FAMILIES[query.get("aftype") || ""] || "auto";
   if (!FAMILIES.includes(family)) family = "auto";
   const asked = { protocol: query.get("protocol") || "", port: query.get("port") || "", count: query.get("count") || "" };
-  return { tool, target: (query.get("target") || "").trim(), family, ...optionsFor(tool, asked) };
+  const params = { tool, target: (query.get("target") || "").trim(), family, ...optionsFor(tool, asked) };
+  if (query.get("nodes")) params.nodes = query.get("nodes");
+  return params;
 }
 
 export function fillForm(params) {
@@ -61,6 +84,8 @@ export function fillForm(params) {
   ui.protocol.value = params.protocol || "";
   ui.port.value = params.port || "";
   ui.count.value = params.count || "";
+  const nodes = nodesOf(params) || [LOCAL];
+  for (const box of ui.form.querySelectorAll('input[name="node"]')) box.checked = nodes.includes(box.value);
   showOptions();
 }
 
@@ -79,7 +104,7 @@ export function showOptions() {
   ui.countField.hidden = !spec.count;
 }
 
-const OPTIONS = ["protocol", "port", "count"];
+const OPTIONS = ["protocol", "port", "count", "nodes"];
 
 function withOptions(query, params) {
   for (const name of OPTIONS) if (params[name]) query.set(name, params[name]);
@@ -97,7 +122,14 @@ export function permalink(params) {
 export function paramsFromResult(result) {
   const asked = { protocol: result.protocol || "", port: result.port ? String(result.port) : "",
     count: result.count ? String(result.count) : "" };
-  return { tool: result.tool, target: result.target, family: result.family || "auto", ...optionsFor(result.tool, asked) };
+  const params = { tool: result.tool, target: result.target, family: result.family || "auto",
+    ...optionsFor(result.tool, asked) };
+  if (result.nodes) params.nodes = result.nodes.join(",");
+  return params;
+}
+
+export function apiBase() {
+  return ROOT;
 }
 
 export function resultUrl(id) {

@@ -1,12 +1,16 @@
 // One run on the page: its EventSource, its events, and how it ends.
 // The run in progress changes in two places only: start() begins one, endRun() ends it.
+// A run has parts: its only one, or with nodes= one per node, each shown in a view
+// of its own (dom.js) and each with its own start ... end; "done" ends them all.
 
 import { onReply, onSummary, resetChart } from "./chart.js";
-import { announce, sentence, showError, ui } from "./dom.js";
+import { announce, mainView, sentence, showError, ui, viewOf } from "./dom.js";
 import { onHop, onTrim, resetHops } from "./hops.js";
-import { apiUrl, paramsFromResult, permalink, resultEventsUrl, resultUrl, textUrl } from "./params.js";
+import {
+  apiUrl, nodeInfo, nodesOf, paramsFromResult, permalink, resultEventsUrl, resultUrl, textUrl,
+} from "./params.js";
 
-let current = null; // { source, params, started, rows, replies, result, lastId, retries }
+let current = null; // { source, params, started, parts, several, result, lastId, retries, following }
 
 // Reconnections to a run's result after its stream broke off, before giving up.
 const RESUME_ATTEMPTS = 4;
@@ -43,10 +47,53 @@ export function follow(result) {
 }
 
 function newRun(params) {
-  const run = { source: null, params, started: false, rows: new Map(), replies: new Map(),
-    result: null, lastId: 0, retries: 0, following: false };
+  const several = nodesOf(params);
+  const parts = new Map();
+  if (several) {
+    for (const node of several) parts.set(node, newPart(partView(node)));
+  } else {
+    parts.set("", newPart(mainView));
+  }
+  const run = { source: null, params, started: false, parts, several: Boolean(several), result: null, lastId: 0,
+    retries: 0, following: false };
   current = run;
   return run;
+}
+
+function newPart(view) {
+  return { view, rows: new Map(), replies: new Map(), ended: false };
+}
+
+// A node's part: a copy of the template's, its ids made its own.
+function partView(node) {
+  const part = mainView.part.cloneNode(true);
+  part.removeAttribute("id");
+  part.hidden = false; // the template's own is hidden while there are several
+  part.dataset.node = node;
+  for (const el of part.querySelectorAll("[id]")) el.id = `${el.id}--${node}`;
+  for (const el of part.querySelectorAll("[for]")) el.htmlFor = `${el.htmlFor}--${node}`;
+  for (const el of part.querySelectorAll("[aria-labelledby]")) {
+    el.setAttribute("aria-labelledby", `${el.getAttribute("aria-labelledby")}--${node}`);
+  }
+  const view = viewOf(part);
+  view.title.hidden = false;
+  view.name.textContent = node;
+  view.info.textContent = nodeInfo(node);
+  ui.parts.append(part);
+  return view;
+}
+
+// The part an event belongs to: its node's, or the only one.
+function partOf(run, data) {
+  if (!run.several) return run.parts.get("");
+  let part = run.parts.get(data.node);
+  if (!part) {
+    part = newPart(partView(String(data.node)));
+    part.view.hopsView.hidden = run.params.tool === "ping";
+    part.view.pingView.hidden = run.params.tool !== "ping";
+    run.parts.set(data.node, part);
+  }
+  return part;
 }
 
 function listen(run, url) {
@@ -57,16 +104,22 @@ function listen(run, url) {
       if (current !== run || run.source !== source) return;
       run.lastId = Number(event.lastEventId) || run.lastId;
       run.retries = 0;
-      handler(JSON.parse(event.data), run);
+      const data = JSON.parse(event.data);
+      handler(data, partOf(run, data), run);
     });
   on("start", onStart);
   on("line", onLine);
-  on("reply", onReply);
-  on("summary", onSummary);
-  on("hop", onHop);
-  on("trim", onTrim);
+  on("reply", (data, part) => onReply(data, part));
+  on("summary", (data, part) => onSummary(data, part));
+  on("hop", (data, part, r) => onHop(data, part, r.params.tool));
+  on("trim", (data, part) => onTrim(data, part));
   on("progress", onProgress);
   on("end", onEnd);
+  source.addEventListener("done", (event) => {
+    if (current !== run || run.source !== source) return;
+    run.lastId = Number(event.lastEventId) || run.lastId;
+    onDone(JSON.parse(event.data), run);
+  });
   source.addEventListener("error", () => {
     if (current !== run || run.source !== source) return;
     source.close();
@@ -165,42 +218,63 @@ function resetResult(params) {
   ui.resultAbout.hidden = true;
   ui.taken.textContent = "";
   ui.runAgain.href = permalink(params);
-  ui.metaText.textContent = `${params.tool} to ${params.target}`;
-  ui.command.textContent = "";
-  ui.output.textContent = "";
-  resetHops();
-  resetChart();
-  ui.hopsView.hidden = params.tool === "ping";
-  ui.pingView.hidden = params.tool !== "ping";
-  ui.progressRow.hidden = params.tool === "traceroute";
-  ui.progress.max = 1;
-  ui.progress.value = 0;
-  ui.progressLabel.textContent = "Progress";
+  for (const part of [...ui.parts.querySelectorAll(".part")]) if (part !== mainView.part) part.remove();
+  const several = Boolean(nodesOf(params));
+  ui.parts.classList.toggle("several", several);
+  mainView.part.hidden = several;
   ui.textLink.href = textUrl(params).href;
+  resetView(mainView, params);
 }
 
-function onStart(data, run) {
+function resetView(view, params) {
+  view.metaText.textContent = `${params.tool} to ${params.target}`;
+  view.command.textContent = "";
+  view.output.textContent = "";
+  view.status.hidden = true;
+  view.status.textContent = "";
+  resetHops(view);
+  resetChart(view);
+  view.hopsView.hidden = params.tool === "ping";
+  view.pingView.hidden = params.tool !== "ping";
+  view.progressRow.hidden = params.tool === "traceroute";
+  view.progress.max = 1;
+  view.progress.value = 0;
+  view.progressLabel.textContent = "Progress";
+}
+
+function onStart(data, part, run) {
   run.started = true;
-  if (data.result && !run.following) {
+  part.started = true;
+  if (data.result && !run.following && ui.resultAbout.hidden) {
     run.result = data.result;
     showAbout(data.result, "Saved as");
   }
-  ui.metaText.textContent = `${data.tool} to ${data.target} (${data.address}):`;
-  ui.command.textContent = data.command;
-  announce(`Running ${data.tool} to ${data.target} (${data.address}).`);
+  part.view.metaText.textContent = `${data.tool} to ${data.target} (${data.address}):`;
+  part.view.command.textContent = data.command;
+  if (!run.several) announce(`Running ${data.tool} to ${data.target} (${data.address}).`);
 }
 
-function onLine(data) {
-  ui.output.append(document.createTextNode(`${data.text}\n`));
+function onLine(data, part) {
+  part.view.output.append(document.createTextNode(`${data.text}\n`));
 }
 
-function onProgress(data) {
-  ui.progress.max = data.total;
-  ui.progress.value = data.done;
-  ui.progressLabel.textContent = `${data.done} of ${data.total}`;
+function onProgress(data, part) {
+  part.view.progress.max = data.total;
+  part.view.progress.value = data.done;
+  part.view.progressLabel.textContent = `${data.done} of ${data.total}`;
 }
 
-function onEnd(data, run) {
+function onEnd(data, part, run) {
+  part.ended = true;
+  if (run.several) {
+    // One node's part: its own status, in its own place; the run goes on until "done".
+    const words = data.status === "ok" ? `Finished in ${data.duration_s.toFixed(1)} s.` : sentence(data.message);
+    part.view.status.textContent = words;
+    part.view.status.classList.toggle("bad", data.status !== "ok");
+    part.view.status.hidden = false;
+    if (!part.started) part.view.metaText.textContent = "";
+    return;
+  }
   endRun(run);
   if (data.status === "ok") {
     announce(`Finished in ${data.duration_s.toFixed(1)} s.`);
@@ -211,4 +285,17 @@ function onEnd(data, run) {
     announce(sentence(data.message));
     showError(sentence(data.message));
   }
+}
+
+function onDone(data, run) {
+  endRun(run);
+  const words = { ok: "every node finished", partial: "some nodes did not finish", failed: "no node finished" };
+  announce(`Done: ${words[data.status] || data.status}.`);
+}
+
+// Every part's raw output, each under its node's name when there are several.
+export function outputText() {
+  const parts = [...ui.parts.querySelectorAll(".part")].filter((part) => !part.hidden);
+  if (parts.length === 1 && !parts[0].dataset.node) return viewOf(parts[0]).output.textContent;
+  return parts.map((part) => `[${part.dataset.node}]\n${viewOf(part).output.textContent}`).join("\n");
 }

@@ -121,6 +121,7 @@ def page_context(request: web.Request, *, tool: str, target: str, family: str, r
     (``root``: the way back to the site's root, for its relative links) the result."""
     settings = request.app[SETTINGS]
     tools = list(request.app[TOOLS].values())
+    nodes = [node.as_json() for node in request.app[NODES].all()]
     return {
         "title": settings.title,
         "server_info": settings.server_info,
@@ -134,6 +135,7 @@ def page_context(request: web.Request, *, tool: str, target: str, family: str, r
             ],
             "root": root,
             "result": result,
+            "nodes": nodes,
         },
         "max_count": settings.max_count,
         "tool": tool,
@@ -141,6 +143,7 @@ def page_context(request: web.Request, *, tool: str, target: str, family: str, r
         "family": family,
         "root": root,
         "result": result,
+        "nodes": nodes,
         "embed": request.query.get(EMBED.name) == "1",
         "client_ip": _as_address(request.get(CLIENT_IP, "")),
     }

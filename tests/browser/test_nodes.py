@@ -1,0 +1,92 @@
+"""Vantage points on the page: the node picker, parts side by side on a wide screen
+and one under another on a phone, each with its own status; real webtrace
+processes as the nodes, all on loopback."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.async_api import Browser, Locator, Page, expect
+
+from tests.browser.fixtures import BROWSER_ENV, open_page
+from tests.server import ServerProcess, server_process
+
+pytestmark = pytest.mark.browser
+
+NODE_ENV = {**BROWSER_ENV, "WEBTRACE_RATELIMIT": "100/minute", "WEBTRACE_NAMES": "off"}
+
+
+@pytest.fixture(scope="module")
+def places(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A front (lon1) and two nodes: fra1, and ams1 whose policy refuses loopback."""
+    tmp = tmp_path_factory.mktemp("places")
+    for name in ("fra1", "ams1", "lon1"):
+        (tmp / name).mkdir()
+    with server_process(tmp / "fra1", {**NODE_ENV, "WEBTRACE_NODE_NAME": "fra1",
+                                       "WEBTRACE_SERVERINFO": "Frankfurt"}, unix=False) as fra1, \
+            server_process(tmp / "ams1", {**NODE_ENV, "WEBTRACE_NODE_NAME": "ams1", "WEBTRACE_SERVERINFO": "Amsterdam",
+                                          "WEBTRACE_ALLOW_NETWORKS": ""}, unix=False) as ams1, \
+            server_process(tmp / "lon1", {**NODE_ENV, "WEBTRACE_NODE_NAME": "lon1", "WEBTRACE_SERVERINFO": "London",
+                                          "WEBTRACE_NODES": f"fra1={fra1.base},ams1={ams1.base}",
+                                          "WEBTRACE_NODES_CHECK_INTERVAL": "0.5"}, unix=False) as front:
+        yield front
+
+
+def parts(page: Page) -> Locator:
+    return page.locator("#parts .part:visible")
+
+
+async def test_the_picker_and_parts_side_by_side(places: ServerProcess, browser: Browser) -> None:
+    watched = await open_page(browser, width=1400)
+    page = watched.page
+    await page.goto(places.base)
+    picker = page.locator("#nodes-field")
+
+    def box(name: str) -> Locator:
+        return picker.locator(f'input[name="node"][value="{name}"]')
+
+    await expect(box("lon1")).to_be_checked()  # this server alone, unless the visitor picks others
+    await expect(picker.get_by_text("Frankfurt")).to_be_visible()
+    await page.reload()  # the front has checked its nodes by now: each is shown up
+    await expect(page.locator('.node-state[data-node="fra1"]')).to_have_text("")
+    for name in ("fra1", "ams1"):
+        await box(name).check()
+    await page.get_by_label("ping", exact=True).check()
+    await page.get_by_label("Target").fill("127.0.0.1")
+    await page.get_by_label("Count").fill("3")
+    await page.get_by_label("Target").press("Enter")
+    await expect(page.locator("#status")).to_have_text("Done: some nodes did not finish.")
+    assert page.url.endswith("&count=3&nodes=lon1%2Cfra1%2Cams1")
+    shown = parts(page)
+    await expect(shown).to_have_count(3)
+    await expect(shown.locator(".part-name")).to_have_text(["lon1", "fra1", "ams1"])
+    await expect(shown.nth(0).locator(".part-status")).to_have_text(re.compile(r"^Finished in"))
+    await expect(shown.nth(1).locator(".ping-summary")).to_contain_text("3 sent, 3 received")
+    await expect(shown.nth(2).locator(".part-status")).to_have_text(re.compile(r"127\.0\.0\.1"))  # ams1's own words
+    boxes = [await shown.nth(i).bounding_box() for i in range(3)]
+    assert all(boxes)
+    assert boxes[0]["y"] == boxes[1]["y"] and boxes[0]["x"] < boxes[1]["x"]  # type: ignore[index]
+    # The whole run is one result, with every part.
+    href = await page.locator("#result-link").get_attribute("href")
+    assert href is not None
+    await page.goto(href)
+    await expect(page.locator("#status")).to_have_text("Done: some nodes did not finish.")
+    await expect(parts(page).locator(".part-name")).to_have_text(["lon1", "fra1", "ams1"])
+    await expect(parts(page).nth(1).locator(".ping-summary")).to_contain_text("3 sent, 3 received")
+    assert await watched.problems() == []
+
+
+async def test_parts_one_under_another_on_a_phone(places: ServerProcess, browser: Browser) -> None:
+    watched = await open_page(browser, width=375, height=800)
+    page = watched.page
+    await page.goto(f"{places.base}/?tool=traceroute&target=127.0.0.1&nodes=lon1,fra1")
+    await expect(page.locator("#status")).to_have_text("Done: every node finished.")
+    shown = parts(page)
+    await expect(shown).to_have_count(2)
+    first, second = await shown.nth(0).bounding_box(), await shown.nth(1).bounding_box()
+    assert first and second and first["x"] == second["x"] and second["y"] > first["y"]
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    await expect(shown.nth(1).locator("#hops--fra1 tbody tr")).to_have_count(1)
+    assert await watched.problems() == []
