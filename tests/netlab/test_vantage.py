@@ -1,0 +1,187 @@
+"""Vantage points on real paths: three nodes in namespaces of their own, each with its
+own path to the target (see vantage.py), a front running from them, nginx in front
+of the front in one test."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.edge.nginx import nginx_in_front
+from tests.helpers import SSE, collect, eventually, hop_table, sse_events
+from tests.netlab import vantage
+from tests.server import ServerProcess, server_process
+
+pytestmark = pytest.mark.netlab
+
+_visitors = itertools.count(1)
+
+
+def visitor() -> str:
+    """A visitor of its own for each run: each has its own budget on every node."""
+    return f"198.18.0.{next(_visitors)}"  # never probed: only a name for a budget
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[vantage.VantageLab]:
+    why = vantage.missing_requirements()
+    if why is not None:
+        pytest.skip(why)
+    with vantage.vantage_lab(tmp_path_factory.mktemp("vantage")) as built:
+        built.start_node("n1")
+        built.start_node("n2", {"WEBTRACE_RATELIMIT": "2/minute"})  # a budget a visitor can spend
+        built.start_node("n3")
+        yield built
+
+
+@pytest.fixture(scope="module")
+def front(lab: vantage.VantageLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    env = {"WEBTRACE_NODE_NAME": "front", "WEBTRACE_NODES": ",".join(f"{n}={lab.node_url(n)}" for n in vantage.NODES),
+           "WEBTRACE_ALLOW_NETWORKS": "", "WEBTRACE_RATELIMIT": "1000/minute", "WEBTRACE_NODES_CHECK_INTERVAL": "1",
+           "WEBTRACE_MTRINTERVAL": "0.2", "WEBTRACE_PINGINTERVAL": "0.2"}
+    with server_process(tmp_path_factory.mktemp("front"), env, prefix=lab.exec_argv("front", [])) as server:
+        yield server
+
+
+@pytest.fixture
+async def run(front: ServerProcess) -> AsyncIterator[Any]:
+    assert front.socket is not None
+    async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(front.socket))) as session:
+        async def go(tool: str, nodes: str, who: str | None = None, **params: str) -> list[SSE]:
+            resp = await session.get(f"{front.base}/api/v1/{tool}",
+                                     params={"target": vantage.TARGET, "nodes": nodes, **params},
+                                     headers={"X-Forwarded-For": who or visitor()})
+            assert resp.status == 200, await resp.text()
+            return await collect(resp, timeout=60)
+
+        yield go
+
+
+def parts(events: list[SSE]) -> dict[str, list[SSE]]:
+    found: dict[str, list[SSE]] = {}
+    for event in events:
+        if event.event != "done":
+            found.setdefault(event.data["node"], []).append(event)
+    return found
+
+
+def rows(part: list[SSE]) -> list[dict[str, Any]]:
+    return hop_table((e.event, e.data) for e in part)
+
+
+async def test_all_nodes_each_by_its_own_path(run: Any) -> None:
+    events = await run("traceroute", "all")
+    found = parts(events)
+    for name in vantage.NODES:
+        assert found[name][-1].data["status"] == "ok", (name, found[name][-1].data)
+        table = rows(found[name])
+        assert len(table) == vantage.HOPS[name], (name, table)
+        assert [h["address"] for h in table[-1]["hosts"]] == [vantage.TARGET]
+    # The front is a node too, and its own policy denies the target: its part alone is refused.
+    assert found["front"][-1].data["status"] == "refused" and found["front"][-1].data["code"] == "target_denied"
+    assert events[-1].event == "done" and events[-1].data["status"] == "partial"
+
+
+async def test_a_subset_sees_the_lossy_path(run: Any) -> None:
+    events = await run("mtr", "n3", count="16")
+    table = rows(parts(events)["n3"])
+    assert [r["hop"] for r in table] == [1, 2, 3] and table[-1]["sent"] == 16
+    assert 0 < table[-1]["loss_pct"] < 100, "r3a drops some echo requests to the target"
+    assert events[-1].data == {"status": "ok", "nodes": {"n3": "ok"}}
+
+
+async def test_a_node_stopped_before_and_one_killed_during_a_run(run: Any, lab: vantage.VantageLab,
+                                                                 front: ServerProcess) -> None:
+    lab.stop_node("n1")
+    try:
+        events = await run("ping", "n1,n2")
+        found = parts(events)
+        assert found["n1"][-1].data["status"] == "unavailable" and "cannot connect" in found["n1"][-1].data["message"]
+        assert found["n2"][-1].data["status"] == "ok"
+    finally:
+        lab.start_node("n1")
+    assert front.socket is not None
+    async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(front.socket))) as session:
+        resp = await session.get(f"{front.base}/api/v1/ping", params={"target": vantage.TARGET, "nodes": "n1,n3",
+                                                                      "count": "16"},
+                                 headers={"X-Forwarded-For": visitor()})
+        async for event in sse_events(resp):
+            if event.event == "reply" and event.data["node"] == "n1":
+                break
+        lab.nodes["n1"].kill()
+        rest = await collect(resp, timeout=30)
+    lab.nodes["n1"].wait()
+    lab.start_node("n1")
+    ends = {e.data["node"]: e.data for e in rest if e.event == "end"}
+    assert ends["n1"]["status"] == "unavailable" and "broke off" in ends["n1"]["message"]
+    assert ends["n3"]["status"] == "ok"
+
+
+async def test_a_node_whose_own_policy_denies_the_target(run: Any, lab: vantage.VantageLab) -> None:
+    lab.stop_node("n3")
+    lab.start_node("n3", {"WEBTRACE_DENY_NETWORKS": f"{vantage.TARGET}/32"})
+    try:
+        found = parts(await run("ping", "n2,n3"))
+    finally:
+        lab.stop_node("n3")
+        lab.start_node("n3")
+    assert found["n2"][-1].data["status"] == "ok"
+    [refused] = found["n3"]
+    assert refused.data["status"] == "refused" and refused.data["code"] == "target_denied"
+    assert refused.data["http_status"] == 403
+
+
+async def test_each_visitor_has_their_own_budget_on_each_node(run: Any) -> None:
+    first, second = visitor(), visitor()
+    for _ in range(2):
+        assert parts(await run("ping", "n2", who=first, count="1"))["n2"][-1].data["status"] == "ok"
+    spent = parts(await run("ping", "n2", who=first, count="1"))["n2"][-1].data
+    assert spent["status"] == "refused" and spent["code"] == "rate_limited" and spent["http_status"] == 429
+    # Another visitor behind the same front has a budget of their own there.
+    assert parts(await run("ping", "n2", who=second, count="1"))["n2"][-1].data["status"] == "ok"
+
+
+async def test_a_visitor_leaving_ends_the_tool_on_every_node(front: ServerProcess, lab: vantage.VantageLab) -> None:
+    assert front.socket is not None
+    async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(front.socket))) as session:
+        resp = await session.get(f"{front.base}/api/v1/mtr", params={"target": vantage.TARGET, "nodes": "n1,n2,n3",
+                                                                     "count": "16"},
+                                 headers={"X-Forwarded-For": visitor()})
+        seen: set[str] = set()
+        async for event in sse_events(resp):
+            if event.event == "hop":
+                seen.add(event.data["node"])
+            if seen == set(vantage.NODES):
+                break
+        assert all(lab.tools_in(name) for name in vantage.NODES)
+        resp.close()
+        assert await eventually(lambda: not any(lab.tools_in(name) for name in vantage.NODES), 1.0)
+
+
+async def test_through_nginx_the_nodes_see_the_visitor(front: ServerProcess, lab: vantage.VantageLab,
+                                                       tmp_path: Path) -> None:
+    assert front.socket is not None
+    with nginx_in_front(tmp_path, front.socket) as nginx:
+        async with aiohttp.ClientSession() as session:
+            resp = await session.get(f"{nginx.root}/trace", params={"target": vantage.TARGET, "nodes": "n1,n2"})
+            text = await resp.text()
+    assert resp.status == 200
+    lines = text.splitlines()
+    assert any(line.startswith(f"[n1]  1  {vantage.TARGET}") for line in lines), lines
+    assert any(line.startswith(f"[n2]  2  {vantage.TARGET}") for line in lines), lines
+    # nginx passed the visitor (here: 127.0.0.1) on, the front passed it to each node.
+    line = "client=127.0.0.1 method=GET path='/api/v1/traceroute'"
+    assert await eventually(lambda: line in (lab.work / "n1.log").read_text(), 5)
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_tools(lab: vantage.VantageLab) -> Iterator[None]:
+    yield
+    assert not any(lab.tools_in(name) for name in vantage.NODES)
+
+
