@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -101,8 +102,18 @@ def cpu_seconds(proc: psutil.Process) -> float:
         return t.user + t.system
 
 
+def webtrace(work: Path, **settings: str) -> contextlib.AbstractAsyncContextManager[Server]:
+    """A webtrace on a unix socket."""
+    return _serve(work, False, settings)
+
+
+def webtrace_tcp(work: Path, **settings: str) -> contextlib.AbstractAsyncContextManager[Server]:
+    """A webtrace on 127.0.0.1, with a port of its own: the nodes a front runs from are asked over TCP."""
+    return _serve(work, True, settings)
+
+
 @asynccontextmanager
-async def webtrace(work: Path, **settings: str) -> AsyncIterator[Server]:
+async def _serve(work: Path, tcp: bool, settings: dict[str, str]) -> AsyncIterator[Server]:
     sock = work / f"webtrace-{time.monotonic_ns()}.sock"
     env = {
         **os.environ,
@@ -118,16 +129,24 @@ async def webtrace(work: Path, **settings: str) -> AsyncIterator[Server]:
         "XDG_STATE_HOME": str(work / "state"),
         **{f"WEBTRACE_{k.upper()}": v for k, v in settings.items()},
     }
-    log = open(work / "server.log", "ab")
-    process = subprocess.Popen([sys.executable, "-m", "webtrace", "--unix-socket", str(sock)],
+    log_path = work / (f"server-{sock.stem}.log" if tcp else "server.log")
+    log = open(log_path, "ab")
+    listen = ["--host", "127.0.0.1", "--port", "0"] if tcp else ["--unix-socket", str(sock)]
+    process = subprocess.Popen([sys.executable, "-m", "webtrace", *listen],
                                env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 20
-        while not sock.exists():
+        base = "http://webtrace"
+        while True:
+            if tcp and (found := re.search(r"Running on (http://127\.0\.0\.1:\d+)", log_path.read_text())):
+                base = found.group(1)
+                break
+            if not tcp and sock.exists():
+                break
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("webtrace did not start; see " + str(work / "server.log"))
+                raise RuntimeError(f"webtrace did not start; see {log_path}")
             await asyncio.sleep(0.02)
-        yield Server(process, sock)
+        yield Server(process, sock, base)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -390,6 +409,45 @@ async def followers(work: Path, n: int, cycles: int) -> dict[str, Any]:
             "max_lag": max(lag, default=None), "lagged": len(lag), "cpu_s": cpu}
 
 
+async def nodes_fanout(work: Path, n: int) -> dict[str, Any]:
+    """N visitors at once, each running a ping from two nodes through a front, against
+    the same visitors asking each node directly (two pings each), in the same session:
+    what the front adds to a line, and its CPU and memory beside a node's own."""
+    async with webtrace_tcp(work, node_name="n1") as n1, webtrace_tcp(work, node_name="n2") as n2:
+        nodes = f"n1={n1.base},n2={n2.base}"
+        async with webtrace(work, node_name="front", nodes=nodes, nodes_check_interval="3600") as front:
+            connector = aiohttp.TCPConnector(limit=0)
+            async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as direct:
+                # The same load on the nodes both ways: N pings on each.
+                asked = Streams()
+                begin = time.time() + 0.2
+                await asyncio.gather(*(stream(direct, f"{node.base}/api/v1/ping?target=127.0.0.1", begin, asked, True)
+                                       for node in (n1, n2) for _ in range(n)))
+            through = Streams()
+            node_cpu0 = n1.cpu() + n2.cpu()
+            front_cpu0 = front.cpu()
+            peak = {"front": front.pss(), "node": n1.pss()}
+            async with session(front) as http:
+                begin = time.time() + 0.2
+                url = f"{front.base}/api/v1/ping?target=127.0.0.1&nodes=n1,n2"
+                load = asyncio.gather(*(stream(http, url, begin, through, True) for _ in range(n)))
+                while not load.done():
+                    peak = {"front": max(peak["front"], front.pss()), "node": max(peak["node"], n1.pss())}
+                    await asyncio.wait([load], timeout=0.25)
+                await load
+            front_cpu = front.cpu() - front_cpu0
+            node_cpu = (n1.cpu() + n2.cpu()) - node_cpu0
+    lines = max(through.lines(), 1)
+    return {
+        "n": n, "completed": through.completed, "failures": sorted(set(through.failures + asked.failures)),
+        "direct_completed": asked.completed, "lines": through.lines(),
+        "p99_latency": percentile(through.latency, 99), "direct_p99_latency": percentile(asked.latency, 99),
+        "p50_latency": percentile(through.latency, 50), "direct_p50_latency": percentile(asked.latency, 50),
+        "front_cpu_per_line": front_cpu / lines, "node_cpu_per_line": node_cpu / lines,
+        "front_peak_pss": peak["front"], "node_peak_pss": peak["node"],
+    }
+
+
 async def mtr_crowd(work: Path, n: int, cycles: int, *, directory: bool) -> dict[str, Any]:
     """N visitors at once each stream an mtr of ``cycles`` cycles: the server's CPU per
     event it sends (lines, hop rows, progress), with hop names and databases on or off."""
@@ -432,6 +490,10 @@ async def median_round(
     chosen = dict(sorted(results, key=key)[len(results) // 2])
     chosen["rounds"] = [key(r) for r in results]
     return chosen
+
+
+def front_added(result: dict[str, Any]) -> float:
+    return float(result["p99_latency"] - result["direct_p99_latency"])
 
 
 def cpu_per_line(result: dict[str, Any]) -> float:
@@ -560,6 +622,8 @@ FULL: dict[str, Callable[[Path], Any]] = {
     "ping-500-over-10s-results": lambda w: median_round(
         3, lambda: ping_streams(w, 500, 10, results=True), latency_over_floor),
     "followers-1000": lambda w: median_round(3, lambda: followers(w, 1000, 10), lambda r: float(r["p99_lag"])),
+    # Vantage points: 200 visitors at once, each from two nodes through a front, against direct.
+    "nodes-200": lambda w: median_round(3, lambda: nodes_fanout(w, 200), front_added),
     "refused-429": lambda w: median_round(3, lambda: refused_rate(w, 5, 50), lambda r: float(r["ratio"])),
     "disconnect-storm-500": lambda w: disconnect_storm(w, 500),
     "mtr-first-hop": lambda w: mtr_first_hop(w, 10),
@@ -573,6 +637,7 @@ SMOKE: dict[str, Callable[[Path], Any]] = {
     "mtr-5-names": lambda w: mtr_crowd(w, 5, 2, directory=True),
     "ping-10-results": lambda w: ping_streams(w, 10, 0.5, results=True),
     "followers-10": lambda w: followers(w, 10, 2),
+    "nodes-5": lambda w: nodes_fanout(w, 5),
 }
 
 

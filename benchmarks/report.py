@@ -77,6 +77,18 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
                     f"{s['complete']} of {s['n']}", "–", "–", "all", "met" if s["complete"] == s["n"] else "missed"))
         out.append(("1000 followers of one mtr: p99 event lag behind the run's visitor", ms(s["p99_lag"]), "–", "–",
                     "under 50 ms", "met" if s["p99_lag"] is not None and s["p99_lag"] < 0.05 else "missed"))
+    if s := r.get("nodes-200"):
+        added = s["p99_latency"] - s["direct_p99_latency"]
+        out.append((f"{s['n']} visitors from 2 nodes through a front: parts completed", f"{s['completed']} of {s['n']}",
+                    "–", "–", "all", "met" if s["completed"] == s["n"] and not s["failures"] else "missed"))
+        out.append(("through the front: p99 line latency", ms(s["p99_latency"]),
+                    f"{ms(s['direct_p99_latency'])} (direct)", f"{added * 1000:+.2f} ms", "at most +5 ms",
+                    "met" if added <= 0.005 else "missed"))
+        out.append(("front CPU per relayed line (beside the nodes' own per line)",
+                    f"{s['front_cpu_per_line'] * 1e6:.0f} µs", f"{s['node_cpu_per_line'] * 1e6:.0f} µs (nodes)",
+                    ratio(s["front_cpu_per_line"], s["node_cpu_per_line"]), "reported", "–"))
+        out.append(("front PSS (peak), beside a node's", f"{s['front_peak_pss'] / 2**20:.0f} MB",
+                    f"{s['node_peak_pss'] / 2**20:.0f} MB (node)", "–", "reported", "–"))
     if s := r.get("refused-429"):
         out.append(("429 path: requests per second", f"{s['webtrace_rps']:.0f}", f"{s['bare_rps']:.0f} (bare aiohttp)",
                     f"{s['ratio'] * 100:.0f} %", "at least 70 %", "met" if s["ratio"] >= 0.7 else "missed"))

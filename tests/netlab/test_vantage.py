@@ -183,5 +183,3 @@ async def test_through_nginx_the_nodes_see_the_visitor(front: ServerProcess, lab
 def no_leftover_tools(lab: vantage.VantageLab) -> Iterator[None]:
     yield
     assert not any(lab.tools_in(name) for name in vantage.NODES)
-
-

@@ -149,8 +149,13 @@ def vantage_lab(work: Path, suffix: str | None = None) -> Iterator[VantageLab]:
     with ExitStack() as cleanup:
         cleanup.callback(_remove, lab)
         _build(lab)
-        cleanup.callback(lambda: [lab.stop_node(name) for name in list(lab.nodes)])
+        cleanup.callback(_stop_nodes, lab)
         yield lab
+
+
+def _stop_nodes(lab: VantageLab) -> None:
+    for name in list(lab.nodes):
+        lab.stop_node(name)
 
 
 def _remove(lab: VantageLab) -> None:

@@ -13,6 +13,7 @@ could run a tool twice.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import get_args
@@ -26,7 +27,7 @@ from .registry import Node, Nodes
 Emit = Callable[[list[Event]], Awaitable[None]]
 
 MAX_ERROR_BYTES = 16 * 1024
-MAX_LINE_BYTES = 1024 * 1024  # an SSE line; a node's tool lines are far shorter
+MAX_FRAME_BYTES = 1024 * 1024  # an SSE event; a node's tool lines are far shorter
 KINDS = frozenset(get_args(Kind))
 
 
@@ -57,7 +58,7 @@ async def relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], f
         task.uncancel()  # cancelled by the shutdown, which wants this part's end said
         await emit([ended("shutdown", "the run was stopped: the server is shutting down", started)])
         return "shutdown"
-    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError, orjson.JSONDecodeError) as exc:
         # Not logged here, once per visitor: the periodic check logs a node going down, once.
         await emit([ended("unavailable", f"{node.name} is unavailable: {_why(exc)}", started)])
         return "unavailable"
@@ -65,35 +66,46 @@ async def relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], f
         nodes.relaying.discard(task)
 
 
+_FRAME_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+
+
 async def _pass_on(resp: aiohttp.ClientResponse, emit: Emit, started: float) -> str:
-    """The node's events as they come, a read at a time; the part's status."""
-    kind, data = "message", b""
-    status: str | None = None
-    while True:
-        raw = await resp.content.readline()
-        if not raw:
-            break
-        if len(raw) > MAX_LINE_BYTES:
-            raise ValueError("it sent a line too long to be an event")
-        line = raw.rstrip(b"\r\n")
-        batch: list[Event] = []
-        if line.startswith(b"event: "):
-            kind = line[7:].decode("ascii", "replace")
-        elif line.startswith(b"data: "):
-            data = line[6:]
-        elif not line and data:
-            if kind in KINDS:
-                parsed = orjson.loads(data)
-                if isinstance(parsed, dict):
-                    batch.append(Event(kind, parsed))  # type: ignore[arg-type]  # checked just above
-                    if kind == "end":
-                        status = str(parsed.get("status"))
-            kind, data = "message", b""
+    """The node's events as they come, those of one read passed on together; the part's status."""
+    pending = b""
+    async for chunk in resp.content.iter_any():
+        pending += chunk
+        frames = _FRAME_END.split(pending)
+        pending = frames.pop()  # the rest of a frame still on its way
+        if len(pending) > MAX_FRAME_BYTES:
+            raise ValueError("it sent an event too long to be one")
+        batch, status = _events(frames)
         if batch:
             await emit(batch)
-            if status is not None:
-                return status
+        if status is not None:
+            return status
     raise ValueError("it broke off before the end of the run")
+
+
+def _events(frames: list[bytes]) -> tuple[list[Event], str | None]:
+    """The events in whole SSE frames (comments and unknown kinds skipped), and the
+    part's status if its ``end`` is among them (nothing after it is taken)."""
+    batch: list[Event] = []
+    for frame in frames:
+        kind, data = "message", b""
+        for line in frame.splitlines():
+            if line.startswith(b"event: "):
+                kind = line[7:].decode("ascii", "replace")
+            elif line.startswith(b"data: "):
+                data = line[6:]
+        if kind not in KINDS or not data:
+            continue
+        parsed = orjson.loads(data)
+        if not isinstance(parsed, dict):
+            continue
+        batch.append(Event(kind, parsed))  # type: ignore[arg-type]  # a kind of events.Kind, checked above
+        if kind == "end":
+            return batch, str(parsed.get("status"))
+    return batch, None
 
 
 async def _refusal(resp: aiohttp.ClientResponse) -> tuple[str, str]:
