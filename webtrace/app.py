@@ -209,7 +209,8 @@ def setup_nodes(app: web.Application) -> None:
     settings = app[SETTINGS]
     offered: list[str] = [name for name in app[TOOLS_KEY]]
     local = Node(app[NODE], None, info=settings.server_info, tools=offered, up=True)
-    nodes = app[NODES] = Nodes(local, settings.nodes, interval=settings.nodes_check_interval)
+    nodes = app[NODES] = Nodes(local, settings.nodes, interval=settings.nodes_check_interval,
+                               silence=settings.nodes_silence_timeout)
 
     async def keep_checking(app: web.Application) -> AsyncIterator[None]:
         await nodes.start()

@@ -321,6 +321,13 @@ class Settings:
         "Other webtraces to run from, as name=URL separated by ',' (their base URL: the same API).",
         (),
     )
+    nodes_silence_timeout: float = setting(
+        "WEBTRACE_NODES_SILENCE_TIMEOUT",
+        _float_between(1, 600),
+        "Seconds a node's stream may stay silent before its part of a run ends unavailable"
+        " (a node sends a comment every 10 s while its tool is quiet).",
+        30.0,
+    )
     nodes_check_interval: float = setting(
         "WEBTRACE_NODES_CHECK_INTERVAL",
         _float_between(0.2, 3600),

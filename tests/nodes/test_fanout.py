@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.helpers import SSE, collect, eventually, sse_events, tool_processes
+from tests.helpers import FAKES, SSE, collect, eventually, sse_events, tool_processes
 from tests.server import ServerProcess, running_server, server_process
 from webtrace.web.keys import RESULTS
 from webtrace.settings import NodeSpec
@@ -98,6 +100,38 @@ async def test_failures_stay_local(make_client: Any, make_settings: Any, fra1: S
     [unavailable] = parts["gone"]
     assert unavailable.data["status"] == "unavailable" and "cannot connect" in unavailable.data["message"]
     assert events[-1].data["status"] == "partial"
+
+
+async def test_on_the_text_routes_each_part_ends_with_its_own_error_line(
+    make_client: Any, make_settings: Any, ams1: ServerProcess
+) -> None:
+    client = await front(make_client, make_settings, NodeSpec("ams1", ams1.base),
+                         NodeSpec("gone", "http://127.0.0.1:9"))
+    text = await (await client.get("/ping", params={"target": "127.0.0.1", "nodes": "all"})).text()
+    lines = text.splitlines()
+    assert sum(line.startswith("[lon1] 64 bytes from 127.0.0.1") for line in lines) == 3
+    assert any(line.startswith("[ams1] ERROR: ") and "127.0.0.1" in line for line in lines), lines
+    assert any(line.startswith("[gone] ERROR: gone is unavailable: cannot connect") for line in lines), lines
+    assert not any(line.startswith("[lon1] ERROR") for line in lines)
+
+
+async def test_a_node_that_goes_silent_ends_its_part_unavailable(make_client: Any, make_settings: Any) -> None:
+    silent = subprocess.Popen([sys.executable, str(FAKES / "silent_node.py")], stdout=subprocess.PIPE, text=True)
+    assert silent.stdout is not None
+    try:
+        port = int(silent.stdout.readline())
+        client = await front(make_client, make_settings, NodeSpec("quiet", f"http://127.0.0.1:{port}"),
+                             nodes_silence_timeout=1.0)
+        events = await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1", "nodes": "all"}),
+                               timeout=10)
+    finally:
+        silent.kill()
+        silent.wait()
+        silent.stdout.close()
+    quiet = by_node(events)["quiet"]
+    assert [e.event for e in quiet] == ["start", "end"]
+    assert quiet[-1].data["status"] == "unavailable" and "did not answer in time" in quiet[-1].data["message"]
+    assert events[-1].data["nodes"] == {"lon1": "ok", "quiet": "unavailable"}
 
 
 async def test_a_node_killed_mid_run_ends_its_part_unavailable(

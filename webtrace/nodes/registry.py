@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 3.0
 ANSWER_TIMEOUT_S = 5.0
-# A node's stream is silent longer than this only if something is wrong: webtrace
-# sends a comment every 10 s while a tool is quiet.
+# A node's stream is silent longer than this (WEBTRACE_NODES_SILENCE_TIMEOUT) only if
+# something is wrong: webtrace sends a comment every 10 s while a tool is quiet.
 SILENCE_TIMEOUT_S = 30.0
 CONNECTIONS_PER_NODE = 100
 MAX_ANSWER_BYTES = 64 * 1024
@@ -54,10 +54,12 @@ class Node:
 class Nodes:
     """This server first, then the others in the order WEBTRACE_NODES gives."""
 
-    def __init__(self, local: Node, others: Sequence[NodeSpec], *, interval: float) -> None:
+    def __init__(self, local: Node, others: Sequence[NodeSpec], *, interval: float,
+                 silence: float = SILENCE_TIMEOUT_S) -> None:
         self.local = local
         self.others = [Node(spec.name, spec.url) for spec in others]
         self.interval = interval
+        self.silence = silence
         self.stopping = False  # set as the server shuts down: a part cut off by it ends "shutdown"
         self.relaying: set[asyncio.Task[Any]] = set()  # the parts reading a node's stream now
         self._sessions: dict[str, aiohttp.ClientSession] = {}  # a connection pool per node
@@ -69,7 +71,7 @@ class Nodes:
         return next((node for node in self.all() if node.name == name), None)
 
     async def start(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S, sock_read=SILENCE_TIMEOUT_S)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S, sock_read=self.silence)
         for node in self.others:
             connector = aiohttp.TCPConnector(limit=CONNECTIONS_PER_NODE)
             self._sessions[node.name] = aiohttp.ClientSession(connector=connector, timeout=timeout)
