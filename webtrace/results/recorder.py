@@ -14,7 +14,7 @@ import asyncio
 import bisect
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import orjson
@@ -195,7 +195,7 @@ class Results:
             self._read_failing = True
             log.warning("results could not be read from %s (%s)", self.store.name if self.store else "-", exc)
 
-    async def follow(self, result_id: str, after: int) -> AsyncIterator[list[StoredEvent]]:
+    async def follow(self, result_id: str, after: int) -> AsyncGenerator[list[StoredEvent], None]:
         """The result's events after ``after``, then live until its end. Raises
         ResultNotFound before yielding anything if there is no such result."""
         recorder = self.live.get(result_id)

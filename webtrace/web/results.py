@@ -73,17 +73,21 @@ async def result_events(request: web.Request) -> web.StreamResponse:
     after = _after(request)
     results = request.app[RESULTS]
     events = results.follow(result_id, after)
-    batch = await anext(events, None)  # an unknown id is refused here, before the stream starts
-    if batch is None:
-        return web.Response(status=204)
-    recorder = results.live.get(result_id)
-    # A running result's events are encoded once for all its followers.
-    encoded: dict[int, bytes] = recorder.encoded if recorder is not None else {}
-    async with sse_response(request, headers=STREAM_HEADERS, ping_interval=request.app[SSE_PING_INTERVAL]) as resp:
-        while batch is not None:
-            await resp.write(b"".join(_frame(encoded, stored) for stored in batch))
-            batch = await anext(events, None)
-    return resp
+    try:
+        batch = await anext(events, None)  # an unknown id is refused here, before the stream starts
+        if batch is None:
+            return web.Response(status=204)
+        recorder = results.live.get(result_id)
+        # A running result's events are encoded once for all its followers.
+        encoded: dict[int, bytes] = recorder.encoded if recorder is not None else {}
+        async with sse_response(request, headers=STREAM_HEADERS,
+                                ping_interval=request.app[SSE_PING_INTERVAL]) as resp:
+            while batch is not None:
+                await resp.write(b"".join(_frame(encoded, stored) for stored in batch))
+                batch = await anext(events, None)
+        return resp
+    finally:
+        await events.aclose()  # a follower who left is no longer counted, now
 
 
 def _frame(encoded: dict[int, bytes], stored: StoredEvent) -> bytes:
