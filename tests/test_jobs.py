@@ -41,10 +41,10 @@ async def runner() -> AsyncIterator[ProcessRunner]:
     await runner.shutdown()
 
 
-async def job_for(tool: str, target: str, runner: ProcessRunner) -> Job:
+async def job_for(tool: str, target: str, runner: ProcessRunner, directory: Directory | None = None) -> Job:
     planned = await plan_job(spec=SPECS[tool], target_text=target, family=Family.AUTO, settings=LOOPBACK_SETTINGS,
                              policy=POLICY, resolver=system_resolver, platform=LINUX)
-    return start_job(planned, settings=LOOPBACK_SETTINGS, runner=runner)
+    return start_job(planned, settings=LOOPBACK_SETTINGS, runner=runner, directory=directory)
 
 
 async def events_of(job: Job) -> list[Event]:
@@ -195,9 +195,7 @@ def test_windows_has_no_tcp_traceroute() -> None:
 async def test_a_late_name_follows_its_row_and_comes_before_the_end(runner: ProcessRunner) -> None:
     release = threading.Event()
     cache = NameCache(timeout=5, ttl=60, concurrency=2, ask=lambda a: "late.example" if release.wait(10) else None)
-    planned = await plan_job(spec=SPECS["traceroute"], target_text="127.0.0.1", family=Family.AUTO,
-                             settings=LOOPBACK_SETTINGS, policy=POLICY, resolver=system_resolver, platform=LINUX)
-    job = start_job(planned, settings=LOOPBACK_SETTINGS, runner=runner, directory=Directory(cache))
+    job = await job_for("traceroute", "127.0.0.1", runner, Directory(cache))
     events: list[Event] = []
 
     async def emit(batch: list[Event]) -> None:
@@ -218,9 +216,7 @@ async def test_a_late_name_follows_its_row_and_comes_before_the_end(runner: Proc
 async def test_a_name_that_never_comes_holds_the_end_no_longer_than_its_timeout(runner: ProcessRunner) -> None:
     release = threading.Event()
     cache = NameCache(timeout=0.5, ttl=60, concurrency=2, ask=lambda a: "never.example" if release.wait(10) else None)
-    planned = await plan_job(spec=SPECS["traceroute"], target_text="127.0.0.1", family=Family.AUTO,
-                             settings=LOOPBACK_SETTINGS, policy=POLICY, resolver=system_resolver, platform=LINUX)
-    job = start_job(planned, settings=LOOPBACK_SETTINGS, runner=runner, directory=Directory(cache))
+    job = await job_for("traceroute", "127.0.0.1", runner, Directory(cache))
     try:
         events = await asyncio.wait_for(events_of(job), timeout=5)
     finally:
@@ -232,9 +228,7 @@ async def test_a_name_that_never_comes_holds_the_end_no_longer_than_its_timeout(
 
 async def test_a_client_gone_while_a_name_is_sent_ends_the_job_cleanly(runner: ProcessRunner) -> None:
     cache = NameCache(timeout=5, ttl=60, concurrency=2, ask=lambda a: "gone.example")
-    planned = await plan_job(spec=SPECS["mtr"], target_text="127.0.0.1", family=Family.AUTO,
-                             settings=LOOPBACK_SETTINGS, policy=POLICY, resolver=system_resolver, platform=LINUX)
-    job = start_job(planned, settings=LOOPBACK_SETTINGS, runner=runner, directory=Directory(cache))
+    job = await job_for("mtr", "127.0.0.1", runner, Directory(cache))
 
     async def emit(batch: list[Event]) -> None:
         if any(e.kind == "hop" and e.data["hosts"] and e.data["hosts"][0]["name"] for e in batch):

@@ -69,16 +69,18 @@ class Recorder:
     def ended(self) -> bool:
         return self.status is not None
 
-    def record(self, events: list[Event]) -> None:
-        """Keep the events a sink is about to send (no I/O: the writer stores them later)."""
+    def record(self, events: list[Event]) -> list[bytes]:
+        """Keep the events a sink is about to send (no I/O: the writer stores them later).
+        Returns each event's data as JSON, encoded once here for the store and for the
+        sink alike."""
+        everything = [orjson.dumps(data) for _, data in events]
         if self.ended:
-            return
+            return everything
         kept: list[StoredEvent] = []
         encoded: list[bytes] = []
         cap = self.results.max_bytes
-        for kind, data in events:
+        for (kind, data), raw in zip(events, everything, strict=True):
             number, self._next = self._next, self._next + 1
-            raw = orjson.dumps(data)  # weighed here, and written as it is
             if kind == self.final:
                 self.status, self.ended_at = data["status"], time.time()
             elif self.cut:
@@ -100,6 +102,7 @@ class Recorder:
             self._changed = None
         if self.ended:
             self.results._ended(self)
+        return everything
 
     def finish(self, end: dict[str, Any]) -> None:
         """Record the run's end (or ``done``) if the stream could not send it (its visitor left)."""

@@ -11,10 +11,9 @@ ended, and each node's stream is closed, which ends the tool there.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import Awaitable, Callable
-from aiohttp import hdrs, web
+from aiohttp import web
 from aiohttp_sse import sse_response
 
 from ..events import Event
@@ -28,7 +27,7 @@ from .forwarded import CLIENT_IP
 from .keys import DIRECTORY, NODES, PLATFORM, POLICY, RESOLVER, RESULTS, RUNNER, SETTINGS
 from .params import RunQuery
 from .ratelimit import RATE_HEADERS
-from .sinks import STREAM_HEADERS, SSE_PING_INTERVAL, TextLines, send, sse_frame
+from .sinks import SSE_PING_INTERVAL, TextLines, sse_writer, text_response, text_writer
 
 # Writes the events of one part, each tagged with its node.
 PartEmit = Callable[[str, list[Event]], Awaitable[None]]
@@ -42,39 +41,19 @@ def summary(statuses: dict[str, str]) -> str:
 
 async def fanout_sse(request: web.Request, query: RunQuery) -> web.StreamResponse:
     recorder = _recorder(request, query)
-    ids = itertools.count(1)
     async with sse_response(request, headers=dict(request.get(RATE_HEADERS, {})),
                             ping_interval=request.app[SSE_PING_INTERVAL]) as resp:
-
-        async def write(events: list[Event]) -> None:
-            if recorder is not None:
-                recorder.record(events)
-            await send(request, resp, b"".join(sse_frame(next(ids), e) for e in events))
-
-        await _run_parts(request, query, recorder, write)
+        await _run_parts(request, query, recorder, sse_writer(request, resp, recorder))
     return resp
 
 
 async def fanout_text(request: web.Request, query: RunQuery) -> web.StreamResponse:
     """The text routes with ``nodes=``: each line prefixed with ``[name] ``."""
     recorder = _recorder(request, query)
-    headers = {**STREAM_HEADERS, **request.get(RATE_HEADERS, {})}
-    if recorder is not None:
-        headers[hdrs.LINK] = f'<r/{recorder.id}>; rel="bookmark"'
-    resp = web.StreamResponse(headers=headers)
-    resp.content_type = "text/plain"
-    resp.charset = "utf-8"
+    resp = text_response(request, recorder)
     text = NodeLines(query.spec, recorder.started_at if recorder is not None else time.time())
-
-    async def write(events: list[Event]) -> None:
-        if recorder is not None:
-            recorder.record(events)
-        out = [line for event in events for line in text.lines(event)]
-        if out:
-            await send(request, resp, ("\n".join(out) + "\n").encode("utf-8", "replace"))
-
     await resp.prepare(request)
-    await _run_parts(request, query, recorder, write)
+    await _run_parts(request, query, recorder, text_writer(request, resp, recorder, text.lines))
     await resp.write_eof()
     return resp
 

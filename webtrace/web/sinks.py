@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -39,25 +40,31 @@ async def sse_stream(request: web.Request, job: Job, recorder: Recorder | None =
         async with sse_response(
             request, headers=_rate_headers(request), ping_interval=request.app[SSE_PING_INTERVAL]
         ) as resp:
-            ids = itertools.count(1)
-
-            async def emit(events: list[Event]) -> None:
-                if recorder is not None:
-                    recorder.record(events)
-                await send(request, resp, b"".join(sse_frame(next(ids), e) for e in events))
-
-            await _run(job, emit)
+            await _run(job, sse_writer(request, resp, recorder))
     finally:
         _finish(job, recorder)
     return resp
 
 
-def sse_frame(event_id: int, event: Event) -> bytes:
-    """One SSE event. JSON escapes CR and LF, so ``data`` is always a single line.
+def sse_writer(request: web.Request, resp: web.StreamResponse, recorder: Recorder | None) -> Emit:
+    """Writes events as SSE with increasing ids, each batch in one write, each event
+    recorded for its result just before it is sent (and encoded once for both)."""
+    ids = itertools.count(1)
+
+    async def write(events: list[Event]) -> None:
+        encoded: Iterable[bytes | None] = recorder.record(events) if recorder is not None else itertools.repeat(None)
+        await send(request, resp, b"".join(sse_frame(next(ids), e, raw) for e, raw in zip(events, encoded)))
+
+    return write
+
+
+def sse_frame(event_id: int, event: Event, data: bytes | None = None) -> bytes:
+    """One SSE event (``data``: its data as JSON, where it was encoded already). JSON
+    escapes CR and LF, so ``data`` is always a single line.
 
     orjson: encoding is the largest cost of a busy stream after the writes themselves."""
     head = f"id: {event_id}\r\nevent: {event.kind}\r\ndata: ".encode()
-    return head + orjson.dumps(event.data) + b"\r\n\r\n"
+    return head + (orjson.dumps(event.data) if data is None else data) + b"\r\n\r\n"
 
 
 class TextLines:
@@ -83,31 +90,43 @@ class TextLines:
 async def text_stream(request: web.Request, job: Job, recorder: Recorder | None = None) -> web.StreamResponse:
     """The original webtrace's plain text: the tool's lines, and a closing line
     when the run did not end well."""
+    resp = text_response(request, recorder)
+    text = TextLines(job.spec, request.app[NODE], recorder.started_at if recorder is not None else time.time())
+    if text.view is None:
+        job.notes = None  # the tool's own lines are shown: hop rows go nowhere
+    try:
+        await resp.prepare(request)
+        await _run(job, text_writer(request, resp, recorder, text.lines))
+        await resp.write_eof()
+    finally:
+        _finish(job, recorder)
+    return resp
+
+
+def text_response(request: web.Request, recorder: Recorder | None) -> web.StreamResponse:
+    """A text stream's response, not yet prepared: with a link to its result, if it has one."""
     headers = {**STREAM_HEADERS, **_rate_headers(request)}
     if recorder is not None:
         headers[hdrs.LINK] = f'<r/{recorder.id}>; rel="bookmark"'
     resp = web.StreamResponse(headers=headers)
     resp.content_type = "text/plain"
     resp.charset = "utf-8"
-    started = recorder.started_at if recorder is not None else time.time()
-    text = TextLines(job.spec, request.app[NODE], started)
-    if text.view is None:
-        job.notes = None  # the tool's own lines are shown: hop rows go nowhere
+    return resp
 
-    async def emit(events: list[Event]) -> None:
+
+def text_writer(request: web.Request, resp: web.StreamResponse, recorder: Recorder | None,
+                lines: Callable[[Event], list[str]]) -> Emit:
+    """Writes each batch of events as the lines ``lines`` makes of them, recording each
+    event for its result just before."""
+
+    async def write(events: list[Event]) -> None:
         if recorder is not None:
             recorder.record(events)
-        out = [line for event in events for line in text.lines(event)]
+        out = [line for event in events for line in lines(event)]
         if out:
             await send(request, resp, ("\n".join(out) + "\n").encode("utf-8", "replace"))
 
-    try:
-        await resp.prepare(request)
-        await _run(job, emit)
-        await resp.write_eof()
-    finally:
-        _finish(job, recorder)
-    return resp
+    return write
 
 
 def _finish(job: Job, recorder: Recorder | None) -> None:

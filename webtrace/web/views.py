@@ -9,6 +9,7 @@ started by then.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp_jinja2
@@ -53,13 +54,22 @@ async def _start(request: web.Request, query: RunQuery) -> tuple[Job, Recorder |
     return job, recorder
 
 
-async def api_run(request: web.Request) -> web.StreamResponse:
-    """``GET /api/v1/{tool}``: the run as Server-Sent Events (from several places with ``nodes=``)."""
+Sink = Callable[[web.Request, Job, Recorder | None], Awaitable[web.StreamResponse]]
+FanOut = Callable[[web.Request, RunQuery], Awaitable[web.StreamResponse]]
+
+
+async def _run_route(request: web.Request, sink: Sink, fan_out: FanOut) -> web.StreamResponse:
+    """A run, here alone, or from several places when ``nodes=`` asks."""
     query = read_run(request)
     if query.nodes is not None:
         request[RUN_TOOL], request[RUN_TARGET] = query.spec.name, query.target
-        return await fanout_sse(request, query)
-    return await sse_stream(request, *await _start(request, query))
+        return await fan_out(request, query)
+    return await sink(request, *await _start(request, query))
+
+
+async def api_run(request: web.Request) -> web.StreamResponse:
+    """``GET /api/v1/{tool}``: the run as Server-Sent Events (from several places with ``nodes=``)."""
+    return await _run_route(request, sse_stream, fanout_sse)
 
 
 async def api_check(request: web.Request) -> web.Response:
@@ -77,11 +87,7 @@ async def api_check(request: web.Request) -> web.Response:
 
 async def text_run(request: web.Request) -> web.StreamResponse:
     """``GET /ping|/trace|/mtr``: the original webtrace's plain-text stream."""
-    query = read_run(request)
-    if query.nodes is not None:
-        request[RUN_TOOL], request[RUN_TARGET] = query.spec.name, query.target
-        return await fanout_text(request, query)
-    return await text_stream(request, *await _start(request, query))
+    return await _run_route(request, text_stream, fanout_text)
 
 
 async def nodes_view(request: web.Request) -> web.Response:
