@@ -134,6 +134,25 @@ async def test_a_node_that_goes_silent_ends_its_part_unavailable(make_client: An
     assert events[-1].data["nodes"] == {"lon1": "ok", "quiet": "unavailable"}
 
 
+async def test_a_node_that_hangs_up_before_answering_is_asked_once(make_client: Any, make_settings: Any) -> None:
+    # It may have started the tool before the connection broke: asking again could run it twice.
+    hangup = subprocess.Popen([sys.executable, str(FAKES / "hangup_node.py")], stdout=subprocess.PIPE, text=True)
+    assert hangup.stdout is not None
+    try:
+        port = int(hangup.stdout.readline())
+        client = await front(make_client, make_settings, NodeSpec("rude", f"http://127.0.0.1:{port}"))
+        events = await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1", "nodes": "rude"}),
+                               timeout=10)
+    finally:
+        hangup.kill()
+        out, _ = hangup.communicate()
+    asked = [line.split("?")[0] for line in out.splitlines()]
+    assert asked.count("asked /api/v1/ping") == 1, asked  # (the others are the periodic check's)
+    rude = by_node(events)["rude"]
+    assert [e.event for e in rude] == ["end"]
+    assert rude[-1].data["status"] == "unavailable" and "broke off" in rude[-1].data["message"]
+
+
 async def test_a_node_killed_mid_run_ends_its_part_unavailable(
     make_client: Any, make_settings: Any, tmp_path: Path
 ) -> None:

@@ -51,6 +51,22 @@ class Node:
         return {"name": self.name, "info": self.info, "local": self.local, "up": self.up, "tools": self.tools}
 
 
+class BrokeOff(aiohttp.ClientConnectionError):
+    """A node's connection failed before its answer, said so that it is not asked again."""
+
+
+async def asked_once(request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType) -> aiohttp.ClientResponse:
+    """aiohttp asks a GET again, once, when its connection fails before the answer
+    (RFC 9112 allows it for idempotent requests). A run is not idempotent: the node
+    may have started the tool already, so an error of another kind goes up instead."""
+    try:
+        return await handler(request)
+    except aiohttp.ClientConnectorError:
+        raise  # never connected: nothing was asked, and aiohttp does not ask again
+    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+        raise BrokeOff("it broke off before answering") from exc
+
+
 class Nodes:
     """This server first, then the others in the order WEBTRACE_NODES gives."""
 
@@ -74,7 +90,8 @@ class Nodes:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S, sock_read=self.silence)
         for node in self.others:
             connector = aiohttp.TCPConnector(limit=CONNECTIONS_PER_NODE)
-            self._sessions[node.name] = aiohttp.ClientSession(connector=connector, timeout=timeout)
+            self._sessions[node.name] = aiohttp.ClientSession(connector=connector, timeout=timeout,
+                                                              middlewares=(asked_once,))
 
     def session(self, node: Node) -> aiohttp.ClientSession:
         return self._sessions[node.name]
