@@ -439,6 +439,8 @@ async def nodes_fanout(work: Path, n: int, direct: int) -> dict[str, Any]:
         "lines": through.lines(), "direct_lines": asked.lines(),
         "p99_latency": percentile(through.latency, 99), "direct_p99_latency": percentile(asked.latency, 99),
         "p50_latency": percentile(through.latency, 50), "direct_p50_latency": percentile(asked.latency, 50),
+        # From the visitors' arrival to their first line's printing: how soon every node started.
+        "p99_first_line": percentile(through.first_line, 99), "direct_p99_first_line": percentile(asked.first_line, 99),
         # The nodes sent every line, those they relayed to the front and those they sent directly.
         "front_cpu_per_line": front_cpu / lines, "node_cpu_per_line": node_cpu / max(lines + asked.lines(), 1),
         "front_peak_pss": peak.peak["front"], "node_peak_pss": peak.peak["node"],
@@ -646,7 +648,7 @@ FULL: dict[str, Callable[[Path], Any]] = {
     "followers-1000": lambda w: median_round(3, lambda: followers(w, 1000, 10), lambda r: float(r["p99_lag"])),
     # Vantage points: 200 visitors at once, each from two nodes through a front, and 50 on
     # each node directly in the same run.
-    "nodes-200": lambda w: median_round(5, lambda: nodes_fanout(w, 200, 50), front_added),
+    "nodes-200": lambda w: median_round(7, lambda: nodes_fanout(w, 200, 50), front_added),
     "refused-429": lambda w: median_round(3, lambda: refused_rate(w, 5, 50), lambda r: float(r["ratio"])),
     "disconnect-storm-500": lambda w: disconnect_storm(w, 500),
     "mtr-first-hop": lambda w: mtr_first_hop(w, 10),

@@ -210,7 +210,7 @@ def setup_nodes(app: web.Application) -> None:
     offered: list[str] = [name for name in app[TOOLS_KEY]]
     local = Node(app[NODE], None, info=settings.server_info, tools=offered, up=True)
     nodes = app[NODES] = Nodes(local, settings.nodes, interval=settings.nodes_check_interval,
-                               silence=settings.nodes_silence_timeout)
+                               silence=settings.nodes_silence_timeout, max_parts=settings.max_jobs)
 
     async def keep_checking(app: web.Application) -> AsyncIterator[None]:
         await nodes.start()

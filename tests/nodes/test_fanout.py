@@ -9,13 +9,15 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
-from tests.helpers import FAKES, SSE, collect, eventually, sse_events, tool_processes
+from tests.helpers import FAKES, SSE, collect, eventually, eventually_async, sse_events, tool_processes
 from tests.server import ServerProcess, running_server, server_process
 from webtrace.web.keys import RESULTS
 from webtrace.settings import NodeSpec
@@ -115,19 +117,33 @@ async def test_on_the_text_routes_each_part_ends_with_its_own_error_line(
     assert not any(line.startswith("[lon1] ERROR") for line in lines)
 
 
-async def test_a_node_that_goes_silent_ends_its_part_unavailable(make_client: Any, make_settings: Any) -> None:
-    silent = subprocess.Popen([sys.executable, str(FAKES / "silent_node.py")], stdout=subprocess.PIPE, text=True)
-    assert silent.stdout is not None
+@dataclass
+class FakeNode:
+    url: str
+    printed: list[str] = field(default_factory=list)  # what it printed, once stopped
+
+
+@contextmanager
+def faulty_node(mode: str) -> Iterator[FakeNode]:
+    """A node failing as ``mode`` says (tests/fakes/faulty_node.py), on loopback."""
+    process = subprocess.Popen([sys.executable, str(FAKES / "faulty_node.py"), mode], stdout=subprocess.PIPE,
+                               text=True)
+    assert process.stdout is not None
+    node = FakeNode("")
     try:
-        port = int(silent.stdout.readline())
-        client = await front(make_client, make_settings, NodeSpec("quiet", f"http://127.0.0.1:{port}"),
-                             nodes_silence_timeout=1.0)
+        node.url = f"http://127.0.0.1:{int(process.stdout.readline())}"
+        yield node
+    finally:
+        process.kill()
+        out, _ = process.communicate()
+        node.printed.extend(out.splitlines())
+
+
+async def test_a_node_that_goes_silent_ends_its_part_unavailable(make_client: Any, make_settings: Any) -> None:
+    with faulty_node("silent") as silent:
+        client = await front(make_client, make_settings, NodeSpec("quiet", silent.url), nodes_silence_timeout=1.0)
         events = await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1", "nodes": "all"}),
                                timeout=10)
-    finally:
-        silent.kill()
-        silent.wait()
-        silent.stdout.close()
     quiet = by_node(events)["quiet"]
     assert [e.event for e in quiet] == ["start", "end"]
     assert quiet[-1].data["status"] == "unavailable" and "did not answer in time" in quiet[-1].data["message"]
@@ -136,21 +152,33 @@ async def test_a_node_that_goes_silent_ends_its_part_unavailable(make_client: An
 
 async def test_a_node_that_hangs_up_before_answering_is_asked_once(make_client: Any, make_settings: Any) -> None:
     # It may have started the tool before the connection broke: asking again could run it twice.
-    hangup = subprocess.Popen([sys.executable, str(FAKES / "hangup_node.py")], stdout=subprocess.PIPE, text=True)
-    assert hangup.stdout is not None
-    try:
-        port = int(hangup.stdout.readline())
-        client = await front(make_client, make_settings, NodeSpec("rude", f"http://127.0.0.1:{port}"))
+    with faulty_node("hangup") as rude_node:
+        client = await front(make_client, make_settings, NodeSpec("rude", rude_node.url))
         events = await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1", "nodes": "rude"}),
                                timeout=10)
-    finally:
-        hangup.kill()
-        out, _ = hangup.communicate()
-    asked = [line.split("?")[0] for line in out.splitlines()]
+    asked = [line.split("?")[0] for line in rude_node.printed]
     assert asked.count("asked /api/v1/ping") == 1, asked  # (the others are the periodic check's)
     rude = by_node(events)["rude"]
     assert [e.event for e in rude] == ["end"]
     assert rude[-1].data["status"] == "unavailable" and "broke off" in rude[-1].data["message"]
+
+
+async def test_a_run_never_reuses_a_connection_the_node_may_have_closed(make_client: Any,
+                                                                        make_settings: Any) -> None:
+    # The periodic check's connection, kept open, is closed by this node as a run would reuse
+    # it: on it the part would end unavailable, since a run is never asked again.
+    with faulty_node("stale") as stale:
+        client = await front(make_client, make_settings, NodeSpec("stale", stale.url))
+        assert await eventually_async(lambda: _is_up(client, "stale"), timeout=10)
+        events = await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1", "nodes": "stale"}),
+                               timeout=10)
+    part = by_node(events)["stale"]
+    assert part[-1].data["status"] == "refused" and part[-1].data["code"] == "fresh_connection", part[-1].data
+
+
+async def _is_up(client: Any, name: str) -> bool:
+    nodes = (await (await client.get("/api/v1/nodes")).json())["nodes"]
+    return any(node["name"] == name and node["up"] for node in nodes)
 
 
 async def test_a_node_killed_mid_run_ends_its_part_unavailable(
@@ -189,6 +217,26 @@ async def test_a_visitor_leaving_ends_every_node_s_tool(
     # Within a second, both are gone: the node's when the front closed its stream.
     assert await eventually(lambda: not tool_processes(fra1.process.pid) and not any(p.is_running() and
                             p.status() != psutil.STATUS_ZOMBIE for p in here), 1.0)
+
+
+async def test_a_run_over_the_runs_a_front_may_relay_to_a_node_is_refused_at_once(
+    make_client: Any, make_settings: Any, fra1: ServerProcess
+) -> None:
+    client = await front(make_client, make_settings, NodeSpec("fra1", fra1.base), ping_count=16,
+                         max_jobs=1, max_jobs_per_client=1)
+    first = await client.get("/api/v1/ping", params={"target": "127.0.0.1", "nodes": "fra1", "count": "16"},
+                             headers={"X-Forwarded-For": "198.51.100.1"})
+    async for event in sse_events(first):
+        if event.event == "reply":
+            break
+    # Another visitor's part is not left waiting for the first to end: it is told why, now.
+    second = await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1", "nodes": "fra1"},
+                                            headers={"X-Forwarded-For": "198.51.100.2"}), timeout=5)
+    first.close()
+    end = by_node(second)["fra1"][-1].data
+    assert end["status"] == "refused" and end["code"] == "busy" and end["http_status"] == 503
+    assert "as many runs to fra1 as it may at once (1)" in end["message"]
+    assert len(tool_processes(fra1.process.pid)) <= 1  # only the first visitor's ping ran there
 
 
 async def test_each_node_run_costs_the_visitor_one_run_here_and_each_visitor_has_a_budget_there(

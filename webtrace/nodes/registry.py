@@ -28,7 +28,6 @@ ANSWER_TIMEOUT_S = 5.0
 # A node's stream is silent longer than this (WEBTRACE_NODES_SILENCE_TIMEOUT) only if
 # something is wrong: webtrace sends a comment every 10 s while a tool is quiet.
 SILENCE_TIMEOUT_S = 30.0
-CONNECTIONS_PER_NODE = 100
 MAX_ANSWER_BYTES = 64 * 1024
 MAX_INFO = 200
 
@@ -71,11 +70,15 @@ class Nodes:
     """This server first, then the others in the order WEBTRACE_NODES gives."""
 
     def __init__(self, local: Node, others: Sequence[NodeSpec], *, interval: float,
-                 silence: float = SILENCE_TIMEOUT_S) -> None:
+                 silence: float = SILENCE_TIMEOUT_S, max_parts: int = 100) -> None:
         self.local = local
         self.others = [Node(spec.name, spec.url) for spec in others]
         self.interval = interval
         self.silence = silence
+        # Runs relayed to one node at once (WEBTRACE_MAX_JOBS, as for runs here): one
+        # more is refused at once rather than left waiting for a connection.
+        self.max_parts = max_parts
+        self._parts: dict[str, int] = {}
         self.stopping = False  # set as the server shuts down: a part cut off by it ends "shutdown"
         self.relaying: set[asyncio.Task[Any]] = set()  # the parts reading a node's stream now
         self._sessions: dict[str, aiohttp.ClientSession] = {}  # a connection pool per node
@@ -89,12 +92,24 @@ class Nodes:
     async def start(self) -> None:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S, sock_read=self.silence)
         for node in self.others:
-            connector = aiohttp.TCPConnector(limit=CONNECTIONS_PER_NODE)
+            # A connection for each request, closed after it: one kept open could be closed
+            # by the node just as a run reuses it, and a run is never asked again.
+            connector = aiohttp.TCPConnector(limit=self.max_parts + 1, force_close=True)  # +1: the check
             self._sessions[node.name] = aiohttp.ClientSession(connector=connector, timeout=timeout,
                                                               middlewares=(asked_once,))
 
     def session(self, node: Node) -> aiohttp.ClientSession:
         return self._sessions[node.name]
+
+    def take_part(self, node: Node) -> bool:
+        """A place for one more run relayed to ``node``, if it has one."""
+        if self._parts.get(node.name, 0) >= self.max_parts:
+            return False
+        self._parts[node.name] = self._parts.get(node.name, 0) + 1
+        return True
+
+    def give_back_part(self, node: Node) -> None:
+        self._parts[node.name] -= 1
 
     async def check_all(self) -> None:
         await asyncio.gather(*(self._check(node) for node in self.others))

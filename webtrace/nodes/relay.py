@@ -40,6 +40,10 @@ async def relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], f
                 emit: Emit) -> str:
     """Pass the node's events for ``path?query`` to ``emit``; returns the part's status."""
     started = time.monotonic()
+    if not nodes.take_part(node):
+        await emit([ended("refused", f"This server is relaying as many runs to {node.name} as it may at once "
+                          f"({nodes.max_parts}); try again in a moment.", started, code="busy", http_status=503)])
+        return "refused"
     session = nodes.session(node)
     headers = {"X-Forwarded-For": forwarded_for, "Accept": "text/event-stream"}
     task = asyncio.current_task()
@@ -64,6 +68,7 @@ async def relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], f
         return "unavailable"
     finally:
         nodes.relaying.discard(task)
+        nodes.give_back_part(node)
 
 
 _FRAME_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")

@@ -1,0 +1,68 @@
+"""A node that fails as a real one can, but not on demand.
+
+``python faulty_node.py MODE`` listens on 127.0.0.1, prints its port, then answers
+every connection as MODE says:
+
+- ``silent``: the headers and one ``start`` event of a run, then silence until the
+  client gives up;
+- ``hangup``: reads the request and hangs up without answering, printing
+  ``asked <path>`` for each request, so that a test can count them;
+- ``stale``: answers ``/api/v1/nodes`` as a webtrace would, keeping the connection
+  open, and refuses any run with its own code and sentence; a second request on a
+  connection it answered on finds it closed, as a server's idle timeout can close a
+  connection just as a client reuses it.
+"""
+
+import asyncio
+import json
+import sys
+
+START = b'event: start\r\ndata: {"tool":"ping","target":"127.0.0.1","address":"127.0.0.1"}\r\n\r\n'
+NODES = json.dumps({"nodes": [{"name": "stale", "info": None, "local": True, "up": True, "tools": ["ping"]}]})
+REFUSAL = json.dumps({"error": {"code": "fresh_connection", "message": "asked on a connection of its own"}})
+
+
+async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+    writer.write(b"%x\r\n%s\r\n" % (len(START), START))
+    await writer.drain()
+    await reader.read()  # until the client leaves
+    writer.close()
+
+
+async def hangup(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    head = await reader.readuntil(b"\r\n\r\n")
+    print("asked", head.split(b" ", 2)[1].decode(), flush=True)
+    writer.close()
+
+
+def json_answer(status: str, body: str) -> bytes:
+    return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"Connection: keep-alive\r\n\r\n{body}").encode()
+
+
+async def stale(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        path = (await reader.readuntil(b"\r\n\r\n")).split(b" ", 2)[1]
+        writer.write(json_answer("200 OK", NODES) if path.startswith(b"/api/v1/nodes")
+                     else json_answer("403 Forbidden", REFUSAL))
+        await writer.drain()
+        await reader.readuntil(b"\r\n\r\n")  # reused: closed without an answer
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+async def main(mode: str) -> None:
+    server = await asyncio.start_server({"silent": silent, "hangup": hangup, "stale": stale}[mode], "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main(sys.argv[1]))
+    except KeyboardInterrupt:
+        sys.exit(0)
