@@ -10,7 +10,9 @@ every connection as MODE says:
 - ``stale``: answers ``/api/v1/nodes`` as a webtrace would, keeping the connection
   open, and refuses any run with its own code and sentence; a second request on a
   connection it answered on finds it closed, as a server's idle timeout can close a
-  connection just as a client reuses it.
+  connection just as a client reuses it;
+- ``cookies``: sets a cookie with every answer, and refuses any run with a code that
+  says whether the request carried one back.
 """
 
 import asyncio
@@ -37,9 +39,9 @@ async def hangup(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     writer.close()
 
 
-def json_answer(status: str, body: str) -> bytes:
+def json_answer(status: str, body: str, more: str = "") -> bytes:
     return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            f"Connection: keep-alive\r\n\r\n{body}").encode()
+            f"Connection: keep-alive\r\n{more}\r\n{body}").encode()
 
 
 async def stale(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -55,8 +57,21 @@ async def stale(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
+async def cookies(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    head = await reader.readuntil(b"\r\n\r\n")
+    path = head.split(b" ", 2)[1]
+    carried = b"\r\ncookie:" in head.lower()
+    refusal = {"error": {"code": "cookie_carried" if carried else "no_cookie", "message": "refused"}}
+    writer.write(json_answer("200 OK", NODES, "Set-Cookie: visitor=someone; Path=/\r\n")
+                 if path.startswith(b"/api/v1/nodes")
+                 else json_answer("403 Forbidden", json.dumps(refusal), "Set-Cookie: visitor=someone; Path=/\r\n"))
+    await writer.drain()
+    writer.close()
+
+
 async def main(mode: str) -> None:
-    server = await asyncio.start_server({"silent": silent, "hangup": hangup, "stale": stale}[mode], "127.0.0.1", 0)
+    answers = {"silent": silent, "hangup": hangup, "stale": stale, "cookies": cookies}
+    server = await asyncio.start_server(answers[mode], "127.0.0.1", 0)
     print(server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()
 

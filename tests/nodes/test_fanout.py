@@ -124,14 +124,14 @@ class FakeNode:
 
 
 @contextmanager
-def faulty_node(mode: str) -> Iterator[FakeNode]:
+def faulty_node(mode: str, host: str = "127.0.0.1") -> Iterator[FakeNode]:
     """A node failing as ``mode`` says (tests/fakes/faulty_node.py), on loopback."""
     process = subprocess.Popen([sys.executable, str(FAKES / "faulty_node.py"), mode], stdout=subprocess.PIPE,
                                text=True)
     assert process.stdout is not None
     node = FakeNode("")
     try:
-        node.url = f"http://127.0.0.1:{int(process.stdout.readline())}"
+        node.url = f"http://{host}:{int(process.stdout.readline())}"
         yield node
     finally:
         process.kill()
@@ -174,6 +174,19 @@ async def test_a_run_never_reuses_a_connection_the_node_may_have_closed(make_cli
                                timeout=10)
     part = by_node(events)["stale"]
     assert part[-1].data["status"] == "refused" and part[-1].data["code"] == "fresh_connection", part[-1].data
+
+
+async def test_what_a_node_sets_as_cookies_never_follows_into_another_run(
+    make_client: Any, make_settings: Any
+) -> None:
+    # By name: aiohttp keeps no cookies from an address. localhost comes from /etc/hosts.
+    with faulty_node("cookies", host="localhost") as baker:
+        client = await front(make_client, make_settings, NodeSpec("baker", baker.url))
+        assert await eventually_async(lambda: _is_up(client, "baker"), timeout=10)  # answered with a cookie
+        for visitor in ("198.51.100.1", "198.51.100.2"):
+            resp = await client.get("/api/v1/ping", params={"target": "127.0.0.1", "nodes": "baker"},
+                                    headers={"X-Forwarded-For": visitor})
+            assert by_node(await collect(resp, timeout=10))["baker"][-1].data["code"] == "no_cookie"
 
 
 async def _is_up(client: Any, name: str) -> bool:

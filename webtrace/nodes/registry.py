@@ -95,8 +95,11 @@ class Nodes:
             # A connection for each request, closed after it: one kept open could be closed
             # by the node just as a run reuses it, and a run is never asked again.
             connector = aiohttp.TCPConnector(limit=self.max_parts + 1, force_close=True)  # +1: the check
+            # No cookies: whatever a node (or its proxy) sets must not follow one visitor's
+            # run into the next visitor's.
             self._sessions[node.name] = aiohttp.ClientSession(connector=connector, timeout=timeout,
-                                                              middlewares=(asked_once,))
+                                                              middlewares=(asked_once,),
+                                                              cookie_jar=aiohttp.DummyCookieJar())
 
     def session(self, node: Node) -> aiohttp.ClientSession:
         return self._sessions[node.name]
