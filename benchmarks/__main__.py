@@ -410,11 +410,12 @@ async def followers(work: Path, n: int, cycles: int) -> dict[str, Any]:
             "max_lag": max(lag, default=None), "lagged": len(lag), "cpu_s": cpu}
 
 
-async def nodes_fanout(work: Path, n: int, direct: int) -> dict[str, Any]:
-    """N visitors at once, each running a ping from two nodes through a front and, arriving
-    with them, ``direct`` visitors on each node asking it directly: what the front adds to a
-    line over a direct stream from the node in the same run (the same machine at the same
-    moment), and the front's CPU and memory beside a node's own."""
+async def nodes_fanout(work: Path, n: int, direct: int, spread: float = 0.0) -> dict[str, Any]:
+    """N visitors at once (or one after another over ``spread`` seconds), each running a ping
+    from two nodes through a front and, arriving with them, ``direct`` visitors on each node
+    asking it directly: what the front adds to a line over a direct stream from the node in
+    the same run (the same machine at the same moment), and the front's CPU and memory
+    beside a node's own."""
     async with webtrace_tcp(work, node_name="n1") as n1, webtrace_tcp(work, node_name="n2") as n2:
         nodes = f"n1={n1.base},n2={n2.base}"
         async with webtrace(work, node_name="front", nodes=nodes, nodes_check_interval="3600") as front:
@@ -427,14 +428,16 @@ async def nodes_fanout(work: Path, n: int, direct: int) -> dict[str, Any]:
                     begin = time.time() + 0.2
                     url = f"{front.base}/api/v1/ping?target=127.0.0.1&nodes=n1,n2"
                     await asyncio.gather(
-                        *(stream(http, url, begin, through, True) for _ in range(n)),
-                        *(stream(plain, f"{node.base}/api/v1/ping?target=127.0.0.1", begin, asked, True)
-                          for node in (n1, n2) for _ in range(direct)))
+                        *(stream(http, url, begin + spread * i / n, through, True) for i in range(n)),
+                        *(stream(plain, f"{node.base}/api/v1/ping?target=127.0.0.1", begin + spread * i / direct,
+                                 asked, True)
+                          for node in (n1, n2) for i in range(direct)))
             front_cpu = front.cpu() - front_cpu0
             node_cpu = (n1.cpu() + n2.cpu()) - node_cpu0
     lines = max(through.lines(), 1)
     return {
-        "n": n, "direct": direct, "completed": through.completed, "direct_completed": asked.completed,
+        "n": n, "direct": direct, "spread_s": spread,
+        "completed": through.completed, "direct_completed": asked.completed,
         "failures": sorted(set(through.failures + asked.failures)),
         "lines": through.lines(), "direct_lines": asked.lines(),
         "p99_latency": percentile(through.latency, 99), "direct_p99_latency": percentile(asked.latency, 99),
@@ -649,6 +652,8 @@ FULL: dict[str, Callable[[Path], Any]] = {
     # Vantage points: 200 visitors at once, each from two nodes through a front, and 50 on
     # each node directly in the same run.
     "nodes-200": lambda w: median_round(7, lambda: nodes_fanout(w, 200, 50), front_added),
+    # The same crowd arriving over 5 s: what the front adds when the cores are not all taken.
+    "nodes-200-over-5s": lambda w: median_round(5, lambda: nodes_fanout(w, 200, 50, spread=5), front_added),
     "refused-429": lambda w: median_round(3, lambda: refused_rate(w, 5, 50), lambda r: float(r["ratio"])),
     "disconnect-storm-500": lambda w: disconnect_storm(w, 500),
     "mtr-first-hop": lambda w: mtr_first_hop(w, 10),
