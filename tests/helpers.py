@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -123,3 +124,10 @@ def runs_started(app: Any) -> int:
 
     registry = app[METRICS].registry
     return int(sum(registry.get_sample_value("webtrace_runs_started_total", {"tool": t}) or 0 for t in app[TOOLS]))
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])  # closed again when this returns

@@ -149,7 +149,16 @@ function listen(run, url) {
 export function stop({ quiet = false } = {}) {
   if (!current) return;
   const { params } = current;
-  endRun(current); // closing the stream makes the server end the tool's process group
+  if (current.several && !quiet) {
+    // Each part still running says so in its own place, as one that ended would.
+    for (const part of current.parts.values()) {
+      if (part.ended) continue;
+      part.view.status.textContent = "Stopped.";
+      part.view.status.classList.add("bad");
+      part.view.status.hidden = false;
+    }
+  }
+  endRun(current); // closing the stream makes the server end the tool's process group (on every node)
   if (!quiet) announce(`Stopped ${params.tool} to ${params.target}.`);
 }
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
 from tests.browser.fixtures import BROWSER_ENV, open_page
+from tests.helpers import closed_port, eventually, tool_processes
 from tests.server import ServerProcess, server_process
 
 pytestmark = pytest.mark.browser
@@ -18,9 +20,16 @@ pytestmark = pytest.mark.browser
 NODE_ENV = {**BROWSER_ENV, "WEBTRACE_RATELIMIT": "100/minute", "WEBTRACE_NAMES": "off"}
 
 
+@dataclass
+class Places:
+    front: ServerProcess
+    fra1: ServerProcess
+
+
 @pytest.fixture(scope="module")
-def places(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A front (lon1) and two nodes: fra1, and ams1 whose policy refuses loopback."""
+def places(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Places]:
+    """A front (lon1) and its nodes: fra1, ams1 whose policy refuses loopback, and gone,
+    where nothing answers."""
     tmp = tmp_path_factory.mktemp("places")
     for name in ("fra1", "ams1", "lon1"):
         (tmp / name).mkdir()
@@ -29,19 +38,20 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
             server_process(tmp / "ams1", {**NODE_ENV, "WEBTRACE_NODE_NAME": "ams1", "WEBTRACE_SERVERINFO": "Amsterdam",
                                           "WEBTRACE_ALLOW_NETWORKS": ""}, unix=False) as ams1, \
             server_process(tmp / "lon1", {**NODE_ENV, "WEBTRACE_NODE_NAME": "lon1", "WEBTRACE_SERVERINFO": "London",
-                                          "WEBTRACE_NODES": f"fra1={fra1.base},ams1={ams1.base}",
+                                          "WEBTRACE_NODES": f"fra1={fra1.base},ams1={ams1.base},"
+                                                            f"gone=http://127.0.0.1:{closed_port()}",
                                           "WEBTRACE_NODES_CHECK_INTERVAL": "0.5"}, unix=False) as front:
-        yield front
+        yield Places(front, fra1)
 
 
 def parts(page: Page) -> Locator:
     return page.locator("#parts .part:visible")
 
 
-async def test_the_picker_and_parts_side_by_side(places: ServerProcess, browser: Browser) -> None:
+async def test_the_picker_and_parts_side_by_side(places: Places, browser: Browser) -> None:
     watched = await open_page(browser, width=1400)
     page = watched.page
-    await page.goto(places.base)
+    await page.goto(places.front.base)
     picker = page.locator("#nodes-field")
 
     def box(name: str) -> Locator:
@@ -51,6 +61,7 @@ async def test_the_picker_and_parts_side_by_side(places: ServerProcess, browser:
     await expect(picker.get_by_text("Frankfurt")).to_be_visible()
     await page.reload()  # the front has checked its nodes by now: each is shown up
     await expect(page.locator('.node-state[data-node="fra1"]')).to_have_text("")
+    await expect(page.locator('.node-state[data-node="gone"]')).to_have_text("down")
     for name in ("fra1", "ams1"):
         await box(name).check()
     await page.get_by_label("ping", exact=True).check()
@@ -68,6 +79,10 @@ async def test_the_picker_and_parts_side_by_side(places: ServerProcess, browser:
     boxes = [await shown.nth(i).bounding_box() for i in range(3)]
     assert all(boxes)
     assert boxes[0]["y"] == boxes[1]["y"] and boxes[0]["x"] < boxes[1]["x"]  # type: ignore[index]
+    # One time axis: the same probe sits at the same place in every node's chart.
+    where = [await shown.nth(i).locator(".point").evaluate_all("points => points.map((p) => p.getAttribute('cx'))")
+             for i in range(2)]
+    assert len(where[0]) == 3 and where[0] == where[1]
     # The whole run is one result, with every part.
     href = await page.locator("#result-link").get_attribute("href")
     assert href is not None
@@ -78,10 +93,10 @@ async def test_the_picker_and_parts_side_by_side(places: ServerProcess, browser:
     assert await watched.problems() == []
 
 
-async def test_parts_one_under_another_on_a_phone(places: ServerProcess, browser: Browser) -> None:
+async def test_parts_one_under_another_on_a_phone(places: Places, browser: Browser) -> None:
     watched = await open_page(browser, width=375, height=800)
     page = watched.page
-    await page.goto(f"{places.base}/?tool=traceroute&target=127.0.0.1&nodes=lon1,fra1")
+    await page.goto(f"{places.front.base}/?tool=traceroute&target=127.0.0.1&nodes=lon1,fra1")
     await expect(page.locator("#status")).to_have_text("Done: every node finished.")
     shown = parts(page)
     await expect(shown).to_have_count(2)
@@ -89,4 +104,22 @@ async def test_parts_one_under_another_on_a_phone(places: ServerProcess, browser
     assert first and second and first["x"] == second["x"] and second["y"] > first["y"]
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     await expect(shown.nth(1).locator("#hops--fra1 tbody tr")).to_have_count(1)
+    assert await watched.problems() == []
+
+
+async def test_stop_ends_every_part_and_the_tool_on_every_node(places: Places, browser: Browser) -> None:
+    watched = await open_page(browser, width=1400)
+    page = watched.page
+    await page.goto(f"{places.front.base}/?tool=ping&target=127.0.0.1&count=16&nodes=lon1,fra1,gone")
+    shown = parts(page)
+    await expect(shown.nth(2).locator(".part-status")).to_have_text(
+        "Node gone is unavailable: cannot connect (connection refused).")
+    for i in range(2):
+        await expect(shown.nth(i).locator(".point").first).to_be_visible()
+    assert tool_processes(places.fra1.process.pid)  # the node's ping is running
+    await page.get_by_role("button", name="Stop").click()
+    await expect(page.locator("#status")).to_have_text("Stopped ping to 127.0.0.1.")
+    await expect(shown.locator(".part-status")).to_have_text(["Stopped.", "Stopped.", re.compile("unavailable")])
+    assert await eventually(lambda: not tool_processes(places.fra1.process.pid)
+                            and not tool_processes(places.front.process.pid), 2.0), "a ping is still running"
     assert await watched.problems() == []

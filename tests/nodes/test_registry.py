@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import eventually_async
+from tests.helpers import closed_port, eventually_async
 from tests.server import ServerProcess, server_process
 from webtrace.settings import NodeSpec, Settings, SettingsError
 
@@ -54,12 +54,6 @@ def silent_port() -> Iterator[int]:
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)
         yield listener.getsockname()[1]
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])  # closed again when this returns
 
 
 async def test_this_server_alone(client: Any) -> None:

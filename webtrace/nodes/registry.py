@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -133,7 +134,7 @@ class Nodes:
                 body = await resp.content.read(MAX_ANSWER_BYTES)
                 own = _own_entry(orjson.loads(body))
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError, orjson.JSONDecodeError) as exc:
-            self._down(node, _why(exc))
+            self._down(node, why_failed(exc))
             return
         node.info = own.get("info") if isinstance(own.get("info"), str) else None
         if node.info is not None:
@@ -172,9 +173,12 @@ def _own_entry(answer: Any) -> dict[str, Any]:
     raise ValueError("its answer is not a webtrace's list of nodes")
 
 
-def _why(exc: BaseException) -> str:
+def why_failed(exc: BaseException) -> str:
+    """Why asking a node failed, in words a visitor can read."""
     if isinstance(exc, TimeoutError):
         return "it did not answer in time"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect ({exc.os_error.strerror or exc.os_error})"
+        error = exc.os_error
+        # The loop's own message names the address and port; the system's says what happened.
+        return f"cannot connect ({os.strerror(error.errno).lower() if error.errno else error})"
     return str(exc) or type(exc).__name__

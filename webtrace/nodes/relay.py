@@ -22,7 +22,7 @@ import aiohttp
 import orjson
 
 from ..events import Event, Kind
-from .registry import Node, Nodes
+from .registry import Node, Nodes, why_failed
 
 Emit = Callable[[list[Event]], Awaitable[None]]
 
@@ -64,7 +64,7 @@ async def relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], f
         return "shutdown"
     except (aiohttp.ClientError, TimeoutError, OSError, ValueError, orjson.JSONDecodeError) as exc:
         # Not logged here, once per visitor: the periodic check logs a node going down, once.
-        await emit([ended("unavailable", f"{node.name} is unavailable: {_why(exc)}", started)])
+        await emit([ended("unavailable", f"Node {node.name} is unavailable: {_why(exc)}", started)])
         return "unavailable"
     finally:
         nodes.relaying.discard(task)
@@ -124,10 +124,6 @@ async def _refusal(resp: aiohttp.ClientResponse) -> tuple[str, str]:
 
 
 def _why(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "it did not answer in time"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect ({exc.os_error.strerror or exc.os_error})"
     if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
         return "it broke off before the end of the run"
-    return str(exc) or type(exc).__name__
+    return why_failed(exc)
