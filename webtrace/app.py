@@ -207,8 +207,7 @@ async def _expire_every(results: Results, interval: float) -> None:
 def setup_nodes(app: web.Application) -> None:
     """This server and the other vantage points it lists, each checked now and then."""
     settings = app[SETTINGS]
-    offered: list[str] = [name for name in app[TOOLS_KEY]]
-    local = Node(app[NODE], None, info=settings.server_info, tools=offered, up=True)
+    local = Node(app[NODE], None, info=settings.server_info, tools=list(app[TOOLS_KEY].keys()), up=True)
     nodes = app[NODES] = Nodes(local, settings.nodes, interval=settings.nodes_check_interval,
                                silence=settings.nodes_silence_timeout, max_parts=settings.max_jobs)
 

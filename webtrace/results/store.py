@@ -33,6 +33,10 @@ class Batch:
     events: list[StoredEvent] = field(default_factory=list)
     # Each event's data as JSON, where the recorder encoded it already (to weigh it).
     encoded: list[bytes] = field(default_factory=list)
+    ended_at: float | None = None
+    status: str | None = None
+    cut: bool = False
+    incomplete: bool = False
 
     def encode(self) -> None:
         """Encode what was not encoded yet, so that ``encoded`` matches ``events``."""
@@ -43,10 +47,6 @@ class Batch:
         """The events with their data as JSON, encoded once."""
         self.encode()
         return [(number, kind, raw) for (number, kind, _), raw in zip(self.events, self.encoded, strict=True)]
-    ended_at: float | None = None
-    status: str | None = None
-    cut: bool = False
-    incomplete: bool = False
 
 
 class Store(Protocol):

@@ -13,18 +13,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 from aiohttp_sse import sse_response
 
 from ..events import Event
-from ..jobs import Emit, plan_job, pump, start_job
+from ..jobs import Emit, pump
 from ..nodes.registry import Node
 from ..nodes.relay import ended, relay
 from ..refusals import Refusal
 from ..results.recorder import Recorder
 from ..tools import ToolSpec
 from .forwarded import CLIENT_IP
-from .keys import DIRECTORY, NODES, PLATFORM, POLICY, RESOLVER, RESULTS, RUNNER, SETTINGS
+from .keys import NODES, RESULTS
+from .launch import plan_run, start_run
 from .params import RunQuery
 from .ratelimit import RATE_HEADERS
 from .sinks import SSE_PING_INTERVAL, TextLines, sse_writer, text_response, text_writer
@@ -135,10 +137,7 @@ async def _local_part(request: web.Request, query: RunQuery, emit: Emit) -> None
     app = request.app
     started = time.monotonic()
     try:
-        plan = await plan_job(spec=query.spec, target_text=query.target, family=query.family,
-                              settings=app[SETTINGS], policy=app[POLICY], resolver=app[RESOLVER],
-                              platform=app[PLATFORM], options=query.options)
-        job = start_job(plan, settings=app[SETTINGS], runner=app[RUNNER], directory=app[DIRECTORY])
+        job = start_run(app, await plan_run(app, query))
     except Refusal as refusal:
         await emit([ended("refused", refusal.message, started, code=refusal.code, http_status=refusal.status)])
         return

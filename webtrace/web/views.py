@@ -16,11 +16,12 @@ import aiohttp_jinja2
 import orjson
 from aiohttp import hdrs, web
 
-from ..jobs import Job, Plan, plan_job, start_job
+from ..jobs import Job, Plan
 from ..results.recorder import Recorder
 from .accesslog import RUN, RUN_TARGET, RUN_TOOL
 from .forwarded import CLIENT_IP
-from .keys import DIRECTORY, NODES, PLATFORM, RESULTS, POLICY, RESOLVER, RUNNER, SETTINGS, TOOLS
+from .keys import NODES, PLATFORM, RESULTS, RUNNER, SETTINGS, TOOLS
+from .launch import plan_run, start_run
 from .metrics import METRICS
 from .fanout import fanout_sse, fanout_text
 from .params import EMBED, PAGE_ACTION, PAGE_AFTYPE, PAGE_FAMILY, PAGE_TARGET, PAGE_TOOL, RunQuery, read_run
@@ -30,23 +31,13 @@ from .sinks import sse_stream, text_stream
 async def _plan(request: web.Request, query: RunQuery) -> Plan:
     request[RUN_TOOL] = query.spec.name
     request[RUN_TARGET] = query.target
-    app = request.app
-    return await plan_job(
-        spec=query.spec,
-        target_text=query.target,
-        family=query.family,
-        settings=app[SETTINGS],
-        policy=app[POLICY],
-        resolver=app[RESOLVER],
-        platform=app[PLATFORM],
-        options=query.options,
-    )
+    return await plan_run(request.app, query)
 
 
 async def _start(request: web.Request, query: RunQuery) -> tuple[Job, Recorder | None]:
     plan = await _plan(request, query)
     app = request.app
-    job = start_job(plan, settings=app[SETTINGS], runner=app[RUNNER], directory=app[DIRECTORY])
+    job = start_run(app, plan)
     request[RUN] = job.run  # for the access log: how it ended
     recorder = app[RESULTS].start(job.start_event().data)
     if recorder is not None:
