@@ -109,10 +109,10 @@ function listen(run, url) {
     });
   on("start", onStart);
   on("line", onLine);
-  on("reply", (data, part) => onReply(data, part));
-  on("summary", (data, part) => onSummary(data, part));
+  on("reply", onReply);
+  on("summary", onSummary);
   on("hop", (data, part, r) => onHop(data, part, r.params.tool));
-  on("trim", (data, part) => onTrim(data, part));
+  on("trim", onTrim);
   on("progress", onProgress);
   on("end", onEnd);
   source.addEventListener("done", (event) => {
