@@ -4,12 +4,14 @@ life: before the spawn, while the tool is being started, after the first line.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import psutil
 import pytest
 
@@ -87,6 +89,16 @@ def open_fds(pid: int) -> int:
     return psutil.Process(pid).num_fds()
 
 
+def fd_kinds(pid: int) -> dict[str, int]:
+    """How many of each kind of file ``pid`` holds open (socket, pipe, a path...)."""
+    kinds: dict[str, int] = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            kind = os.readlink(f"/proc/{pid}/fd/{fd}").partition(":")[0]
+            kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
 async def test_under_a_low_open_files_limit_every_run_starts_and_descriptors_come_back(tmp_path: Path) -> None:
     env = {"WEBTRACE_MAX_JOBS": "16", "WEBTRACE_MAX_JOBS_PER_CLIENT": "16",
            "WEBTRACE_PINGCOUNT": "1", "WEBTRACE_RATELIMIT": "10000/minute"}
@@ -95,9 +107,13 @@ async def test_under_a_low_open_files_limit_every_run_starts_and_descriptors_com
 
         async def run(path: str) -> str:
             # Connection: close, so that kept-alive client sockets do not count.
-            async with server.session.get(f"{server.base}{path}", headers={"Connection": "close"}) as resp:
-                assert resp.status == 200
-                return await resp.text()
+            try:
+                async with server.session.get(f"{server.base}{path}", headers={"Connection": "close"}) as resp:
+                    assert resp.status == 200
+                    return await resp.text()
+            except aiohttp.ClientError as exc:
+                # What held the descriptors, if running out of them dropped the connection.
+                raise AssertionError(f"{path}: {exc!r}; open: {fd_kinds(pid)}; log: {server.log.read_text()[-2000:]}")
 
         await run("/ping?target=127.0.0.1")  # everything a run creates once exists now
         idle = open_fds(pid)
