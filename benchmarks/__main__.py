@@ -181,8 +181,10 @@ class Streams:
         return len(self.latency)
 
 
-async def stream(http: aiohttp.ClientSession, url: str, arrive: float, into: Streams, sse: bool) -> None:
-    """One visitor arriving at wall-clock time ``arrive``; times count from then."""
+async def stream(http: aiohttp.ClientSession, url: str, arrive: float, into: Streams, sse: bool,
+                 seen: Callable[[bytes], None] | None = None) -> None:
+    """One visitor arriving at wall-clock time ``arrive``; times count from then.
+    ``seen`` is shown every line read, as it is read."""
     await asyncio.sleep(max(0.0, arrive - time.time()))
     asked = arrive
     try:
@@ -194,6 +196,8 @@ async def stream(http: aiohttp.ClientSession, url: str, arrive: float, into: Str
             first, ended = True, not sse
             async for raw in resp.content:
                 now = time.time()
+                if seen is not None:
+                    seen(raw)
                 if sse and raw.startswith(b"event: end"):
                     ended = True
                 latency = latency_of(raw, now)
@@ -412,10 +416,16 @@ async def followers(work: Path, n: int, cycles: int) -> dict[str, Any]:
 
 async def nodes_fanout(work: Path, n: int, direct: int, spread: float = 0.0, rounds: int = 1) -> dict[str, Any]:
     """N visitors at once (or one after another over ``spread`` seconds), each running a ping
-    from two nodes through a front and, arriving with them, ``direct`` visitors on each node
-    asking it directly: what the front adds to a line over a direct stream from the node in
-    the same run (the same machine at the same moment), and the front's CPU and memory
-    beside a node's own.
+    from two nodes through a front, and ``direct`` visitors on each node asking it directly
+    in the same run: what the front adds to a line over a direct stream from the node, and
+    the front's CPU and memory beside a node's own.
+
+    The direct streams are paired: ``direct`` of the visitors through the front each bring
+    a direct visitor to each node at the moment its part there starts, so both print their
+    lines at the same moments of the run. Direct visitors arriving with the crowd would
+    start their tools before the front's parts reach the nodes and print their lines
+    earlier, under another load: the two populations' p99 would then differ by when their
+    lines were printed rather than by the front.
 
     Every round starts its servers afresh; the percentiles are over the lines of all
     rounds together. A round's direct p99 stands on a few hundred lines, so one round's
@@ -436,11 +446,15 @@ async def nodes_fanout(work: Path, n: int, direct: int, spread: float = 0.0, rou
                             connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as plain:
                         begin = time.time() + 0.2
                         url = f"{front.base}/api/v1/ping?target=127.0.0.1&nodes=n1,n2"
+                        direct_urls = {name: f"{node.base}/api/v1/ping?target=127.0.0.1"
+                                       for name, node in (("n1", n1), ("n2", n2))}
+                        pairs = PairedDirect(plain, direct_urls, round_asked)
+                        paired = {i * n // direct for i in range(direct)}
                         await asyncio.gather(
-                            *(stream(http, url, begin + spread * i / n, round_through, True) for i in range(n)),
-                            *(stream(plain, f"{node.base}/api/v1/ping?target=127.0.0.1",
-                                     begin + spread * i / direct, round_asked, True)
-                              for node in (n1, n2) for i in range(direct)))
+                            *(stream(http, url, begin + spread * i / n, round_through, True,
+                                     pairs.watcher() if i in paired else None)
+                              for i in range(n)))
+                        await pairs.finished()
                 front_cpu += front.cpu() - front_cpu0
                 node_cpu += (n1.cpu() + n2.cpu()) - node_cpu0
                 peak = {name: max(peak[name], pss.peak[name]) for name in peak}
@@ -466,6 +480,33 @@ async def nodes_fanout(work: Path, n: int, direct: int, spread: float = 0.0, rou
         "front_cpu_per_line": front_cpu / lines, "node_cpu_per_line": node_cpu / max(lines + asked.lines(), 1),
         "front_peak_pss": peak["front"], "node_peak_pss": peak["node"],
     }
+
+
+class PairedDirect:
+    """Direct visitors, each sent to a node when a visitor's part through the front starts there."""
+
+    _NODE = re.compile(rb'"node":"([^"]+)"')
+
+    def __init__(self, http: aiohttp.ClientSession, urls: dict[str, str], into: Streams) -> None:
+        self.http, self.urls, self.into = http, urls, into
+        self._streams: list[asyncio.Task[None]] = []
+
+    def watcher(self) -> Callable[[bytes], None]:
+        """What one visitor through the front shows its lines to."""
+        after_start = False
+
+        def seen(raw: bytes) -> None:
+            nonlocal after_start
+            if raw.startswith(b"event: "):
+                after_start = raw.startswith(b"event: start")
+            elif after_start and raw.startswith(b"data: ") and (found := self._NODE.search(raw)):
+                after_start = False
+                url = self.urls[found.group(1).decode()]
+                self._streams.append(asyncio.ensure_future(stream(self.http, url, time.time(), self.into, True)))
+        return seen
+
+    async def finished(self) -> None:
+        await asyncio.gather(*self._streams)
 
 
 def p99_over(latencies: list[float], yardstick: list[float]) -> float | None:
@@ -670,7 +711,7 @@ FULL: dict[str, Callable[[Path], Any]] = {
         3, lambda: ping_streams(w, 500, 10, results=True), latency_over_floor),
     "followers-1000": lambda w: median_round(3, lambda: followers(w, 1000, 10), lambda r: float(r["p99_lag"])),
     # Vantage points: 200 visitors at once, each from two nodes through a front, and 50 on
-    # each node directly in the same run.
+    # each node directly, each starting with one of the front's parts there.
     "nodes-200": lambda w: nodes_fanout(w, 200, 50, rounds=7),
     # The same crowd arriving over 5 s: what the front adds when the cores are not all taken.
     "nodes-200-over-5s": lambda w: nodes_fanout(w, 200, 50, spread=5, rounds=5),
