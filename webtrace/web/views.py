@@ -16,7 +16,7 @@ import aiohttp_jinja2
 import orjson
 from aiohttp import hdrs, web
 
-from ..jobs import Job, Plan
+from ..jobs import Job
 from ..results.recorder import Recorder
 from .accesslog import RUN, RUN_TARGET, RUN_TOOL
 from .forwarded import CLIENT_IP
@@ -28,16 +28,14 @@ from .params import EMBED, PAGE_ACTION, PAGE_AFTYPE, PAGE_FAMILY, PAGE_TARGET, P
 from .sinks import sse_stream, text_stream
 
 
-async def _plan(request: web.Request, query: RunQuery) -> Plan:
-    request[RUN_TOOL] = query.spec.name
-    request[RUN_TARGET] = query.target
-    return await plan_run(request.app, query)
+def _name_run(request: web.Request, query: RunQuery) -> None:
+    """What the access log says the request asked for, whatever becomes of it."""
+    request[RUN_TOOL], request[RUN_TARGET] = query.spec.name, query.target
 
 
 async def _start(request: web.Request, query: RunQuery) -> tuple[Job, Recorder | None]:
-    plan = await _plan(request, query)
     app = request.app
-    job = start_run(app, plan)
+    job = start_run(app, await plan_run(app, query))
     request[RUN] = job.run  # for the access log: how it ended
     recorder = app[RESULTS].start(job.start_event().data)
     if recorder is not None:
@@ -52,8 +50,8 @@ FanOut = Callable[[web.Request, RunQuery], Awaitable[web.StreamResponse]]
 async def _run_route(request: web.Request, sink: Sink, fan_out: FanOut) -> web.StreamResponse:
     """A run, here alone, or from several places when ``nodes=`` asks."""
     query = read_run(request)
+    _name_run(request, query)
     if query.nodes is not None:
-        request[RUN_TOOL], request[RUN_TARGET] = query.spec.name, query.target
         return await fan_out(request, query)
     return await sink(request, *await _start(request, query))
 
@@ -71,7 +69,8 @@ async def api_check(request: web.Request) -> web.Response:
     """
     query = read_run(request)
     if query.nodes is None:  # with nodes, each node refuses for itself in the stream
-        await _plan(request, query)
+        _name_run(request, query)
+        await plan_run(request.app, query)
         request.app[RUNNER].check_capacity()
     return web.Response(status=204)
 
