@@ -18,6 +18,7 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -157,6 +158,59 @@ async def _serve(work: Path, tcp: bool, settings: dict[str, str]) -> AsyncIterat
         log.close()
 
 
+@asynccontextmanager
+async def nginx_relay(work: Path, upstreams: dict[str, str]) -> AsyncIterator[str]:
+    """nginx on 127.0.0.1, passing ``/NAME/...`` on to ``upstreams[NAME]/...`` unbuffered,
+    as the README's server block does for a webtrace: a process in between written in C,
+    one worker, as the front is one process. Its base URL."""
+    binary = shutil.which("nginx")
+    if binary is None:
+        raise RuntimeError("nginx is not installed (make bench installs nginx-light)")
+    home = work / f"nginx-{time.monotonic_ns()}"
+    home.mkdir()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    locations = "".join(f"""
+        location /{name}/ {{
+            proxy_pass {base}/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }}""" for name, base in upstreams.items())
+    temps = "".join(f"    {kind}_temp_path {home / kind};\n"
+                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (home / "nginx.conf").write_text(f"""{"user root;" if os.geteuid() == 0 else ""}
+daemon off;
+worker_processes 1;
+error_log {home / "error.log"} warn;
+pid {home / "nginx.pid"};
+worker_rlimit_nofile 8192;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+{temps}    server {{
+        listen 127.0.0.1:{port} backlog=4096;{locations}
+    }}
+}}
+""")
+    process = subprocess.Popen([binary, "-p", str(home), "-c", str(home / "nginx.conf")], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"nginx did not start: {(home / 'error.log').read_text()}") from None
+                await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 def session(server: Server) -> aiohttp.ClientSession:
     return unix_session(server.sock)
 
@@ -184,7 +238,11 @@ class Streams:
 async def stream(http: aiohttp.ClientSession, url: str, arrive: float, into: Streams, sse: bool,
                  seen: Callable[[bytes], None] | None = None) -> None:
     """One visitor arriving at wall-clock time ``arrive``; times count from then.
-    ``seen`` is shown every line read, as it is read."""
+    ``seen`` is shown every line read, as it is read.
+
+    The stream is read as it comes, a read at a time, and the lines of one read are
+    timed together: this process shares the cores with the servers it measures, and a
+    line at a time cost it a fifth more CPU."""
     await asyncio.sleep(max(0.0, arrive - time.time()))
     asked = arrive
     try:
@@ -193,20 +251,24 @@ async def stream(http: aiohttp.ClientSession, url: str, arrive: float, into: Str
             if resp.status != 200:
                 into.failures.append(f"HTTP {resp.status}")
                 return
-            first, ended = True, not sse
-            async for raw in resp.content:
+            first, ended, pending = True, not sse, b""
+            async for chunk in resp.content.iter_any():
                 now = time.time()
-                if seen is not None:
-                    seen(raw)
-                if sse and raw.startswith(b"event: end"):
-                    ended = True
-                latency = latency_of(raw, now)
-                if latency is None:
+                whole, newline, pending = (pending + chunk).rpartition(b"\n")
+                if not newline:
                     continue
-                into.latency.append(latency)
-                if first:
-                    into.first_line.append(now - latency - asked)
-                    first = False
+                for raw in whole.split(b"\n"):
+                    if seen is not None:
+                        seen(raw)
+                    if sse and raw.startswith(b"event: end"):
+                        ended = True
+                    latency = latency_of(raw, now)
+                    if latency is None:
+                        continue
+                    into.latency.append(latency)
+                    if first:
+                        into.first_line.append(now - latency - asked)
+                        first = False
             if ended and not first:
                 into.completed += 1
             else:
@@ -414,31 +476,34 @@ async def followers(work: Path, n: int, cycles: int) -> dict[str, Any]:
             "max_lag": max(lag, default=None), "lagged": len(lag), "cpu_s": cpu}
 
 
-async def nodes_fanout(work: Path, n: int, direct: int, spread: float = 0.0, rounds: int = 1) -> dict[str, Any]:
+async def nodes_fanout(work: Path, n: int, paired: int, spread: float = 0.0, rounds: int = 1) -> dict[str, Any]:
     """N visitors at once (or one after another over ``spread`` seconds), each running a ping
-    from two nodes through a front, and ``direct`` visitors on each node asking it directly
-    in the same run: what the front adds to a line over a direct stream from the node, and
-    the front's CPU and memory beside a node's own.
+    from two nodes through a front: what the front adds to a line over a direct stream from
+    the node in the same run, what nginx in the front's place adds, and the front's CPU and
+    memory beside a node's own.
 
-    The direct streams are paired: ``direct`` of the visitors through the front each bring
-    a direct visitor to each node at the moment its part there starts, so both print their
-    lines at the same moments of the run. Direct visitors arriving with the crowd would
-    start their tools before the front's parts reach the nodes and print their lines
-    earlier, under another load: the two populations' p99 would then differ by when their
-    lines were printed rather than by the front.
+    The yardsticks are paired: ``paired`` of the visitors through the front each bring a
+    visitor to each node at the moment its part there starts, so both print their lines at
+    the same moments of the run; every other one of them asks the node directly, the rest
+    through nginx. Visitors arriving with the crowd would start their tools before the
+    front's parts reach the nodes and print their lines earlier, under another load: the
+    populations' p99 would then differ by when their lines were printed rather than by the
+    process in between.
 
     Every round starts its servers afresh; the percentiles are over the lines of all
-    rounds together. A round's direct p99 stands on a few hundred lines, so one round's
+    rounds together. A round's yardstick p99 stands on a few hundred lines, so one round's
     difference swings by more than the target; each is reported as well."""
-    through, asked = Streams(), Streams()
+    through, asked, proxied = Streams(), Streams(), Streams()
     front_cpu = node_cpu = 0.0
     peak = {"front": 0, "node": 0}
     added: list[float | None] = []
+    nginx_added: list[float | None] = []
     for _ in range(rounds):
-        round_through, round_asked = Streams(), Streams()
+        round_through, round_asked, round_proxied = Streams(), Streams(), Streams()
         async with webtrace_tcp(work, node_name="n1") as n1, webtrace_tcp(work, node_name="n2") as n2:
             nodes = f"n1={n1.base},n2={n2.base}"
-            async with webtrace(work, node_name="front", nodes=nodes, nodes_check_interval="3600") as front:
+            async with webtrace(work, node_name="front", nodes=nodes, nodes_check_interval="3600") as front, \
+                    nginx_relay(work, {"n1": n1.base, "n2": n2.base}) as nginx:
                 front_cpu0, node_cpu0 = front.cpu(), n1.cpu() + n2.cpu()
                 connector = aiohttp.TCPConnector(limit=0)
                 with PeakPss({"front": front, "node": n1}) as pss:
@@ -446,53 +511,64 @@ async def nodes_fanout(work: Path, n: int, direct: int, spread: float = 0.0, rou
                             connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as plain:
                         begin = time.time() + 0.2
                         url = f"{front.base}/api/v1/ping?target=127.0.0.1&nodes=n1,n2"
-                        direct_urls = {name: f"{node.base}/api/v1/ping?target=127.0.0.1"
-                                       for name, node in (("n1", n1), ("n2", n2))}
-                        pairs = PairedDirect(plain, direct_urls, round_asked)
-                        paired = {i * n // direct for i in range(direct)}
+                        pairs = PairedStreams(plain)
+                        ping = "api/v1/ping?target=127.0.0.1"
+                        yardsticks = [
+                            ({"n1": f"{n1.base}/{ping}", "n2": f"{n2.base}/{ping}"}, round_asked),
+                            ({name: f"{nginx}/{name}/{ping}" for name in ("n1", "n2")}, round_proxied),
+                        ]
+                        bring = {i * n // paired: yardsticks[i % 2] for i in range(paired)}
                         await asyncio.gather(
                             *(stream(http, url, begin + spread * i / n, round_through, True,
-                                     pairs.watcher() if i in paired else None)
+                                     pairs.watcher(*bring[i]) if i in bring else None)
                               for i in range(n)))
                         await pairs.finished()
                 front_cpu += front.cpu() - front_cpu0
                 node_cpu += (n1.cpu() + n2.cpu()) - node_cpu0
                 peak = {name: max(peak[name], pss.peak[name]) for name in peak}
         added.append(p99_over(round_through.latency, round_asked.latency))
-        for pooled, one in ((through, round_through), (asked, round_asked)):
+        nginx_added.append(p99_over(round_proxied.latency, round_asked.latency))
+        for pooled, one in ((through, round_through), (asked, round_asked), (proxied, round_proxied)):
             pooled.latency += one.latency
             pooled.first_line += one.first_line
             pooled.completed += one.completed
             pooled.failures += one.failures
     lines = max(through.lines(), 1)
     return {
-        "n": n, "direct": direct, "spread_s": spread, "rounds": rounds,
-        "completed": through.completed, "direct_completed": asked.completed,
-        "failures": sorted(set(through.failures + asked.failures)),
-        "lines": through.lines(), "direct_lines": asked.lines(),
+        "n": n, "paired": paired, "spread_s": spread, "rounds": rounds,
+        "completed": through.completed, "direct_completed": asked.completed, "nginx_completed": proxied.completed,
+        "failures": sorted(set(through.failures + asked.failures + proxied.failures)),
+        "lines": through.lines(), "direct_lines": asked.lines(), "nginx_lines": proxied.lines(),
         "p99_latency": percentile(through.latency, 99), "direct_p99_latency": percentile(asked.latency, 99),
+        "nginx_p99_latency": percentile(proxied.latency, 99),
         "p50_latency": percentile(through.latency, 50), "direct_p50_latency": percentile(asked.latency, 50),
+        "nginx_p50_latency": percentile(proxied.latency, 50),
         "added_p99": p99_over(through.latency, asked.latency),
         "added_p99_by_round": added,
+        # The same through nginx: what any process in between adds to a line on this machine, under this load.
+        "nginx_added_p99": p99_over(proxied.latency, asked.latency),
+        "nginx_added_p99_by_round": nginx_added,
         # From the visitors' arrival to their first line's printing: how soon every node started.
         "p99_first_line": percentile(through.first_line, 99), "direct_p99_first_line": percentile(asked.first_line, 99),
-        # The nodes sent every line, those they relayed to the front and those they sent directly.
-        "front_cpu_per_line": front_cpu / lines, "node_cpu_per_line": node_cpu / max(lines + asked.lines(), 1),
+        # The nodes sent every line: those they relayed to the front, to nginx and directly.
+        "front_cpu_per_line": front_cpu / lines,
+        "node_cpu_per_line": node_cpu / max(lines + asked.lines() + proxied.lines(), 1),
         "front_peak_pss": peak["front"], "node_peak_pss": peak["node"],
     }
 
 
-class PairedDirect:
-    """Direct visitors, each sent to a node when a visitor's part through the front starts there."""
+class PairedStreams:
+    """Visitors, each sent to a node when a visitor's part through the front starts there."""
 
     _NODE = re.compile(rb'"node":"([^"]+)"')
 
-    def __init__(self, http: aiohttp.ClientSession, urls: dict[str, str], into: Streams) -> None:
-        self.http, self.urls, self.into = http, urls, into
+    def __init__(self, http: aiohttp.ClientSession) -> None:
+        self.http = http
         self._streams: list[asyncio.Task[None]] = []
 
-    def watcher(self) -> Callable[[bytes], None]:
-        """What one visitor through the front shows its lines to."""
+    def watcher(self, urls: dict[str, str], into: Streams) -> Callable[[bytes], None]:
+        """What one visitor through the front shows its lines to: for the part starting
+        on node NAME, a visitor goes to ``urls[NAME]`` and its lines count ``into``."""
         after_start = False
 
         def seen(raw: bytes) -> None:
@@ -501,8 +577,8 @@ class PairedDirect:
                 after_start = raw.startswith(b"event: start")
             elif after_start and raw.startswith(b"data: ") and (found := self._NODE.search(raw)):
                 after_start = False
-                url = self.urls[found.group(1).decode()]
-                self._streams.append(asyncio.ensure_future(stream(self.http, url, time.time(), self.into, True)))
+                url = urls[found.group(1).decode()]
+                self._streams.append(asyncio.ensure_future(stream(self.http, url, time.time(), into, True)))
         return seen
 
     async def finished(self) -> None:
@@ -710,9 +786,9 @@ FULL: dict[str, Callable[[Path], Any]] = {
     "ping-500-over-10s-results": lambda w: median_round(
         3, lambda: ping_streams(w, 500, 10, results=True), latency_over_floor),
     "followers-1000": lambda w: median_round(3, lambda: followers(w, 1000, 10), lambda r: float(r["p99_lag"])),
-    # Vantage points: 200 visitors at once, each from two nodes through a front, and 50 on
-    # each node directly, each starting with one of the front's parts there.
-    "nodes-200": lambda w: nodes_fanout(w, 200, 50, rounds=7),
+    # Vantage points: 200 visitors at once, each from two nodes through a front; 25 visitors on
+    # each node directly and 25 through nginx, each starting with one of the front's parts there.
+    "nodes-200": lambda w: nodes_fanout(w, 200, 50, rounds=10),
     # The same crowd arriving over 5 s: what the front adds when the cores are not all taken.
     "nodes-200-over-5s": lambda w: nodes_fanout(w, 200, 50, spread=5, rounds=5),
     "refused-429": lambda w: median_round(3, lambda: refused_rate(w, 5, 50), lambda r: float(r["ratio"])),
@@ -728,7 +804,7 @@ SMOKE: dict[str, Callable[[Path], Any]] = {
     "mtr-5-names": lambda w: mtr_crowd(w, 5, 2, directory=True),
     "ping-10-results": lambda w: ping_streams(w, 10, 0.5, results=True),
     "followers-10": lambda w: followers(w, 10, 2),
-    "nodes-5": lambda w: nodes_fanout(w, 5, 2),
+    "nodes-5": lambda w: nodes_fanout(w, 5, 4),
 }
 
 

@@ -84,6 +84,9 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
         out.append(("through the front: p99 line latency", ms(s["p99_latency"]),
                     f"{ms(s['direct_p99_latency'])} (direct, paired)", f"{added * 1000:+.2f} ms", "at most +5 ms",
                     "met" if added <= 0.005 else "missed"))
+        nginx = s["nginx_added_p99"]
+        out.append(("through nginx in the front's place: p99 line latency", ms(s["nginx_p99_latency"]),
+                    f"{ms(s['direct_p99_latency'])} (direct, paired)", f"{nginx * 1000:+.2f} ms", "reported", "–"))
         out.append(("front CPU per relayed line (beside the nodes' own per line)",
                     f"{s['front_cpu_per_line'] * 1e6:.0f} µs", f"{s['node_cpu_per_line'] * 1e6:.0f} µs (nodes)",
                     ratio(s["front_cpu_per_line"], s["node_cpu_per_line"]), "reported", "–"))

@@ -34,4 +34,5 @@ def test_every_scenario_runs_at_a_small_size(tmp_path: Path) -> None:
     assert fanned["completed"] == 5 and fanned["direct_completed"] == 4 and not fanned["failures"]
     assert fanned["added_p99"] is not None and len(fanned["added_p99_by_round"]) == 1
     assert fanned["lines"] == 50 and fanned["direct_lines"] == 20
+    assert fanned["nginx_completed"] == 4 and fanned["nginx_lines"] == 20 and fanned["nginx_added_p99"] is not None
     assert fanned["front_cpu_per_line"] > 0 and fanned["node_cpu_per_line"] > 0
