@@ -21,6 +21,7 @@ from .net.names import NameCache
 from .net.policy import AddressPolicy
 from .nodes.registry import Node, Nodes
 from .net.targets import Resolver, system_resolver
+from .process.descriptors import CHECK_EVERY_S, DescriptorWatch
 from .process.groups import become_subreaper, use_pidfd_child_watcher
 from .process.runner import ProcessRunner
 from .process.spawner import Spawner
@@ -66,6 +67,7 @@ def create_app(
     app[SETTINGS] = settings if settings is not None else Settings.from_env()
     setup_metrics(app)
     setup_runner(app)
+    setup_descriptor_watch(app)
     setup_targets(app, resolver or system_resolver)
     setup_directory(app)
     setup_tools(app, platform, tools)
@@ -126,6 +128,27 @@ def setup_runner(app: web.Application) -> None:
 
     app.cleanup_ctx.append(process_handling)
     app.on_shutdown.append(stop_runs)
+
+
+def setup_descriptor_watch(app: web.Application) -> None:
+    """A warning in the log before the server runs out of descriptors, which it
+    would otherwise do without a word."""
+
+    async def keep_counting(app: web.Application) -> AsyncIterator[None]:
+        watch = DescriptorWatch()
+        counter = asyncio.create_task(_count_every(watch, CHECK_EVERY_S))
+        yield
+        counter.cancel()
+        await asyncio.wait([counter])
+        watch.close()
+
+    app.cleanup_ctx.append(keep_counting)
+
+
+async def _count_every(watch: DescriptorWatch, interval: float) -> None:
+    while True:
+        watch.check()
+        await asyncio.sleep(interval)
 
 
 def setup_targets(app: web.Application, resolver: Resolver) -> None:

@@ -6,7 +6,7 @@ from aiohttp import web
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -39,6 +39,9 @@ class Metrics:
         )
         self._refused_by_reason: dict[str, Counter] = {}
         self._active = Gauge("webtrace_active_runs", "Runs in progress", registry=self.registry)
+        # process_open_fds beside process_max_fds among them: how near the server is to
+        # dropping connections for want of descriptors.
+        ProcessCollector(registry=self.registry)
 
     def started(self, tool: str) -> None:
         self._started.labels(tool).inc()
