@@ -64,16 +64,16 @@ class DescriptorWatch:
     def count(self) -> int | None:
         """Descriptors in use, the spare included when it is held."""
         held = self._spare is not None
-        if self._spare is not None:
-            os.close(self._spare)
-            self._spare = None
+        self.close()
         in_use = open_descriptors(self.limit)
         self._spare = _reserve()
         return None if in_use is None else in_use + held
 
     def check(self) -> None:
+        if self.limit <= 0 or self.limit == resource.RLIM_INFINITY:
+            return  # no limit to run into
         in_use = self.count()
-        if in_use is None or self.limit <= 0 or self.limit == resource.RLIM_INFINITY:
+        if in_use is None:
             return
         level = level_after(self.level, in_use, self.limit)
         if level == self.level:
