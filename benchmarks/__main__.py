@@ -166,11 +166,11 @@ async def nginx_relay(work: Path, upstreams: dict[str, str]) -> AsyncIterator[st
     binary = shutil.which("nginx")
     if binary is None:
         raise RuntimeError("nginx is not installed (make bench installs nginx-light)")
+    from tests.helpers import free_port  # a test and bench helper, as tests.ipdbs is
+
     home = work / f"nginx-{time.monotonic_ns()}"
     home.mkdir()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     locations = "".join(f"""
         location /{name}/ {{
             proxy_pass {base}/;

@@ -126,8 +126,9 @@ def runs_started(app: Any) -> int:
     return int(sum(registry.get_sample_value("webtrace_runs_started_total", {"tool": t}) or 0 for t in app[TOOLS]))
 
 
-def closed_port() -> int:
-    """A port on 127.0.0.1 nothing listens on (free a moment ago)."""
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on: free a moment ago, to listen on or to
+    find closed."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])  # closed again when this returns

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
 from tests.browser.fixtures import BROWSER_ENV, open_page
-from tests.helpers import closed_port, eventually, tool_processes
+from tests.helpers import free_port, eventually, tool_processes
 from tests.server import ServerProcess, server_process
 
 pytestmark = pytest.mark.browser
@@ -39,7 +39,7 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Places]:
                                           "WEBTRACE_ALLOW_NETWORKS": ""}, unix=False) as ams1, \
             server_process(tmp / "lon1", {**NODE_ENV, "WEBTRACE_NODE_NAME": "lon1", "WEBTRACE_SERVERINFO": "London",
                                           "WEBTRACE_NODES": f"fra1={fra1.base},ams1={ams1.base},"
-                                                            f"gone=http://127.0.0.1:{closed_port()}",
+                                                            f"gone=http://127.0.0.1:{free_port()}",
                                           "WEBTRACE_NODES_CHECK_INTERVAL": "0.5"}, unix=False) as front:
         yield Places(front, fra1)
 

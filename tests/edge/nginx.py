@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import free_port
+
 README = Path(__file__).parent.parent.parent / "README.md"
 STATIC = Path(__file__).parent.parent.parent / "static"
 README_SOCKET = "/run/webtrace/webtrace.sock"
@@ -24,12 +26,6 @@ README_STATIC = "/usr/local/share/webtrace/static/"
 def readme_blocks() -> list[str]:
     """The ```nginx blocks of the README, in order: root site, sub-path, static files."""
     return re.findall(r"```nginx\n(.*?)```", README.read_text(), re.DOTALL)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

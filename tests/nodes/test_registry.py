@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import closed_port, eventually_async
+from tests.helpers import free_port, eventually_async
 from tests.server import ServerProcess, server_process
 from webtrace.settings import NodeSpec, Settings, SettingsError
 
@@ -65,7 +65,7 @@ async def test_this_server_alone(client: Any) -> None:
 async def test_other_nodes_are_up_or_down_as_the_periodic_check_finds_them(
     make_client: Any, make_settings: Any, node: ServerProcess, silent_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    nodes = (NodeSpec("fra1", node.base), NodeSpec("ams1", f"http://127.0.0.1:{closed_port()}"),
+    nodes = (NodeSpec("fra1", node.base), NodeSpec("ams1", f"http://127.0.0.1:{free_port()}"),
              NodeSpec("nyc1", f"http://127.0.0.1:{silent_port}"))
     with caplog.at_level(logging.INFO, logger="webtrace.nodes.registry"):
         client = await make_client(make_settings(node_name="lon1", server_info="London", nodes=nodes,
