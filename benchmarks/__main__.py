@@ -35,7 +35,7 @@ import aiohttp
 import psutil
 
 from .stamped import latency_of, make_wrappers, path_with
-from .stats import percentile
+from .stats import at_same_moments, percentile, weighted_percentile
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -226,6 +226,7 @@ def unix_session(sock: Path) -> aiohttp.ClientSession:
 @dataclass
 class Streams:
     latency: list[float] = field(default_factory=list)  # tool printed -> client read
+    printed: list[float] = field(default_factory=list)  # when the tool printed each line (wall clock)
     ttfb: list[float] = field(default_factory=list)  # request sent -> headers read
     first_line: list[float] = field(default_factory=list)  # request sent -> tool printed its first line
     completed: int = 0
@@ -236,9 +237,10 @@ class Streams:
 
 
 async def stream(http: aiohttp.ClientSession, url: str, arrive: float, into: Streams, sse: bool,
-                 seen: Callable[[bytes], None] | None = None) -> None:
+                 seen: Callable[[bytes], None] | None = None, parts: int = 1) -> None:
     """One visitor arriving at wall-clock time ``arrive``; times count from then.
-    ``seen`` is shown every line read, as it is read.
+    ``seen`` is shown every line read, as it is read. An SSE stream is complete once
+    it has sent ``parts`` ends with the status ok (one per node, for a run from several).
 
     The stream is read as it comes, a read at a time, and the lines of one read are
     timed together: this process shares the cores with the servers it measures, and a
@@ -251,7 +253,7 @@ async def stream(http: aiohttp.ClientSession, url: str, arrive: float, into: Str
             if resp.status != 200:
                 into.failures.append(f"HTTP {resp.status}")
                 return
-            first, ended, pending = True, not sse, b""
+            first, at_end, ends, pending = True, False, 0 if sse else parts, b""
             async for chunk in resp.content.iter_any():
                 now = time.time()
                 whole, newline, pending = (pending + chunk).rpartition(b"\n")
@@ -260,16 +262,20 @@ async def stream(http: aiohttp.ClientSession, url: str, arrive: float, into: Str
                 for raw in whole.split(b"\n"):
                     if seen is not None:
                         seen(raw)
-                    if sse and raw.startswith(b"event: end"):
-                        ended = True
+                    if sse and raw.startswith(b"event: "):
+                        at_end = raw.startswith(b"event: end")
+                    elif at_end and raw.startswith(b"data: "):
+                        ends += b'"status":"ok"' in raw
+                        at_end = False
                     latency = latency_of(raw, now)
                     if latency is None:
                         continue
                     into.latency.append(latency)
+                    into.printed.append(now - latency)
                     if first:
                         into.first_line.append(now - latency - asked)
                         first = False
-            if ended and not first:
+            if ends == parts and not first:
                 into.completed += 1
             else:
                 into.failures.append("stream ended early")
@@ -520,7 +526,7 @@ async def nodes_fanout(work: Path, n: int, paired: int, spread: float = 0.0, rou
                         bring = {i * n // paired: yardsticks[i % 2] for i in range(paired)}
                         await asyncio.gather(
                             *(stream(http, url, begin + spread * i / n, round_through, True,
-                                     pairs.watcher(*bring[i]) if i in bring else None)
+                                     pairs.watcher(*bring[i]) if i in bring else None, parts=2)
                               for i in range(n)))
                         await pairs.finished()
                 front_cpu += front.cpu() - front_cpu0
@@ -530,6 +536,7 @@ async def nodes_fanout(work: Path, n: int, paired: int, spread: float = 0.0, rou
         nginx_added.append(p99_over(round_proxied.latency, round_asked.latency))
         for pooled, one in ((through, round_through), (asked, round_asked), (proxied, round_proxied)):
             pooled.latency += one.latency
+            pooled.printed += one.printed
             pooled.first_line += one.first_line
             pooled.completed += one.completed
             pooled.failures += one.failures
@@ -545,9 +552,12 @@ async def nodes_fanout(work: Path, n: int, paired: int, spread: float = 0.0, rou
         "nginx_p50_latency": percentile(proxied.latency, 50),
         "added_p99": p99_over(through.latency, asked.latency),
         "added_p99_by_round": added,
+        # The same, with the front's lines weighted to have been printed when the direct ones were.
+        "added_p99_same_moments": p99_over_at_same_moments(through, asked),
         # The same through nginx: what any process in between adds to a line on this machine, under this load.
         "nginx_added_p99": p99_over(proxied.latency, asked.latency),
         "nginx_added_p99_by_round": nginx_added,
+        "nginx_added_p99_same_moments": p99_over_at_same_moments(proxied, asked),
         # From the visitors' arrival to their first line's printing: how soon every node started.
         "p99_first_line": percentile(through.first_line, 99), "direct_p99_first_line": percentile(asked.first_line, 99),
         # The nodes sent every line: those they relayed to the front, to nginx and directly.
@@ -589,6 +599,21 @@ def p99_over(latencies: list[float], yardstick: list[float]) -> float | None:
     """How much later the 99th percentile of ``latencies`` is than the yardstick's."""
     mine, theirs = percentile(latencies, 99), percentile(yardstick, 99)
     return None if mine is None or theirs is None else mine - theirs
+
+
+# Lines printed within this much of each other count as printed at the same moment of a round.
+SAME_MOMENT_S = 0.1
+
+
+def p99_over_at_same_moments(streams: Streams, yardstick: Streams) -> float | None:
+    """As ``p99_over``, with ``streams``' lines weighted so that when they were printed
+    matches when the yardstick's were. The yardstick's visitors start as their paired
+    part starts, but their lines still come a little later in the round, when the
+    crowd has thinned: unweighted, the comparison would favour the yardstick."""
+    weighted, theirs = at_same_moments(streams.latency, streams.printed, yardstick.latency, yardstick.printed,
+                                       SAME_MOMENT_S)
+    mine, base = weighted_percentile(weighted, 99), percentile(theirs, 99)
+    return None if mine is None or base is None else mine - base
 
 
 class PeakPss:

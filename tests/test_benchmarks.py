@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.stats import at_same_moments, weighted_percentile
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -35,4 +37,22 @@ def test_every_scenario_runs_at_a_small_size(tmp_path: Path) -> None:
     assert fanned["added_p99"] is not None and len(fanned["added_p99_by_round"]) == 1
     assert fanned["lines"] == 50 and fanned["direct_lines"] == 20
     assert fanned["nginx_completed"] == 4 and fanned["nginx_lines"] == 20 and fanned["nginx_added_p99"] is not None
+    assert "added_p99_same_moments" in fanned and "nginx_added_p99_same_moments" in fanned
     assert fanned["front_cpu_per_line"] > 0 and fanned["node_cpu_per_line"] > 0
+
+
+def test_a_weighted_percentile_counts_each_value_by_its_weight() -> None:
+    assert weighted_percentile([(1.0, 1), (2.0, 1), (3.0, 98)], 99) == 3.0
+    assert weighted_percentile([(1.0, 98), (2.0, 1), (3.0, 1)], 98) == 1.0
+    assert weighted_percentile([(1.0, 98), (2.0, 1), (3.0, 1)], 99) == 2.0
+    assert weighted_percentile([(5.0, 0)], 99) is None
+
+
+def test_lines_are_compared_with_the_yardstick_moment_for_moment() -> None:
+    # Three lines in the first slice, one in the second; the yardstick has one line in
+    # each, and one in a third slice the lines never reach.
+    weighted, kept = at_same_moments([10.0, 11.0, 12.0, 50.0], [0.01, 0.02, 0.03, 0.15],
+                                     [1.0, 2.0, 3.0], [0.05, 0.12, 0.25], 0.1)
+    assert weighted == [(10.0, 1 / 3), (11.0, 1 / 3), (12.0, 1 / 3), (50.0, 1.0)]
+    assert kept == [1.0, 2.0]  # the third slice has nothing to compare it with
+    assert weighted_percentile(weighted, 99) == 50.0  # the late line weighs half, not a quarter
