@@ -813,7 +813,7 @@ FULL: dict[str, Callable[[Path], Any]] = {
     "followers-1000": lambda w: median_round(3, lambda: followers(w, 1000, 10), lambda r: float(r["p99_lag"])),
     # Vantage points: 200 visitors at once, each from two nodes through a front; 25 visitors on
     # each node directly and 25 through nginx, each starting with one of the front's parts there.
-    "nodes-200": lambda w: nodes_fanout(w, 200, 50, rounds=10),
+    "nodes-200": lambda w: nodes_fanout(w, 200, 50, rounds=30),
     # The same crowd arriving over 5 s: what the front adds when the cores are not all taken.
     "nodes-200-over-5s": lambda w: nodes_fanout(w, 200, 50, spread=5, rounds=5),
     "refused-429": lambda w: median_round(3, lambda: refused_rate(w, 5, 50), lambda r: float(r["ratio"])),
