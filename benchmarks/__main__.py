@@ -236,6 +236,9 @@ class Streams:
         return len(self.latency)
 
 
+_STATUS = re.compile(rb'"status":"([a-z_]+)"')
+
+
 async def stream(http: aiohttp.ClientSession, url: str, arrive: float, into: Streams, sse: bool,
                  seen: Callable[[bytes], None] | None = None, parts: int = 1) -> None:
     """One visitor arriving at wall-clock time ``arrive``; times count from then.
@@ -253,7 +256,7 @@ async def stream(http: aiohttp.ClientSession, url: str, arrive: float, into: Str
             if resp.status != 200:
                 into.failures.append(f"HTTP {resp.status}")
                 return
-            first, at_end, ends, pending = True, False, 0 if sse else parts, b""
+            first, at_end, ends, bad, pending = True, False, 0 if sse else parts, 0, b""
             async for chunk in resp.content.iter_any():
                 now = time.time()
                 whole, newline, pending = (pending + chunk).rpartition(b"\n")
@@ -265,8 +268,13 @@ async def stream(http: aiohttp.ClientSession, url: str, arrive: float, into: Str
                     if sse and raw.startswith(b"event: "):
                         at_end = raw.startswith(b"event: end")
                     elif at_end and raw.startswith(b"data: "):
-                        ends += b'"status":"ok"' in raw
                         at_end = False
+                        status = _STATUS.search(raw)
+                        if status is not None and status.group(1) == b"ok":
+                            ends += 1
+                        else:
+                            bad += 1
+                            into.failures.append(f"ended {status.group(1).decode() if status else 'without a status'}")
                     latency = latency_of(raw, now)
                     if latency is None:
                         continue
@@ -277,7 +285,7 @@ async def stream(http: aiohttp.ClientSession, url: str, arrive: float, into: Str
                         first = False
             if ends == parts and not first:
                 into.completed += 1
-            else:
+            elif ends + bad < parts:
                 into.failures.append("stream ended early")
     except (TimeoutError, aiohttp.ClientError) as exc:
         into.failures.append(type(exc).__name__)
