@@ -18,6 +18,26 @@ async def test_security_headers_everywhere(client: Any) -> None:
             await collect(resp)
 
 
+async def test_a_stream_says_it_closes_its_connection_when_asked_to(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any]
+) -> None:
+    # Told keep-alive, a client that asked to close kept the connection the server then
+    # closed, and sent its next request on it.
+    client = await make_client(make_settings(node_name="lon1"))
+    result = (await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1"})))[0].data["result"]
+    streams: tuple[tuple[str, dict[str, str]], ...] = (
+        ("/api/v1/ping", {"target": "127.0.0.1"}), ("/api/v1/ping", {"target": "127.0.0.1", "nodes": "lon1"}),
+        (f"/api/v1/results/{result}/events", {}))
+    for path, params in streams:
+        closing = await client.get(path, params=params, headers={"Connection": "close"})
+        assert closing.content_type == "text/event-stream"
+        assert closing.headers["Connection"] == "close", path
+        assert [e.event for e in await collect(closing)][-1] in ("end", "done"), path
+        kept = await client.get(path, params=params)
+        assert "Connection" not in kept.headers, path  # HTTP/1.1 keeps it unless told otherwise
+        assert [e.event for e in await collect(kept)][-1] in ("end", "done"), path
+
+
 async def test_embed_origins_may_frame_the_page(
     make_client: Callable[..., Any], make_settings: Callable[..., Any]
 ) -> None:

@@ -15,7 +15,6 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from aiohttp_sse import sse_response
 
 from ..events import Event
 from ..jobs import Emit, pump
@@ -29,7 +28,7 @@ from .keys import NODES, RESULTS
 from .launch import plan_run, start_run
 from .params import RunQuery
 from .ratelimit import RATE_HEADERS
-from .sinks import SSE_PING_INTERVAL, TextLines, sse_writer, text_response, text_writer
+from .sinks import TextLines, event_stream, sse_writer, text_response, text_writer
 
 # Writes the events of one part, each tagged with its node.
 PartEmit = Callable[[str, list[Event]], Awaitable[None]]
@@ -43,8 +42,7 @@ def summary(statuses: dict[str, str]) -> str:
 
 async def fanout_sse(request: web.Request, query: RunQuery) -> web.StreamResponse:
     recorder = _recorder(request, query)
-    async with sse_response(request, headers=dict(request.get(RATE_HEADERS, {})),
-                            ping_interval=request.app[SSE_PING_INTERVAL]) as resp:
+    async with event_stream(request, request.get(RATE_HEADERS, {})) as resp:
         await _run_parts(request, query, recorder, sse_writer(request, resp, recorder))
     return resp
 

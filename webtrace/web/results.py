@@ -10,7 +10,6 @@ from __future__ import annotations
 import aiohttp_jinja2
 import orjson
 from aiohttp import hdrs, web
-from aiohttp_sse import sse_response
 
 from ..events import Event
 from ..refusals import BadRequest
@@ -18,7 +17,7 @@ from ..results.records import Result, StoredEvent, is_result_id
 from ..results.recorder import ResultNotFound
 from .fanout import NodeLines
 from .keys import RESULTS, TOOLS
-from .sinks import STREAM_HEADERS, SSE_PING_INTERVAL, TextLines, sse_frame
+from .sinks import STREAM_HEADERS, TextLines, event_stream, sse_frame
 from .views import page_context
 
 RESULT_ROUTES = frozenset({"result_page", "result_json", "result_events"})
@@ -80,8 +79,7 @@ async def result_events(request: web.Request) -> web.StreamResponse:
         recorder = results.live.get(result_id)
         # A running result's events are encoded once for all its followers.
         encoded: dict[int, bytes] = recorder.encoded if recorder is not None else {}
-        async with sse_response(request, headers=STREAM_HEADERS,
-                                ping_interval=request.app[SSE_PING_INTERVAL]) as resp:
+        async with event_stream(request, STREAM_HEADERS) as resp:
             while batch is not None:
                 await resp.write(b"".join(_frame(encoded, stored) for stored in batch))
                 batch = await anext(events, None)

@@ -8,12 +8,13 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import orjson
 from aiohttp import hdrs, web
-from aiohttp_sse import sse_response
+from aiohttp_sse import EventSourceResponse, sse_response
 
 from ..events import Event, Outcome
 from ..jobs import Emit, Job, pump
@@ -33,13 +34,29 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _TRAILER_WORDS = ("ERROR:", "TIMEOUT:")
 
 
+class EventStream(EventSourceResponse):
+    """aiohttp-sse's response, with ``Connection`` left to aiohttp. aiohttp-sse says
+    keep-alive on every stream, even to a client that asked to close, which aiohttp
+    then does: a client believing the header kept the connection for its next
+    request, and that request found it closed."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        del self.headers[hdrs.CONNECTION]
+
+
+def event_stream(request: web.Request, headers: Mapping[str, str]) -> AbstractAsyncContextManager[EventStream]:
+    """An SSE response to ``request``, prepared on entering, with a comment every
+    ``SSE_PING_INTERVAL`` seconds."""
+    return sse_response(request, headers=headers, ping_interval=request.app[SSE_PING_INTERVAL],
+                        response_cls=EventStream)
+
+
 async def sse_stream(request: web.Request, job: Job, recorder: Recorder | None = None) -> web.StreamResponse:
     """The run as Server-Sent Events: every event with an increasing id; each
     recorded for its result (``recorder``) just before it is sent."""
     try:
-        async with sse_response(
-            request, headers=_rate_headers(request), ping_interval=request.app[SSE_PING_INTERVAL]
-        ) as resp:
+        async with event_stream(request, _rate_headers(request)) as resp:
             await _run(job, sse_writer(request, resp, recorder))
     finally:
         _finish(job, recorder)
