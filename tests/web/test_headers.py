@@ -14,6 +14,7 @@ async def test_security_headers_everywhere(client: Any) -> None:
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
         assert resp.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
         assert resp.headers["X-Frame-Options"] == "DENY"
+        assert resp.headers["Server"] == "webtrace"
         if resp.content_type == "text/event-stream":
             await collect(resp)
 

@@ -38,6 +38,8 @@ def setup_headers(app: web.Application) -> None:
         hdrs.REFERRER_POLICY: "strict-origin-when-cross-origin",
         "Cross-Origin-Opener-Policy": "same-origin",
         "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+        # Not aiohttp's default, which names the Python and aiohttp versions to every stranger.
+        hdrs.SERVER: "webtrace",
     }
     if not embed_origins:
         fixed[hdrs.X_FRAME_OPTIONS] = "DENY"
