@@ -17,6 +17,8 @@ pytestmark = pytest.mark.browser
 
 FINISHED = re.compile(r"^Finished in")
 RESULT_LINK = re.compile(r"/r/([A-Za-z0-9_-]{22})$")
+# mtr's progress while it runs (a count a second) is waited for as a range of counts:
+# Playwright may look a second apart, and can miss any one count.
 
 
 async def result_json(lg: ServerProcess, result_id: str) -> dict[str, object]:
@@ -33,7 +35,7 @@ async def test_a_second_page_follows_a_running_mtr_live(lg: ServerProcess, brows
     await expect(link).to_have_attribute("href", RESULT_LINK)
     href = await link.get_attribute("href")
     assert href is not None
-    await expect(first.page.locator("#progress-label")).to_have_text("1 of 5")
+    await expect(first.page.locator("#progress-label")).to_have_text(re.compile(r"^[1-3] of 5$"))  # 2 s or more to go
     # Opened while the run goes on: it fills in live, from the first event, as the first page does.
     await second.page.goto(href)
     await expect(second.page.locator("#taken")).to_contain_text("Taken ")
@@ -101,7 +103,7 @@ async def test_a_stream_cut_mid_run_resumes_from_its_result(lg: ServerProcess, w
     page = watched.page
     async with relay_to(lg.base) as relay:
         await page.goto(f"http://127.0.0.1:{relay.port}/?tool=mtr&target=127.0.0.1&count=5")
-        await expect(page.locator("#progress-label")).to_have_text("2 of 5")
+        await expect(page.locator("#progress-label")).to_have_text(re.compile(r"^[1-4] of 5$"))  # mid-run
         href = await page.locator("#result-link").get_attribute("href")
         assert href is not None and (found := RESULT_LINK.search(href))
         relay.blip()
