@@ -27,8 +27,7 @@ from .forwarded import CLIENT_IP
 from .keys import NODES, RESULTS
 from .launch import plan_run, start_run
 from .params import RunQuery
-from .ratelimit import RATE_HEADERS
-from .sinks import TextLines, event_stream, sse_writer, text_response, text_writer
+from .sinks import TextLines, event_stream, rate_headers, sse_writer, text_response, text_writer
 
 # Writes the events of one part, each tagged with its node.
 PartEmit = Callable[[str, list[Event]], Awaitable[None]]
@@ -42,7 +41,7 @@ def summary(statuses: dict[str, str]) -> str:
 
 async def fanout_sse(request: web.Request, query: RunQuery) -> web.StreamResponse:
     recorder = _recorder(request, query)
-    async with event_stream(request, request.get(RATE_HEADERS, {})) as resp:
+    async with event_stream(request, rate_headers(request)) as resp:
         await _run_parts(request, query, recorder, sse_writer(request, resp, recorder))
     return resp
 

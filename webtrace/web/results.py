@@ -17,7 +17,7 @@ from ..results.records import Result, StoredEvent, is_result_id
 from ..results.recorder import ResultNotFound
 from .fanout import NodeLines
 from .keys import RESULTS, TOOLS
-from .sinks import STREAM_HEADERS, TextLines, event_stream, sse_frame
+from .sinks import TextLines, event_stream, sse_frame
 from .views import page_context
 
 RESULT_ROUTES = frozenset({"result_page", "result_json", "result_events"})
@@ -79,7 +79,7 @@ async def result_events(request: web.Request) -> web.StreamResponse:
         recorder = results.live.get(result_id)
         # A running result's events are encoded once for all its followers.
         encoded: dict[int, bytes] = recorder.encoded if recorder is not None else {}
-        async with event_stream(request, STREAM_HEADERS) as resp:
+        async with event_stream(request) as resp:
             while batch is not None:
                 await resp.write(b"".join(_frame(encoded, stored) for stored in batch))
                 batch = await anext(events, None)

@@ -45,9 +45,10 @@ class EventStream(EventSourceResponse):
         del self.headers[hdrs.CONNECTION]
 
 
-def event_stream(request: web.Request, headers: Mapping[str, str]) -> AbstractAsyncContextManager[EventStream]:
+def event_stream(request: web.Request, headers: Mapping[str, str] | None = None
+                 ) -> AbstractAsyncContextManager[EventStream]:
     """An SSE response to ``request``, prepared on entering, with a comment every
-    ``SSE_PING_INTERVAL`` seconds."""
+    ``SSE_PING_INTERVAL`` seconds (aiohttp-sse sets ``STREAM_HEADERS`` itself)."""
     return sse_response(request, headers=headers, ping_interval=request.app[SSE_PING_INTERVAL],
                         response_cls=EventStream)
 
@@ -56,7 +57,7 @@ async def sse_stream(request: web.Request, job: Job, recorder: Recorder | None =
     """The run as Server-Sent Events: every event with an increasing id; each
     recorded for its result (``recorder``) just before it is sent."""
     try:
-        async with event_stream(request, _rate_headers(request)) as resp:
+        async with event_stream(request, rate_headers(request)) as resp:
             await _run(job, sse_writer(request, resp, recorder))
     finally:
         _finish(job, recorder)
@@ -122,7 +123,7 @@ async def text_stream(request: web.Request, job: Job, recorder: Recorder | None 
 
 def text_response(request: web.Request, recorder: Recorder | None) -> web.StreamResponse:
     """A text stream's response, not yet prepared: with a link to its result, if it has one."""
-    headers = {**STREAM_HEADERS, **_rate_headers(request)}
+    headers = {**STREAM_HEADERS, **rate_headers(request)}
     if recorder is not None:
         headers[hdrs.LINK] = f'<r/{recorder.id}>; rel="bookmark"'
     resp = web.StreamResponse(headers=headers)
@@ -188,5 +189,6 @@ async def send(request: web.Request, resp: web.StreamResponse, data: bytes) -> N
         stalls.written(request)
 
 
-def _rate_headers(request: web.Request) -> dict[str, str]:
+def rate_headers(request: web.Request) -> dict[str, str]:
+    """The ``RateLimit-*`` headers of the run this request spent, for its response."""
     return dict(request.get(RATE_HEADERS, {}))
