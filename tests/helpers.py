@@ -6,9 +6,12 @@ import asyncio
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +135,25 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])  # closed again when this returns
+
+
+@dataclass
+class FakeNode:
+    url: str
+    printed: list[str] = field(default_factory=list)  # what it printed, once stopped
+
+
+@contextmanager
+def fake_node(script: str, *args: str, host: str = "127.0.0.1") -> Iterator[FakeNode]:
+    """A node that misbehaves on purpose (``tests/fakes/<script>``, a real process on
+    loopback that prints its port first)."""
+    process = subprocess.Popen([sys.executable, str(FAKES / script), *args], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    node = FakeNode("")
+    try:
+        node.url = f"http://{host}:{int(process.stdout.readline())}"
+        yield node
+    finally:
+        process.kill()
+        out, _ = process.communicate()
+        node.printed.extend(out.splitlines())

@@ -65,3 +65,15 @@ def test_every_setting_is_documented_in_the_readme_with_its_default() -> None:
         assert row, f"{name} is missing from the README's settings table"
         if default:
             assert default.removeprefix("async+") in row.group(1), f"{name}'s default is not in the README"
+
+
+@pytest.mark.parametrize(("env", "names"), [
+    ({"WEBTRACE_PINGCOUNT": "40"}, ("WEBTRACE_PINGCOUNT=40", "WEBTRACE_PINGINTERVAL=1", "WEBTRACE_TIMEOUT=30")),
+    ({"WEBTRACE_MTRINTERVAL": "5"}, ("WEBTRACE_MTRCOUNT=10", "WEBTRACE_MTRINTERVAL=5", "WEBTRACE_TIMEOUT=30")),
+    ({"WEBTRACE_TIMEOUT": "3"}, ("WEBTRACE_PINGCOUNT=4", "WEBTRACE_PINGINTERVAL=1", "WEBTRACE_TIMEOUT=3")),
+])
+def test_item_11_defaults_that_cannot_fit_in_a_run_stop_start_up(env: dict[str, str], names: tuple[str, ...]) -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env(env)
+    assert all(name in str(refused.value) for name in names), refused.value
+    Settings.from_env({"WEBTRACE_PINGCOUNT": "40", "WEBTRACE_PINGINTERVAL": "0.5"})  # 20 s: fits

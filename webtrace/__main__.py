@@ -17,6 +17,7 @@ from .app import create_app
 from .logs import ACCESS_LOGGER, configure_logging
 from .settings import Settings, SettingsError
 from .web.accesslog import AccessLogger
+from .web.serving import serve
 
 log = logging.getLogger("webtrace")
 
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"webtrace: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     app.on_startup.append(freeze_startup_heap)  # last: after the spawn helper and the rest
-    listen: dict[str, object]
+    listen: dict[str, str | int | socket.socket]
     sock = inherited_socket()
     if sock is not None:
         listen = {"sock": sock}
@@ -110,10 +111,10 @@ def main(argv: list[str] | None = None) -> None:
         listen = {"path": args.unix_socket}
     else:
         listen = {"host": args.host, "port": args.port}
-    web.run_app(
+    serve(
         app,
-        loop=event_loop(),
-        **listen,  # type: ignore[arg-type]
+        event_loop(),
+        listen=listen,
         handler_cancellation=True,
         # aiohttp runs one clock from the moment a connection opens, or its last
         # response ends, until a complete request head has arrived: it is the
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         backlog=LISTEN_BACKLOG,
         access_log_class=AccessLogger,
         access_log=logging.getLogger(ACCESS_LOGGER),
-        print=lambda text: log.info(text.strip()) if text else None,
+        say=log.info,
     )
 
 

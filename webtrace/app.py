@@ -19,7 +19,7 @@ from .hops import Directory
 from .net.ipdb import IpDatabases, IpDbError
 from .net.names import NameCache
 from .net.policy import AddressPolicy
-from .nodes.registry import Node, Nodes
+from .nodes.registry import Node, Nodes, part_deadline
 from .net.targets import Resolver, system_resolver
 from .process.descriptors import CHECK_EVERY_S, DescriptorWatch
 from .process.groups import become_subreaper, use_pidfd_child_watcher
@@ -232,7 +232,9 @@ def setup_nodes(app: web.Application) -> None:
     settings = app[SETTINGS]
     local = Node(app[NODE], None, info=settings.server_info, tools=list(app[TOOLS_KEY].keys()), up=True)
     nodes = app[NODES] = Nodes(local, settings.nodes, interval=settings.nodes_check_interval,
-                               silence=settings.nodes_silence_timeout, max_parts=settings.max_jobs)
+                               silence=settings.nodes_silence_timeout, max_parts=settings.max_jobs,
+                               part_deadline=part_deadline(settings.timeout, settings.resolve_timeout,
+                                                           settings.name_timeout))
 
     async def keep_checking(app: web.Application) -> AsyncIterator[None]:
         await nodes.start()

@@ -125,9 +125,10 @@ def _port(spec: ToolSpec, protocol: str, text: str | None) -> int | None:
         raise BadRequest(f"port means nothing for {spec.name}: leave it out")
     if protocol == ICMP:
         raise BadRequest("port means nothing with ICMP: leave it out, or choose protocol udp or tcp")
-    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_PORT):
-        raise BadRequest(f"port must be a number from 1 to {MAX_PORT}, not {text!r}")
-    return int(text)
+    chosen = _whole_number(text, MAX_PORT)
+    if chosen is None:
+        raise BadRequest(f"port must be a number from 1 to {MAX_PORT}, not {text[:20]!r}")
+    return chosen
 
 
 def _count(spec: ToolSpec, settings: Settings, text: str | None) -> int | None:
@@ -138,9 +139,9 @@ def _count(spec: ToolSpec, settings: Settings, text: str | None) -> int | None:
     if text is None or text == "":
         return int(getattr(settings, spec.count))
     limit = settings.max_count
-    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= limit):
-        raise BadRequest(f"count must be a number from 1 to {limit}, not {text!r}")
-    chosen = int(text)
+    chosen = _whole_number(text, limit)
+    if chosen is None:
+        raise BadRequest(f"count must be a number from 1 to {limit}, not {text[:20]!r}")
     interval = float(getattr(settings, spec.interval)) if spec.interval else 0.0
     if chosen * interval > settings.timeout:
         raise BadRequest(
@@ -148,6 +149,16 @@ def _count(spec: ToolSpec, settings: Settings, text: str | None) -> int | None:
             f"longer than the {settings.timeout:g} s a run may last"
         )
     return chosen
+
+
+def _whole_number(text: str, most: int) -> int | None:
+    """``text`` as a number from 1 to ``most``, or None. The length is checked first:
+    a number of thousands of digits is refused by ``int`` itself, with a ValueError
+    that is no refusal."""
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(most))):
+        return None
+    number = int(text)
+    return number if 1 <= number <= most else None
 
 
 def _either(words: list[str] | tuple[str, ...]) -> str:

@@ -392,6 +392,15 @@ class Settings:
             raise SettingsError(
                 "WEBTRACE_MAX_JOBS_PER_CLIENT is larger than WEBTRACE_MAX_JOBS"
             )
+        for count, interval, names in (
+            (self.ping_count, self.ping_interval, ("WEBTRACE_PINGCOUNT", "WEBTRACE_PINGINTERVAL")),
+            (self.mtr_count, self.mtr_interval, ("WEBTRACE_MTRCOUNT", "WEBTRACE_MTRINTERVAL")),
+        ):
+            if count * interval > self.timeout:  # as a visitor's count=, which is refused the same way
+                raise SettingsError(
+                    f"{names[0]}={count} at one every {names[1]}={interval:g} s takes {count * interval:g} s, "
+                    f"longer than the WEBTRACE_TIMEOUT={self.timeout:g} s a run may last"
+                )
         if self.node_name and any(node.name == self.node_name for node in self.nodes):
             raise SettingsError(
                 f"WEBTRACE_NODES lists {self.node_name!r}, which is this server's own WEBTRACE_NODE_NAME"

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .events import Parser, TextView
+from .events import PROTOCOLS, Parser, TextView
 from .net.targets import Family
 from .parsers import MtrParser, PingParser, TracerouteParser
 from .parsers.mtr_report import MtrReport
@@ -31,8 +31,7 @@ from .refusals import Refusal
 
 LINUX = "linux"
 WINDOWS = "win32"
-ICMP, UDP, TCP = "icmp", "udp", "tcp"
-PROTOCOLS = (ICMP, UDP, TCP)
+ICMP, UDP, TCP = PROTOCOLS
 
 
 class ToolUnavailable(Refusal, LookupError):

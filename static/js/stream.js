@@ -120,6 +120,14 @@ function listen(run, url) {
     run.lastId = Number(event.lastEventId) || run.lastId;
     onDone(JSON.parse(event.data), run);
   });
+  source.addEventListener("incomplete", (event) => {
+    // A stored result whose run stopped before its end was stored: nothing more will come.
+    if (current !== run || run.source !== source) return;
+    const { message } = JSON.parse(event.data);
+    endRun(run);
+    announce(message);
+    showError(message);
+  });
   source.addEventListener("error", () => {
     if (current !== run || run.source !== source) return;
     source.close();

@@ -19,7 +19,8 @@ import asyncio
 import json
 import sys
 
-START = b'event: start\r\ndata: {"tool":"ping","target":"127.0.0.1","address":"127.0.0.1"}\r\n\r\n'
+START = (b'event: start\r\ndata: {"tool":"ping","target":"127.0.0.1","address":"127.0.0.1","family":"4",'
+         b'"protocol":"icmp","port":null,"count":3,"command":"ping -n 127.0.0.1"}\r\n\r\n')
 NODES = json.dumps({"nodes": [{"name": "stale", "info": None, "local": True, "up": True, "tools": ["ping"]}]})
 REFUSAL = json.dumps({"error": {"code": "fresh_connection", "message": "asked on a connection of its own"}})
 

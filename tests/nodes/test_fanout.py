@@ -6,18 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ContextManager
 
 import psutil
 import pytest
 
-from tests.helpers import FAKES, SSE, collect, eventually, eventually_async, sse_events, tool_processes
+from tests.helpers import SSE, FakeNode, collect, eventually, eventually_async, fake_node, sse_events, tool_processes
 from tests.server import ServerProcess, running_server, server_process
 from webtrace.web.keys import RESULTS
 from webtrace.settings import NodeSpec
@@ -117,26 +113,9 @@ async def test_on_the_text_routes_each_part_ends_with_its_own_error_line(
     assert not any(line.startswith("[lon1] ERROR") for line in lines)
 
 
-@dataclass
-class FakeNode:
-    url: str
-    printed: list[str] = field(default_factory=list)  # what it printed, once stopped
-
-
-@contextmanager
-def faulty_node(mode: str, host: str = "127.0.0.1") -> Iterator[FakeNode]:
+def faulty_node(mode: str, host: str = "127.0.0.1") -> ContextManager[FakeNode]:
     """A node failing as ``mode`` says (tests/fakes/faulty_node.py), on loopback."""
-    process = subprocess.Popen([sys.executable, str(FAKES / "faulty_node.py"), mode], stdout=subprocess.PIPE,
-                               text=True)
-    assert process.stdout is not None
-    node = FakeNode("")
-    try:
-        node.url = f"http://{host}:{int(process.stdout.readline())}"
-        yield node
-    finally:
-        process.kill()
-        out, _ = process.communicate()
-        node.printed.extend(out.splitlines())
+    return fake_node("faulty_node.py", mode, host=host)
 
 
 async def test_a_node_that_goes_silent_ends_its_part_unavailable(make_client: Any, make_settings: Any) -> None:

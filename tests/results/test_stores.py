@@ -49,14 +49,14 @@ async def test_saved_in_batches_loaded_whole(store: tuple[Store, Clock]) -> None
     await s.save([Batch("a" * 22, events=[(2, "line", {"text": "x"}), (3, "reply", {"seq": 1})])])
     running = await s.load("a" * 22)
     assert running is not None and running.status is None and [e[0] for e in running.events] == [1, 2, 3]
-    assert await s.events_after("a" * 22, 2, 0) == ([(3, "reply", {"seq": 1})], False)
+    assert [x async for x in s.follow("a" * 22, 2, clock.now + 60)] == [([(3, "reply", {"seq": 1})], False)]
     await s.save([Batch("a" * 22, events=[(4, "end", {"status": "ok"})], status="ok", ended_at=clock.now + 5,
                         cut=True)])
     done = await s.load("a" * 22)
     assert done is not None and done.status == "ok" and done.cut and not done.incomplete
     assert done.as_json()["started_at"] == "1970-01-12T13:46:40.000Z" and done.meta == META
-    assert await s.events_after("a" * 22, 4, 0) == ([], True)
-    assert await s.load("b" * 22) is None and await s.events_after("b" * 22, 0, 0) is None
+    assert [x async for x in s.follow("a" * 22, 4, clock.now + 60)] == [([], True)]
+    assert await s.load("b" * 22) is None and [x async for x in s.follow("b" * 22, 0, clock.now + 60)] == []
 
 
 async def test_a_result_is_gone_after_its_ttl(store: tuple[Store, Clock]) -> None:

@@ -157,3 +157,43 @@ async def test_last_event_id_runs_nothing_and_costs_nothing_on_every_run_route(
     await first.read()
     assert record.read_text().count("\n") == 1
     assert (await client.get(path, params={"target": "127.0.0.1"})).status == 429
+
+
+HUGE = "9" * 5000  # past Python's int digit limit (4300)
+
+
+@pytest.mark.parametrize(("path", "param"), [
+    ("/api/v1/ping", "count"), ("/api/v1/mtr", "port"), ("/api/v1/ping/check", "count"),
+    ("/api/v1/traceroute/check", "port"), ("/ping", "count"), ("/trace", "port"),
+])
+async def test_item_6_huge_numbers_are_a_400_on_every_route(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any], caplog: pytest.LogCaptureFixture,
+    path: str, param: str,
+) -> None:
+    client = await make_client(make_settings(ratelimit="100/minute"))
+    extra = {"protocol": "tcp"} if param == "port" else {}
+    with caplog.at_level("DEBUG"):
+        resp = await client.get(path, params={"target": "127.0.0.1", param: HUGE, **extra})
+    assert resp.status == 400
+    body = await resp.text()
+    said = (await resp.json())["error"]["message"] if path.startswith("/api/") else body
+    assert f"{param} must be a number from 1 to" in said and len(said) < 200, said
+    assert not [r for r in caplog.records if r.levelno >= 40 or r.exc_info], caplog.text
+    assert runs_started(client.app) == 0
+
+
+async def test_item_6_a_reconnect_with_a_huge_number_spends_as_any_refused_request(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any], caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = await make_client(make_settings(ratelimit="3/minute"))
+    statuses = []
+    with caplog.at_level("DEBUG"):
+        for _ in range(10):
+            resp = await client.get("/api/v1/ping", params={"target": "127.0.0.1", "count": HUGE},
+                                    headers={"Last-Event-ID": "7"})
+            statuses.append(resp.status)
+    assert statuses == [400] * 3 + [429] * 7
+    assert not [r for r in caplog.records if r.levelno >= 40 or r.exc_info], caplog.text
+    for value in (HUGE, "1" * 10):  # a stored result's stream, too
+        resp = await client.get("/api/v1/results/" + "a" * 22 + "/events", headers={"Last-Event-ID": value})
+        assert resp.status == 400 and "Last-Event-ID must be an event's id" in (await resp.json())["error"]["message"]

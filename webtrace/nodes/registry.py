@@ -29,6 +29,9 @@ ANSWER_TIMEOUT_S = 5.0
 # A node's stream is silent longer than this (WEBTRACE_NODES_SILENCE_TIMEOUT) only if
 # something is wrong: webtrace sends a comment every 10 s while a tool is quiet.
 SILENCE_TIMEOUT_S = 30.0
+# Beyond the tool's own limit, what a node's part may take: connecting, the node resolving
+# the target before its tool starts and naming the hops after it ends, and this much more.
+PART_SLACK_S = 2.0
 MAX_ANSWER_BYTES = 64 * 1024
 MAX_INFO = 200
 
@@ -71,11 +74,12 @@ class Nodes:
     """This server first, then the others in the order WEBTRACE_NODES gives."""
 
     def __init__(self, local: Node, others: Sequence[NodeSpec], *, interval: float,
-                 silence: float = SILENCE_TIMEOUT_S, max_parts: int = 100) -> None:
+                 silence: float = SILENCE_TIMEOUT_S, max_parts: int = 100, part_deadline: float = 60.0) -> None:
         self.local = local
         self.others = [Node(spec.name, spec.url) for spec in others]
         self.interval = interval
         self.silence = silence
+        self.part_deadline = part_deadline  # seconds a node's part may last, whatever the node sends
         # Runs relayed to one node at once (WEBTRACE_MAX_JOBS, as for runs here): one
         # more is refused at once rather than left waiting for a connection.
         self.max_parts = max_parts
@@ -127,8 +131,10 @@ class Nodes:
         assert node.url is not None
         timeout = aiohttp.ClientTimeout(total=ANSWER_TIMEOUT_S, sock_connect=CONNECT_TIMEOUT_S)
         try:
-            async with self.session(node).get(f"{node.url}/api/v1/nodes", timeout=timeout,
+            async with self.session(node).get(f"{node.url}/api/v1/nodes", timeout=timeout, allow_redirects=False,
                                               headers={"Accept": "application/json"}) as resp:
+                if 300 <= resp.status < 400:
+                    raise ValueError(f"it answered with a redirect ({resp.status}), which is not followed")
                 if resp.status != 200:
                     raise ValueError(f"it answered {resp.status}")
                 body = await resp.content.read(MAX_ANSWER_BYTES)
@@ -161,6 +167,12 @@ class Nodes:
     async def close(self) -> None:
         for session in self._sessions.values():
             await session.close()
+
+
+def part_deadline(run_timeout: float, resolve_timeout: float, name_timeout: float) -> float:
+    """The longest a node's part may last, from the settings of this server (a node
+    is expected to be set up alike)."""
+    return run_timeout + CONNECT_TIMEOUT_S + resolve_timeout + name_timeout + PART_SLACK_S
 
 
 def _own_entry(answer: Any) -> dict[str, Any]:

@@ -16,19 +16,18 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import get_args
-
 import aiohttp
 import orjson
 
-from ..events import Event, Kind
+from ..events import Event
+from .checks import NODE_KINDS, Untrusted, node_event
 from .registry import Node, Nodes, why_failed
 
 Emit = Callable[[list[Event]], Awaitable[None]]
 
 MAX_ERROR_BYTES = 16 * 1024
+MAX_CODE, MAX_MESSAGE = 64, 1000  # a node's refusal, as passed on
 MAX_FRAME_BYTES = 1024 * 1024  # an SSE event; a node's tool lines are far shorter
-KINDS = frozenset(get_args(Kind))
 
 
 def ended(status: str, message: str, started: float, **more: object) -> Event:
@@ -49,26 +48,60 @@ async def relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], f
     task = asyncio.current_task()
     assert task is not None
     nodes.relaying.add(task)
+    deadline = asyncio.timeout(nodes.part_deadline)
     try:
-        async with session.get(f"{node.url}{path}", params=dict(query), headers=headers) as resp:
-            if resp.status != 200:
-                code, message = await _refusal(resp)
-                await emit([ended("refused", message, started, code=code, http_status=resp.status)])
-                return "refused"
-            return await _pass_on(resp, emit, started)
+        # Whatever the node sends, and however slowly, its part ends by the deadline.
+        async with deadline:
+            # Never redirected: the visitor's address goes only to the URL the operator named.
+            async with session.get(f"{node.url}{path}", params=dict(query), headers=headers,
+                                   allow_redirects=False) as resp:
+                if resp.status != 200:
+                    code, message = await _refusal(node, resp)
+                    await emit([ended("refused", message, started, code=code, http_status=resp.status)])
+                    return "refused"
+                return await _pass_on(resp, emit, started)
     except asyncio.CancelledError:
         if not nodes.stopping:
             raise  # the visitor left: closing the node's stream ends its tool
         task.uncancel()  # cancelled by the shutdown, which wants this part's end said
         await emit([ended("shutdown", "the run was stopped: the server is shutting down", started)])
         return "shutdown"
-    except (aiohttp.ClientError, TimeoutError, OSError, ValueError, orjson.JSONDecodeError) as exc:
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
         # Not logged here, once per visitor: the periodic check logs a node going down, once.
-        await emit([ended("unavailable", f"Node {node.name} is unavailable: {_why(exc)}", started)])
+        why = f"it did not end its run within {nodes.part_deadline:g} s" if deadline.expired() else _why(exc)
+        await emit([ended("unavailable", f"Node {node.name} is unavailable: {why}", started)])
         return "unavailable"
     finally:
         nodes.relaying.discard(task)
         nodes.give_back_part(node)
+
+
+class Frames:
+    """Whole SSE frames out of bytes as they arrive. Each end of a frame is looked for
+    only in what arrived since the last look (and the few bytes before it that could
+    begin one), so a node writing a long event in small pieces costs no more than one
+    writing it at once."""
+
+    def __init__(self, max_bytes: int = MAX_FRAME_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._pending = bytearray()
+        self._searched = 0  # bytes of the pending frame already searched for an end
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        pending = self._pending
+        pending += chunk
+        frames: list[bytes] = []
+        start = 0
+        # A separator is at most 4 bytes: one ending in the new bytes begins at most 3 before them.
+        after = max(0, self._searched - 3)
+        while (found := _FRAME_END.search(pending, after)) is not None:
+            frames.append(bytes(pending[start:found.start()]))
+            start = after = found.end()
+        del pending[:start]
+        self._searched = len(pending)
+        if len(pending) > self.max_bytes:
+            raise ValueError("it sent an event too long to be one")
+        return frames
 
 
 _FRAME_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
@@ -76,14 +109,9 @@ _FRAME_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 
 async def _pass_on(resp: aiohttp.ClientResponse, emit: Emit, started: float) -> str:
     """The node's events as they come, those of one read passed on together; the part's status."""
-    pending = b""
+    frames = Frames()
     async for chunk in resp.content.iter_any():
-        pending += chunk
-        frames = _FRAME_END.split(pending)
-        pending = frames.pop()  # the rest of a frame still on its way
-        if len(pending) > MAX_FRAME_BYTES:
-            raise ValueError("it sent an event too long to be one")
-        batch, status = _events(frames)
+        batch, status = _events(frames.feed(chunk))
         if batch:
             await emit(batch)
         if status is not None:
@@ -92,8 +120,9 @@ async def _pass_on(resp: aiohttp.ClientResponse, emit: Emit, started: float) -> 
 
 
 def _events(frames: list[bytes]) -> tuple[list[Event], str | None]:
-    """The events in whole SSE frames (comments and unknown kinds skipped), and the
-    part's status if its ``end`` is among them (nothing after it is taken)."""
+    """The events in whole SSE frames, each checked (comments, ``done`` and unknown
+    kinds skipped), and the part's status if its ``end`` is among them (nothing
+    after it is taken). Raises Untrusted for an event this server will not pass on."""
     batch: list[Event] = []
     for frame in frames:
         kind, data = "message", b""
@@ -102,23 +131,30 @@ def _events(frames: list[bytes]) -> tuple[list[Event], str | None]:
                 kind = line[7:].decode("ascii", "replace")
             elif line.startswith(b"data: "):
                 data = line[6:]
-        if kind not in KINDS or not data:
+        if kind not in NODE_KINDS or not data:
             continue
-        parsed = orjson.loads(data)
-        if not isinstance(parsed, dict):
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise Untrusted(f"it sent a {kind} event whose data is not JSON") from None
+        event = node_event(kind, parsed)
+        if event is None:
             continue
-        batch.append(Event(kind, parsed))  # type: ignore[arg-type]  # a kind of events.Kind, checked above
+        batch.append(event)
         if kind == "end":
-            return batch, str(parsed.get("status"))
+            return batch, str(event.data["status"])
     return batch, None
 
 
-async def _refusal(resp: aiohttp.ClientResponse) -> tuple[str, str]:
+async def _refusal(node: Node, resp: aiohttp.ClientResponse) -> tuple[str, str]:
     """The node's own code and sentence for refusing."""
+    if 300 <= resp.status < 400:
+        return "redirect", (f"Node {node.name} answered with a redirect ({resp.status}), which this server does "
+                            "not follow; its address here may be out of date.")
     try:
         body = orjson.loads(await resp.content.read(MAX_ERROR_BYTES))
         error = body["error"]
-        return str(error["code"]), str(error["message"])
+        return str(error["code"])[:MAX_CODE], str(error["message"])[:MAX_MESSAGE]
     except (orjson.JSONDecodeError, KeyError, TypeError, aiohttp.ClientError):
         return "refused", f"the node answered {resp.status}"
 

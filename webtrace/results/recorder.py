@@ -29,8 +29,12 @@ log = logging.getLogger(__name__)
 
 # Per stored event, beside its data: its id, its name, and the JSON around them.
 EVENT_OVERHEAD = 32
-# A follower of a run elsewhere asks the store this often while waiting for more.
+# A follower of a run elsewhere asks a failing store again this often.
 POLL_S = 0.25
+# A run has ended this long after its limit (WEBTRACE_TIMEOUT), wherever it runs.
+END_MARGIN_S = 60
+INCOMPLETE = ("This result is incomplete: its run stopped before its end was stored "
+              "(its server stopped, or the result store failed).")
 
 
 class ResultNotFound(Refusal, LookupError):
@@ -82,7 +86,7 @@ class Recorder:
         for (kind, data), raw in zip(events, everything, strict=True):
             number, self._next = self._next, self._next + 1
             if kind == self.final:
-                self.status, self.ended_at = data["status"], time.time()
+                self.status, self.ended_at = str(data.get("status")), time.time()
             elif self.cut:
                 continue
             else:
@@ -109,6 +113,11 @@ class Recorder:
         if not self.ended:
             self.record([Event(self.final, end)])  # type: ignore[arg-type]  # "end" or "done"
 
+    def whole(self) -> Batch:
+        """Everything recorded so far, as one batch: for a store that lost the result."""
+        return Batch(self.id, meta=self.meta, started_at=self.started_at, events=list(self.events), cut=self.cut,
+                     status=self.status, ended_at=self.ended_at)
+
     def snapshot(self) -> Result:
         return Result(self.id, self.meta, self.started_at, self.ended_at, self.status, self.cut,
                       self.writer.damaged(self.id), list(self.events))
@@ -128,6 +137,10 @@ class Recorder:
             await asyncio.wait([self._changed])
 
 
+def _incomplete(after: int) -> StoredEvent:
+    return (after + 1, "incomplete", {"message": INCOMPLETE})
+
+
 def _index_after(events: list[StoredEvent], after: int) -> int:
     return bisect.bisect_right(events, after, key=lambda event: event[0])
 
@@ -141,15 +154,16 @@ class Results:
         self.max_bytes = max_bytes
         self.node = node
         self.run_timeout = run_timeout
-        self.writer = ResultWriter(store, flush_interval) if store is not None else None
+        self.writer = ResultWriter(store, flush_interval, rewrite=self._whole) if store is not None else None
         self.live: dict[str, Recorder] = {}
         self.followers = 0
         self.expired = 0
         self._read_failing = False
 
     @property
-    def enabled(self) -> bool:
-        return self.store is not None
+    def failing(self) -> bool:
+        """Whether the store refuses writes or reads now."""
+        return self._read_failing or (self.writer is not None and self.writer.failing)
 
     def start(self, start: dict[str, Any], final: str = "end") -> Recorder | None:
         """A recorder for a run whose ``start`` event says this (for a run from several
@@ -164,6 +178,10 @@ class Results:
         self.writer.add(Batch(result_id, meta=meta, started_at=recorder.started_at))
         return recorder
 
+    def _whole(self, result_id: str) -> Batch | None:
+        recorder = self.live.get(result_id)
+        return recorder.whole() if recorder is not None else None
+
     def _ended(self, recorder: Recorder) -> None:
         # Kept live until its end is stored (or lost), so no reader finds it in neither place.
         def forget() -> None:
@@ -176,9 +194,19 @@ class Results:
         if recorder is not None:
             return recorder.snapshot()
         result = await self._load(result_id)
-        if result.status is None and time.time() > result.started_at + self.run_timeout + 60:
+        if result.status is None and self._never_ends(result):
             result.incomplete = True  # its server stopped, or its store failed, before its end was written
         return result
+
+    def _never_ends(self, result: Result) -> bool:
+        """Whether a result with no end, not recording here, can still get one: in a
+        store of this server's alone, never; in a shared one, while its run may last."""
+        assert self.store is not None
+        return not self.store.shared or time.time() > self._deadline(result)
+
+    def _deadline(self, result: Result) -> float:
+        """When a run that began with ``result`` has ended, wherever it runs (Unix time)."""
+        return result.started_at + self.run_timeout + END_MARGIN_S
 
     async def _load(self, result_id: str) -> Result:
         if self.store is None:
@@ -188,7 +216,9 @@ class Results:
         except StoreError as exc:
             self._warn_read(exc)
             raise ResultsUnavailable("results cannot be read right now; try again later") from None
-        self._read_failing = False
+        if self._read_failing:
+            self._read_failing = False
+            log.warning("results can be read from %s again", self.store.name)
         if result is None:
             raise ResultNotFound("there is no such result here: it may have expired, or the link is wrong")
         return result
@@ -200,52 +230,48 @@ class Results:
 
     async def follow(self, result_id: str, after: int) -> AsyncGenerator[list[StoredEvent], None]:
         """The result's events after ``after``, then live until its end. Raises
-        ResultNotFound before yielding anything if there is no such result."""
+        ResultNotFound before yielding anything if there is no such result. A result
+        that will never end is followed to what is stored, then an ``incomplete``
+        event says so."""
         recorder = self.live.get(result_id)
-        if recorder is None:
-            await self._load(result_id)  # refuses an unknown id before the stream starts
+        stored = await self._load(result_id) if recorder is None else None  # refuses an unknown id first
         self.followers += 1
         try:
             if recorder is not None:
                 async for batch in recorder.follow(after):
                     yield batch
                 return
-            async for batch in self._follow_stored(result_id, after):
+            assert stored is not None
+            if stored.status is not None or self._never_ends(stored):
+                fresh = stored.events[_index_after(stored.events, after):]
+                if fresh:
+                    yield fresh
+                    after = fresh[-1][0]
+                if stored.status is None:
+                    yield [_incomplete(after)]
+                return
+            async for batch in self._follow_shared(stored, after):
                 yield batch
         finally:
             self.followers -= 1
 
-    async def _follow_stored(self, result_id: str, after: int) -> AsyncIterator[list[StoredEvent]]:
+    async def _follow_shared(self, result: Result, after: int) -> AsyncIterator[list[StoredEvent]]:
+        """A result recording on another server, through the shared store, until its end
+        or until its run must have ended; through a store that fails for a while too."""
         assert self.store is not None
-        deadline = time.monotonic() + self.run_timeout + 60
-        follow = getattr(self.store, "follow", None)
-        if follow is not None:  # a store that can wait for new events itself (redis)
+        deadline = self._deadline(result)
+        while time.time() < deadline:
             try:
-                async for batch in follow(result_id, after, deadline):
-                    yield batch
+                async for batch, ended in self.store.follow(result.id, after, deadline):
+                    if batch:
+                        after = batch[-1][0]
+                        yield batch
+                    if ended:
+                        return
             except StoreError as exc:
                 self._warn_read(exc)
-            return
-        while True:
-            recorder = self.live.get(result_id)
-            if recorder is not None:  # it began recording here meanwhile (never, but cheap to honour)
-                async for batch in recorder.follow(after):
-                    yield batch
-                return
-            try:
-                found = await self.store.events_after(result_id, after, POLL_S)
-            except StoreError as exc:
-                self._warn_read(exc)
-                return
-            if found is None:
-                return
-            events, ended = found
-            if events:
-                after = events[-1][0]
-                yield events
-            if ended or time.monotonic() > deadline:
-                return
-            await asyncio.sleep(POLL_S)
+                await asyncio.sleep(POLL_S)
+        yield [_incomplete(after)]
 
     async def expire(self) -> None:
         """Remove the results past their time (called every few minutes)."""

@@ -7,6 +7,9 @@ entry per event (``e`` its id, ``k`` its name, ``d`` its data), and an entry
 with its end (``end``); ``cut`` and ``incomplete`` may ride on any entry. The
 key expires with the result (EXPIREAT, set with every write). A follower on
 another instance reads the stream and then blocks on it (XREAD) until the end.
+A batch without a description never begins a stream (NOMKSTREAM): if redis lost
+the stream, ``save`` says so and the result is written again whole from the
+memory of the server recording it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ BLOCK_MS = 1000  # a follower's wait for more, shorter than TIMEOUT_S
 
 
 class RedisStore:
+    shared = True  # every instance behind one proxy records into it
+
     def __init__(self, uri: str, ttl: float) -> None:
         self.name = uri
         self.ttl = ttl
@@ -38,26 +43,35 @@ class RedisStore:
         self._redis: Any = aioredis.from_url(
             url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S, retry_on_timeout=False)
 
-    async def save(self, batches: Sequence[Batch]) -> None:
+    async def save(self, batches: Sequence[Batch]) -> Sequence[str]:
+        # A batch without its description adds to a stream that must exist already: one
+        # that is gone (redis restarted empty) is not begun again headless, it is reported.
+        firsts: dict[int, str] = {}  # the reply of each such batch's first entry
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for b in batches:
                     key = KEY.format(b.result_id)
-                    if b.meta is not None:
+                    headless = b.meta is None
+                    if not headless:
                         pipe.xadd(key, {"meta": orjson.dumps(b.meta), "started_at": repr(b.started_at)})
-                    for number, kind, raw in b.encoded_events():
-                        pipe.xadd(key, {"e": number, "k": kind, "d": raw})
+                    entries: list[dict[str, Any]] = [{"e": number, "k": kind, "d": raw}
+                                                     for number, kind, raw in b.encoded_events()]
                     flags: dict[str, Any] = {name: 1 for name in ("cut", "incomplete") if getattr(b, name)}
                     if b.status is not None:
-                        pipe.xadd(key, {"end": b.status, "ended_at": repr(b.ended_at), **flags})
+                        entries.append({"end": b.status, "ended_at": repr(b.ended_at), **flags})
                     elif flags:
-                        pipe.xadd(key, flags)
-                    if b.meta is not None or b.events or b.status is not None or flags:
-                        pipe.expireat(key, int(b.started_at + self.ttl) if b.meta is not None
-                                      else int(time.time() + self.ttl))
-                await pipe.execute()
+                        entries.append(flags)
+                    if not entries and headless:
+                        continue
+                    if headless:
+                        firsts[len(pipe)] = b.result_id
+                    for entry in entries:
+                        pipe.xadd(key, entry, nomkstream=headless)
+                    pipe.expireat(key, int(b.started_at + self.ttl) if not headless else int(time.time() + self.ttl))
+                replies = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise StoreError(str(exc) or type(exc).__name__) from exc
+        return [result_id for index, result_id in firsts.items() if replies[index] is None]
 
     async def load(self, result_id: str) -> Result | None:
         try:
@@ -69,36 +83,32 @@ class RedisStore:
             result = _fold(result, result_id, fields)
         return result
 
-    async def events_after(self, result_id: str, after: int, wait: float) -> tuple[list[StoredEvent], bool] | None:
-        result = await self.load(result_id)
-        if result is None:
-            return None
-        return [e for e in result.events if e[0] > after], result.status is not None
-
-    async def follow(self, result_id: str, after: int, until: float) -> AsyncIterator[list[StoredEvent]]:
-        """Events after ``after``, then each new one as it is written, until the end
-        (or ``until``, a monotonic time, for a result whose writer stopped)."""
+    async def follow(self, result_id: str, after: int, until: float
+                     ) -> AsyncIterator[tuple[list[StoredEvent], bool]]:
+        """Events after ``after`` and whether the result has ended, then each new one as
+        it is written, until the end (or ``until``, a Unix time, for a result whose writer
+        stopped). A stream written again whole (redis restarted empty) is read from its
+        new start; nothing is yielded twice."""
         key = KEY.format(result_id)
         last = "0-0"
         result: Result | None = None
-        while time.monotonic() < until:
+        while time.time() < until:
             try:
                 found = await self._redis.xread({key: last}, block=BLOCK_MS)
             except (RedisError, OSError) as exc:
                 raise StoreError(str(exc) or type(exc).__name__) from exc
-            if not found:
-                continue
             fresh: list[StoredEvent] = []
-            for _, entries in found:
+            for _, entries in found or ():
                 for entry_id, fields in entries:
                     last = entry_id
-                    before = len(result.events) if result is not None else 0
                     result = _fold(result, result_id, fields)
-                    if result is not None:
-                        fresh += [e for e in result.events[before:] if e[0] > after]
-            if fresh:
-                yield fresh
-            if result is not None and result.status is not None:
+                    if result is not None and b"e" in fields and result.events[-1][0] > after:
+                        fresh.append(result.events[-1])
+                        after = fresh[-1][0]
+            ended = result is not None and result.status is not None
+            if fresh or ended:
+                yield fresh, ended
+            if ended:
                 return
 
     async def expire(self) -> int:

@@ -10,17 +10,19 @@ tries again, so storing resumes by itself when the cause is gone.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
 from .records import Result, StoredEvent
-from .store import Batch, StoreError
+from .store import Batch, StoreError, follow_once
 
 T = TypeVar("T")
 
@@ -44,24 +46,36 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (result_id, seq)
 ) WITHOUT ROWID;
 """
+# A file as found on disk: device, inode, size, time of last change.
+FileIdentity = tuple[int, int, int, int]
+# Events written in one transaction at the most.
+EVENTS_PER_TRANSACTION = 200
 # A lock held longer than this (another process writing) is a failed write, not a stalled store.
 BUSY_TIMEOUT_MS = 1000
 
 
 class SqliteStore:
+    shared = False  # one server's file
+
     def __init__(self, path: Path, ttl: float, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self.name = f"sqlite:///{path}".replace("////", "///")
         self.ttl = ttl
         self._clock = clock
         self._db: sqlite3.Connection | None = None
+        self._identity: FileIdentity | None = None  # the file as this store last left it
         self._closed = False
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webtrace-results")
 
     async def _call(self, work: Callable[[sqlite3.Connection], T]) -> T:
         def run() -> T:
             try:
-                return work(self._connection())
+                done = work(self._connection())
+                self._identity = _identity(self.path)  # as this call left it
+                return done
+            except StoreError:
+                self._forget()
+                raise
             except (sqlite3.Error, OSError) as exc:
                 self._forget()  # a file replaced or repaired is opened afresh next time
                 raise StoreError(f"{exc}") from exc
@@ -69,6 +83,11 @@ class SqliteStore:
         return await asyncio.get_running_loop().run_in_executor(self._thread, run)
 
     def _connection(self) -> sqlite3.Connection:
+        if self._db is not None and self._identity != _identity(self.path):
+            # Moved away, replaced or written to by something else since this store's last
+            # call: what the path names now is the store, read afresh (SQLite's cache of the
+            # old file would hide a file overwritten, until its next checkpoint broke it).
+            self._forget()
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -80,7 +99,7 @@ class SqliteStore:
             except BaseException:
                 db.close()
                 raise
-            self._db = db
+            self._db, self._identity = db, _identity(self.path)
         return self._db
 
     def _forget(self) -> None:
@@ -91,27 +110,50 @@ class SqliteStore:
                 pass
             self._db = None
 
-    async def save(self, batches: Sequence[Batch]) -> None:
-        def write(db: sqlite3.Connection) -> None:
-            with db:  # one transaction for the whole flush
+    async def save(self, batches: Sequence[Batch]) -> Sequence[str]:
+        def write(db: sqlite3.Connection) -> Sequence[str]:
+            # A transaction per result, and per EVENTS_PER_TRANSACTION of its events: one
+            # result that cannot be written (a disk full again) holds up no other, and what
+            # waited through an outage needs no more room at once than a small part of it.
+            unsaved: list[str] = []
+            failure: BaseException | None = None
+            for b in batches:
+                try:
+                    self._write_batch(db, b)
+                except (sqlite3.Error, OSError) as exc:
+                    unsaved.append(b.result_id)
+                    failure = exc
+            # Into the file itself, and the WAL emptied: a file moved or copied away holds
+            # everything written (SQLite writes nothing more into a file that was moved, and a
+            # WAL left behind would be read into the next file at that path).
+            with suppress(sqlite3.Error):  # not now (a disk full): what was committed is in the WAL
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if failure is not None:
+                raise StoreError(f"{failure}", unsaved) from failure
+            return ()
+
+        return await self._call(write)
+
+    def _write_batch(self, db: sqlite3.Connection, b: Batch) -> None:
+        events = b.encoded_events()
+        chunks = [events[i:i + EVENTS_PER_TRANSACTION] for i in range(0, len(events), EVENTS_PER_TRANSACTION)]
+        for number, chunk in enumerate(chunks or [[]]):
+            with db:
                 db.execute("BEGIN")
-                for b in batches:
-                    if b.meta is not None:
-                        db.execute(
-                            "INSERT OR IGNORE INTO results (id, meta, started_at, expires_at) VALUES (?, ?, ?, ?)",
-                            (b.result_id, orjson.dumps(b.meta), b.started_at, b.started_at + self.ttl))
-                    if b.events:
-                        db.executemany(
-                            "INSERT OR IGNORE INTO events (result_id, seq, kind, data) VALUES (?, ?, ?, ?)",
-                            [(b.result_id, i, kind, raw) for i, kind, raw in b.encoded_events()])
+                if number == 0 and b.meta is not None:
+                    db.execute(
+                        "INSERT OR IGNORE INTO results (id, meta, started_at, expires_at) VALUES (?, ?, ?, ?)",
+                        (b.result_id, orjson.dumps(b.meta), b.started_at, b.started_at + self.ttl))
+                if chunk:
+                    db.executemany("INSERT OR IGNORE INTO events (result_id, seq, kind, data) VALUES (?, ?, ?, ?)",
+                                   [(b.result_id, i, kind, raw) for i, kind, raw in chunk])
+                if number == len(chunks) - 1 or not chunks:
                     if b.cut or b.incomplete:
                         db.execute("UPDATE results SET cut = cut OR ?, incomplete = incomplete OR ? WHERE id = ?",
                                    (b.cut, b.incomplete, b.result_id))
                     if b.status is not None:
                         db.execute("UPDATE results SET status = ?, ended_at = ? WHERE id = ?",
                                    (b.status, b.ended_at, b.result_id))
-
-        await self._call(write)
 
     async def load(self, result_id: str) -> Result | None:
         now = self._clock()
@@ -129,17 +171,8 @@ class SqliteStore:
 
         return await self._call(read)
 
-    async def events_after(self, result_id: str, after: int, wait: float) -> tuple[list[StoredEvent], bool] | None:
-        now = self._clock()
-
-        def read(db: sqlite3.Connection) -> tuple[list[StoredEvent], bool] | None:
-            row = db.execute("SELECT status FROM results WHERE id = ? AND expires_at > ?",
-                             (result_id, now)).fetchone()
-            if row is None:
-                return None
-            return _events(db, result_id, after), row[0] is not None
-
-        return await self._call(read)
+    def follow(self, result_id: str, after: int, until: float) -> AsyncIterator[tuple[list[StoredEvent], bool]]:
+        return follow_once(self, result_id, after)
 
     async def expire(self) -> int:
         now = self._clock()
@@ -159,6 +192,15 @@ class SqliteStore:
         self._closed = True
         await asyncio.get_running_loop().run_in_executor(self._thread, self._forget)
         self._thread.shutdown(wait=True)
+
+
+def _identity(path: Path) -> FileIdentity | None:
+    """Which file the path names, and as it is: device, inode, size, time of last change."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
 
 
 def _events(db: sqlite3.Connection, result_id: str, after: int) -> list[StoredEvent]:

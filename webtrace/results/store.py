@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -19,7 +19,12 @@ from .records import Result, StoredEvent
 
 
 class StoreError(Exception):
-    """The store could not do what was asked (full, read-only, locked, corrupt, unreachable)."""
+    """The store could not do what was asked (full, read-only, locked, corrupt, unreachable).
+    From ``save``: ``unsaved`` names the results whose batches were not written (None: all)."""
+
+    def __init__(self, message: str, unsaved: Sequence[str] | None = None) -> None:
+        super().__init__(message)
+        self.unsaved = unsaved
 
 
 @dataclass(slots=True)
@@ -52,14 +57,21 @@ class Batch:
 class Store(Protocol):
     name: str  # for the log: "sqlite:///var/lib/webtrace/results.sqlite3"
     ttl: float
+    # Whether other servers record into it too (redis). In a store of this server's
+    # alone, a result that is not recording here and has no end never will have one.
+    shared: bool
 
-    async def save(self, batches: Sequence[Batch]) -> None: ...
+    async def save(self, batches: Sequence[Batch]) -> Sequence[str]:
+        """Write the batches; returns the results whose description the store no longer
+        has (redis restarted empty), to be written again whole. Raises StoreError."""
+        ...
 
     async def load(self, result_id: str) -> Result | None: ...
 
-    async def events_after(self, result_id: str, after: int, wait: float) -> tuple[list[StoredEvent], bool] | None:
-        """Events with an id above ``after`` and whether the result has ended;
-        waiting up to ``wait`` seconds for some where the backend can (None: no such result)."""
+    def follow(self, result_id: str, after: int, until: float) -> AsyncIterator[tuple[list[StoredEvent], bool]]:
+        """Events with an id above ``after`` and whether the result has ended, then (where
+        the store is shared) each new one as it is written, until the end or ``until``
+        (a Unix time). Raises StoreError."""
         ...
 
     async def expire(self) -> int: ...
@@ -71,6 +83,7 @@ class MemoryStore:
     """Results in this process's memory, gone when it stops (``memory://``)."""
 
     name = "memory://"
+    shared = False
 
     def __init__(self, ttl: float, clock: Callable[[], float] = time.time) -> None:
         self.ttl = ttl
@@ -78,7 +91,7 @@ class MemoryStore:
         self._results: dict[str, Result] = {}
         self._expires: dict[str, float] = {}
 
-    async def save(self, batches: Sequence[Batch]) -> None:
+    async def save(self, batches: Sequence[Batch]) -> Sequence[str]:
         for batch in batches:
             result = self._results.get(batch.result_id)
             if result is None:
@@ -88,6 +101,7 @@ class MemoryStore:
                 self._expires[batch.result_id] = batch.started_at + self.ttl
             result.events.extend(batch.events)
             _apply_end(result, batch)
+        return ()
 
     async def load(self, result_id: str) -> Result | None:
         result = self._results.get(result_id)
@@ -95,11 +109,8 @@ class MemoryStore:
             return None
         return replace(result, events=list(result.events))
 
-    async def events_after(self, result_id: str, after: int, wait: float) -> tuple[list[StoredEvent], bool] | None:
-        result = await self.load(result_id)
-        if result is None:
-            return None
-        return [e for e in result.events if e[0] > after], result.status is not None
+    def follow(self, result_id: str, after: int, until: float) -> AsyncIterator[tuple[list[StoredEvent], bool]]:
+        return follow_once(self, result_id, after)
 
     async def expire(self) -> int:
         now = self._clock()
@@ -110,6 +121,13 @@ class MemoryStore:
 
     async def close(self) -> None:
         await asyncio.sleep(0)
+
+
+async def follow_once(store: Store, result_id: str, after: int) -> AsyncIterator[tuple[list[StoredEvent], bool]]:
+    """``follow`` for a store of one server's alone: what it holds, once."""
+    result = await store.load(result_id)
+    if result is not None:
+        yield [event for event in result.events if event[0] > after], result.status is not None
 
 
 def _apply_end(result: Result, batch: Batch) -> None:

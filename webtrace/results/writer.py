@@ -27,8 +27,10 @@ MAX_BACKLOG = 256  # results whose writes wait for a failing store
 
 class ResultWriter:
     def __init__(self, store: Store, interval: float = FLUSH_INTERVAL_S, *,
-                 retry_interval: float = RETRY_INTERVAL_S, max_backlog: int = MAX_BACKLOG) -> None:
+                 retry_interval: float = RETRY_INTERVAL_S, max_backlog: int = MAX_BACKLOG,
+                 rewrite: Callable[[str], Batch | None] = lambda result_id: None) -> None:
         self.store = store
+        self.rewrite = rewrite  # a result whole, as the server holding it has it now
         self.interval = interval
         self.retry_interval = retry_interval
         self.max_backlog = max_backlog
@@ -80,22 +82,38 @@ class ResultWriter:
         for batch in batches:
             batch.incomplete = batch.incomplete or batch.result_id in self._damaged
         try:
-            await self.store.save(batches)
+            lost = await self.store.save(batches)
         except StoreError as exc:
             self.failures += 1
             if not self.failing:
                 self.failing = True
                 log.warning("results could not be stored in %s (%s); live runs go on, and their writes are "
                             "tried again each second", self.store.name, exc)
-            self._keep(batches)
+            unsaved = set(exc.unsaved) if exc.unsaved is not None else None
+            self._stored_now([b for b in batches if unsaved is not None and b.result_id not in unsaved])
+            self._keep([b for b in batches if unsaved is None or b.result_id in unsaved])
             return
-        self.written += len(batches)
         if self.failing:
             self.failing = False
             log.warning("results are stored in %s again", self.store.name)
+        for result_id in lost:
+            self._write_again(result_id)
+        self._stored_now([b for b in batches if b.result_id not in lost])
+
+    def _stored_now(self, batches: list[Batch]) -> None:
+        self.written += len(batches)
         for batch in batches:
             if batch.status is not None:
                 self._ended(batch.result_id)
+
+    def _write_again(self, result_id: str) -> None:
+        """The store lost the result (redis restarted empty): it is written again whole,
+        from the run's own memory, in place of what waits for it."""
+        whole = self.rewrite(result_id)
+        if whole is None:  # no longer held here: its end was stored before the loss
+            return
+        self._pending.pop(result_id, None)
+        self.add(whole)
 
     def _keep(self, batches: list[Batch]) -> None:
         """Put refused batches back before anything added since, and drop what the backlog cannot hold."""

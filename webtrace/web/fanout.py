@@ -11,6 +11,7 @@ ended, and each node's stream is closed, which ends the tool there.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
@@ -28,6 +29,8 @@ from .keys import NODES, RESULTS
 from .launch import plan_run, start_run
 from .params import RunQuery
 from .sinks import TextLines, event_stream, rate_headers, sse_writer, text_response, text_writer
+
+log = logging.getLogger(__name__)
 
 # Writes the events of one part, each tagged with its node.
 PartEmit = Callable[[str, list[Event]], Awaitable[None]]
@@ -85,29 +88,41 @@ def _recorder(request: web.Request, query: RunQuery) -> Recorder | None:
     }, final="done")
 
 
+class VisitorLeft(Exception):
+    """Writing to the visitor failed: every part ends with the stream. Not an OSError,
+    so that no part mistakes it for its node failing."""
+
+
 async def _run_parts(request: web.Request, query: RunQuery, recorder: Recorder | None, write: Emit) -> None:
     registry = request.app[NODES]
     nodes = [node for name in query.nodes or () if (node := registry.named(name)) is not None]
     statuses: dict[str, str] = {node.name: "cancelled" for node in nodes}
+    ended_parts: set[str] = set()
     result_id = recorder.id if recorder is not None else None
 
     async def emit(node: str, events: list[Event]) -> None:
+        if node in ended_parts:
+            return  # a part says how it ended once
         tagged = []
         for kind, data in events:
             data = {**data, "node": node}
             if kind == "start":
                 data["result"] = result_id  # the one result of the whole run
             elif kind == "end":
-                statuses[node] = str(data.get("status"))
+                statuses[node] = str(data["status"])
+                ended_parts.add(node)
             tagged.append(Event(kind, data))
-        await write(tagged)
+        try:
+            await write(tagged)
+        except ConnectionError as exc:
+            raise VisitorLeft from exc
 
     try:
-        async with asyncio.TaskGroup() as parts:  # one part failing to write cancels them all
+        async with asyncio.TaskGroup() as parts:  # the visitor leaving cancels them all
             for node in nodes:
                 parts.create_task(_part(request, query, node, emit))
         await write([Event("done", {"status": summary(statuses), "nodes": statuses})])
-    except* ConnectionError:
+    except* (VisitorLeft, ConnectionError):
         pass  # the visitor left: every part was cancelled with its stream
     finally:
         if recorder is not None:  # the visitor left: the result still says how each part ended
@@ -115,18 +130,33 @@ async def _run_parts(request: web.Request, query: RunQuery, recorder: Recorder |
 
 
 async def _part(request: web.Request, query: RunQuery, node: Node, emit: PartEmit) -> None:
+    """One node's part; whatever goes wrong in it (a bug included) ends it alone."""
+    started = time.monotonic()
+
     async def mine(events: list[Event]) -> None:
         await emit(node.name, events)
 
-    if node.local:
-        await _local_part(request, query, mine)
-        return
-    params = {"target": query.target, "family": query.family.value, "protocol": query.options.protocol}
-    if query.options.port is not None:
-        params["port"] = str(query.options.port)
-    if query.options.count is not None:
-        params["count"] = str(query.options.count)
-    await relay(request.app[NODES], node, f"/api/v1/{query.spec.name}", params, request[CLIENT_IP], mine)
+    try:
+        if node.local:
+            await _local_part(request, query, mine)
+            return
+        params = {"target": query.target, "family": query.family.value, "protocol": query.options.protocol}
+        if query.options.port is not None:
+            params["port"] = str(query.options.port)
+        if query.options.count is not None:
+            params["count"] = str(query.options.count)
+        await relay(request.app[NODES], node, f"/api/v1/{query.spec.name}", params, request[CLIENT_IP], mine)
+    except VisitorLeft:
+        raise
+    except Exception:
+        log.exception("%s's part of a run from several nodes failed on this server", node.name)
+        try:
+            await mine([ended("unavailable", f"{node.name}'s part failed on this server; the other parts go on.",
+                              started)])
+        except VisitorLeft:
+            raise
+        except Exception:
+            pass  # said in the log above; the other parts go on
 
 
 async def _local_part(request: web.Request, query: RunQuery, emit: Emit) -> None:

@@ -84,5 +84,5 @@ class _ResultsCollector(Collector):
                                   value=r.expired)
         yield GaugeMetricFamily("webtrace_results_recording", "Runs being recorded now", value=len(r.live))
         yield GaugeMetricFamily("webtrace_results_followers", "Followers of results now", value=r.followers)
-        yield GaugeMetricFamily("webtrace_results_store_failing", "1 while the store refuses writes",
-                                value=1 if writer and writer.failing else 0)
+        yield GaugeMetricFamily("webtrace_results_store_failing", "1 while the store refuses writes or reads",
+                                value=1 if r.failing else 0)

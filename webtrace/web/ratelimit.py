@@ -303,12 +303,19 @@ def setup_ratelimit(app: web.Application) -> None:
             return await handler(request)
         if route not in RUN_ROUTES:
             return await handler(request)
-        if hdrs.LAST_EVENT_ID in request.headers:
-            # EventSource reconnecting after the end: never run the tool again.
-            # A malformed request is refused as it would be without the header.
-            check_well_formed(request)
-            return web.Response(status=204)
         key = limiter.key(request[CLIENT_IP])
+        if hdrs.LAST_EVENT_ID in request.headers:
+            # EventSource reconnecting after the end: never run the tool again, and
+            # spend nothing. A malformed request is refused as it would be without the
+            # header, and spends as it would: the header buys no free refusals.
+            try:
+                check_well_formed(request)
+            except Refusal:
+                decision = refused_again(request, key) or await limiter.hit(key)
+                if not decision.allowed:
+                    raise over_budget(decision) from None
+                raise
+            return web.Response(status=204)
         decision = refused_again(request, key) or await limiter.hit(key, _runs_asked(request))
         if not decision.allowed:
             raise over_budget(decision)

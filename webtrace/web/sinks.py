@@ -29,8 +29,9 @@ STREAM_HEADERS = {hdrs.CACHE_CONTROL: "no-cache", "X-Accel-Buffering": "no"}  # 
 SSE_PING_INTERVAL: web.AppKey[float] = web.AppKey("sse_ping_interval")
 
 # C0 and C1 controls but tab: what a terminal would act on (colours, cursor moves,
-# a title, a lone CR that rewrites the line so far).
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# a title, a lone CR that rewrites the line so far); and the line and paragraph
+# separators, which some readers of text (Python's splitlines) take as line ends.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 _TRAILER_WORDS = ("ERROR:", "TIMEOUT:")
 
 
@@ -154,23 +155,34 @@ def _finish(job: Job, recorder: Recorder | None) -> None:
         recorder.finish(job.end_event(outcome).data)
 
 
+def escaped(text: str) -> str:
+    """``text`` with what a terminal would act on shown escaped (``\\x1b``), on one line."""
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(control: re.Match[str]) -> str:
+    code = ord(control[0])
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
 def terminal_safe(line: str) -> str:
-    """A tool's line for a curl user's terminal: control characters shown escaped
-    (``\\x1b``), and never beginning like webtrace's own trailer line."""
-    line = _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", line)
+    """A tool's line for a curl user's terminal: escaped, and never beginning like
+    webtrace's own trailer line."""
+    line = escaped(line)
     return " " + line if line.startswith(_TRAILER_WORDS) else line
 
 
 def text_trailer(tool: str, end: dict[str, Any]) -> str | None:
-    """The closing line of a text stream that did not end well (the original's wording)."""
+    """The closing line of a text stream that did not end well (the original's
+    wording). The sentence may be a node's: it is escaped as a tool's line is."""
     status = end["status"]
     if status == "ok":
         return None
     if status == "timeout":
-        return f"TIMEOUT: {end['message']}"
+        return f"TIMEOUT: {escaped(str(end['message']))}"
     if status == "failed" and isinstance(end.get("exit_code"), int) and end["exit_code"] > 0:
         return f"ERROR: {tool} exited with status {end['exit_code']}"
-    return f"ERROR: {end['message']}"
+    return f"ERROR: {escaped(str(end['message']))}"
 
 
 async def _run(job: Job, emit: Emit) -> None:

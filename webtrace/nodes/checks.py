@@ -1,0 +1,57 @@
+"""What a node may send: the events of a single run, each of the shape this server
+itself sends, checked before anything here (recorder, sinks, terminals) sees it.
+
+A node is trusted less than a local tool: it may be another version, broken or
+hostile. An event of a kind a single run sends, whose data does not fit that
+kind's schema (``events.EVENT_DATA``), ends the node's part; ``done`` and kinds
+this server does not know are dropped; fields it does not know are dropped, so
+a newer node still works through an older front.
+"""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+import jsonschema_rs
+
+from ..events import EVENT_DATA, Event, Kind, Schema, Status
+
+# A single run's kinds: ``done`` belongs to the front that gathers the parts, and
+# ``incomplete`` to the streams of stored results.
+NODE_KINDS: frozenset[str] = frozenset(get_args(Kind)) - {"done", "incomplete"}
+# The longest reason given to a visitor for refusing what a node sent.
+MAX_REASON = 120
+
+
+class Untrusted(ValueError):
+    """A node sent something this server will not pass on; the sentence says what."""
+
+
+def _node_schema(kind: str) -> Schema:
+    schema = EVENT_DATA[kind]
+    if kind == "end":  # a node runs alone: it ends as a single run does, never refused or unavailable
+        status = {**schema["properties"]["status"], "enum": list(get_args(Status))}
+        schema = {**schema, "properties": {**schema["properties"], "status": status}}
+    return schema
+
+
+# Compiled once: a check costs about a microsecond an event (jsonschema in Python, a hundred).
+_VALIDATORS = {kind: jsonschema_rs.Draft202012Validator(_node_schema(kind)) for kind in NODE_KINDS}
+_FIELDS = {kind: frozenset(EVENT_DATA[kind]["properties"]) for kind in NODE_KINDS}
+
+
+def node_event(kind: str, data: Any) -> Event | None:
+    """The event to pass on, with only the fields this server knows; None to drop it
+    (``done``, or a kind this server does not know). Raises Untrusted for an event
+    of a known kind that is malformed. Pure."""
+    if kind not in NODE_KINDS:
+        return None
+    validator = _VALIDATORS[kind]
+    if not validator.is_valid(data):
+        error = next(iter(validator.iter_errors(data)))
+        where = ".".join(str(step) for step in error.instance_path) or "its data"
+        raise Untrusted(f"it sent a malformed {kind} event ({where}: {error.message[:MAX_REASON]})")
+    known = _FIELDS[kind]
+    if not known.issuperset(data):
+        data = {name: value for name, value in data.items() if name in known}
+    return Event(kind, data)  # type: ignore[arg-type]  # one of events.Kind, checked above
