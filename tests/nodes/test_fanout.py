@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from tests.helpers import SSE, FakeNode, collect, eventually, eventually_async, fake_node, sse_events, tool_processes
-from tests.server import ServerProcess, running_server, server_process
+from tests.server import ServerProcess, running_server, server_process, stopped
 from webtrace.web.keys import RESULTS
 from webtrace.settings import NodeSpec
 
@@ -284,3 +284,15 @@ async def test_sigterm_of_the_front_ends_every_part_with_shutdown(tmp_path: Path
     assert ends == {"lon1": "shutdown", "fra1": "shutdown"}
     assert rest[-1].event == "done" and rest[-1].data["status"] == "failed"
     assert await eventually(lambda: not tool_processes(fra1.process.pid), 2.0)
+
+
+async def test_the_access_log_names_how_a_run_from_several_nodes_ended(tmp_path: Path) -> None:
+    env = {**NODE_ENV, "WEBTRACE_NODE_NAME": "lon1", "WEBTRACE_NODES": "gone=http://127.0.0.1:9"}
+    (tmp_path / "front").mkdir()
+    async with running_server(tmp_path / "front", env) as server:
+        for nodes in ("all", "lon1"):
+            await collect(await server.session.get(f"{server.base}/api/v1/ping",
+                                                   params={"target": "127.0.0.1", "nodes": nodes}))
+        await stopped(server)
+    lines = [line for line in server.log.read_text().splitlines() if "/api/v1/ping" in line]
+    assert len(lines) == 2 and "run=partial" in lines[0] and "run=ok" in lines[1], lines

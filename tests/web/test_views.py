@@ -451,3 +451,19 @@ async def test_mtr_for_curl_is_a_line_per_new_hop_then_a_report(client: Any, tar
     row = re.match(r"^  1\.\|-- (?P<host>.+?)\s+(?P<loss>[\d.]+)%\s+(?P<sent>\d+)(\s+[\d.]+){5}$", lines[-1])
     assert row is not None, lines[-1]
     assert label in row["host"] and row["loss"] == "0.0" and row["sent"] == "3"
+
+
+async def test_the_text_routes_honour_family_as_the_api_does(client: Any) -> None:
+    six = await client.get("/ping", params={"target": "::1", "family": "6"})
+    assert six.status == 200 and "PING ::1" in await six.text()
+    # An IPv4 address asked for in IPv6 is refused as on the API, not run over IPv4.
+    wrong = await client.get("/ping", params={"target": "127.0.0.1", "family": "6"})
+    assert wrong.status == 422 and (await wrong.text()).startswith("ERROR: ")
+    both = await client.get("/ping", params={"target": "127.0.0.1", "family": "4", "aftype": "ipv6"})
+    assert both.status == 400 and "disagree" in await both.text()
+    agree = await client.get("/ping", params={"target": "127.0.0.1", "family": "4", "aftype": "ipv4"})
+    assert agree.status == 200
+    pointless = await client.get("/trace", params={"target": "127.0.0.1", "count": "3"})
+    assert pointless.status == 400 and "count means nothing for traceroute" in await pointless.text()
+    unknown = await client.get("/ping", params={"target": "127.0.0.1", "colour": "blue"})
+    assert unknown.status == 200  # names the original ignored stay ignored

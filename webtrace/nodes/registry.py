@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,7 +42,6 @@ class Node:
     info: str | None = None
     tools: list[str] = field(default_factory=list)
     up: bool = False
-    checked_at: float | None = None
     why_down: str | None = None
 
     @property
@@ -147,13 +145,11 @@ class Nodes:
             node.info = node.info[:MAX_INFO]
         tools = own.get("tools")
         node.tools = [t for t in tools if isinstance(t, str)] if isinstance(tools, list) else []
-        node.checked_at = time.time()
         if not node.up:
             log.info("node %s (%s) is up", node.name, node.url)
         node.up, node.why_down = True, None
 
     def _down(self, node: Node, why: str) -> None:
-        node.checked_at = time.time()
         if node.up or node.why_down is None:
             log.warning("node %s (%s) is down: %s", node.name, node.url, why)
         node.up, node.why_down = False, why

@@ -36,13 +36,13 @@ def ended(status: str, message: str, started: float, **more: object) -> Event:
 
 
 async def relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], forwarded_for: str,
-                emit: Emit) -> str:
-    """Pass the node's events for ``path?query`` to ``emit``; returns the part's status."""
+                emit: Emit) -> None:
+    """Pass the node's events for ``path?query`` to ``emit``, ending with the part's ``end``."""
     started = time.monotonic()
     if not nodes.take_part(node):
         await emit([ended("refused", f"This server is relaying as many runs to {node.name} as it may at once "
                           f"({nodes.max_parts}); try again in a moment.", started, code="busy", http_status=503)])
-        return "refused"
+        return
     session = nodes.session(node)
     headers = {"X-Forwarded-For": forwarded_for, "Accept": "text/event-stream"}
     task = asyncio.current_task()
@@ -58,19 +58,17 @@ async def relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], f
                 if resp.status != 200:
                     code, message = await _refusal(node, resp)
                     await emit([ended("refused", message, started, code=code, http_status=resp.status)])
-                    return "refused"
-                return await _pass_on(resp, emit, started)
+                    return
+                await _pass_on(resp, emit)
     except asyncio.CancelledError:
         if not nodes.stopping:
             raise  # the visitor left: closing the node's stream ends its tool
         task.uncancel()  # cancelled by the shutdown, which wants this part's end said
         await emit([ended("shutdown", "the run was stopped: the server is shutting down", started)])
-        return "shutdown"
     except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
         # Not logged here, once per visitor: the periodic check logs a node going down, once.
         why = f"it did not end its run within {nodes.part_deadline:g} s" if deadline.expired() else _why(exc)
         await emit([ended("unavailable", f"Node {node.name} is unavailable: {why}", started)])
-        return "unavailable"
     finally:
         nodes.relaying.discard(task)
         nodes.give_back_part(node)
@@ -107,22 +105,22 @@ class Frames:
 _FRAME_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 
 
-async def _pass_on(resp: aiohttp.ClientResponse, emit: Emit, started: float) -> str:
-    """The node's events as they come, those of one read passed on together; the part's status."""
+async def _pass_on(resp: aiohttp.ClientResponse, emit: Emit) -> None:
+    """The node's events as they come, those of one read passed on together, to its ``end``."""
     frames = Frames()
     async for chunk in resp.content.iter_any():
-        batch, status = _events(frames.feed(chunk))
+        batch, ended = _events(frames.feed(chunk))
         if batch:
             await emit(batch)
-        if status is not None:
-            return status
+        if ended:
+            return
     raise ValueError("it broke off before the end of the run")
 
 
-def _events(frames: list[bytes]) -> tuple[list[Event], str | None]:
+def _events(frames: list[bytes]) -> tuple[list[Event], bool]:
     """The events in whole SSE frames, each checked (comments, ``done`` and unknown
-    kinds skipped), and the part's status if its ``end`` is among them (nothing
-    after it is taken). Raises Untrusted for an event this server will not pass on."""
+    kinds skipped), and whether the part's ``end`` is among them (nothing after it
+    is taken). Raises Untrusted for an event this server will not pass on."""
     batch: list[Event] = []
     for frame in frames:
         kind, data = "message", b""
@@ -142,8 +140,8 @@ def _events(frames: list[bytes]) -> tuple[list[Event], str | None]:
             continue
         batch.append(event)
         if kind == "end":
-            return batch, str(event.data["status"])
-    return batch, None
+            return batch, True
+    return batch, False
 
 
 async def _refusal(node: Node, resp: aiohttp.ClientResponse) -> tuple[str, str]:

@@ -26,6 +26,8 @@ from .forwarded import CLIENT_IP
 RUN_TOOL: web.RequestKey[str] = web.RequestKey("run_tool")
 RUN_TARGET: web.RequestKey[str] = web.RequestKey("run_target")
 RUN: web.RequestKey[Run] = web.RequestKey("run")
+# How a run from several nodes ended, as its done said (or "cancelled": its visitor left).
+RUNS_ENDED: web.RequestKey[str] = web.RequestKey("runs_ended")
 # Set on a refusal that the access log counts in a summary instead of a line of its own.
 SUMMARISED: web.RequestKey[bool] = web.RequestKey("summarised")
 # The status logged for a client that left before any response was sent
@@ -49,6 +51,8 @@ def access_fields(request: web.BaseRequest, response: web.StreamResponse, took: 
     if outcome is not None:
         fields["run"] = outcome.status
         fields["exit_code"] = outcome.exit_code
+    elif RUNS_ENDED in request:
+        fields["run"] = request[RUNS_ENDED]
     return fields
 
 

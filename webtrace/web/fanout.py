@@ -24,6 +24,7 @@ from ..nodes.relay import ended, relay
 from ..refusals import Refusal
 from ..results.recorder import Recorder
 from ..tools import ToolSpec
+from .accesslog import RUNS_ENDED
 from .forwarded import CLIENT_IP
 from .keys import NODES, RESULTS
 from .launch import plan_run, start_run
@@ -117,11 +118,13 @@ async def _run_parts(request: web.Request, query: RunQuery, recorder: Recorder |
         except ConnectionError as exc:
             raise VisitorLeft from exc
 
+    request[RUNS_ENDED] = "cancelled"  # until done says otherwise
     try:
         async with asyncio.TaskGroup() as parts:  # the visitor leaving cancels them all
             for node in nodes:
                 parts.create_task(_part(request, query, node, emit))
-        await write([Event("done", {"status": summary(statuses), "nodes": statuses})])
+        request[RUNS_ENDED] = summary(statuses)
+        await write([Event("done", {"status": request[RUNS_ENDED], "nodes": statuses})])
     except* (VisitorLeft, ConnectionError):
         pass  # the visitor left: every part was cancelled with its stream
     finally:

@@ -98,7 +98,7 @@ ROUTE_PARAMS: dict[str, tuple[Param, ...]] = {
               EMBED),
     "api_run": (TARGET, FAMILY, PROTOCOL, PORT, COUNT, NODES),
     "api_check": (TARGET, FAMILY, PROTOCOL, PORT, COUNT, NODES),
-    "text_run": (TARGET, AFTYPE, PROTOCOL, PORT, COUNT, NODES),
+    "text_run": (TARGET, AFTYPE, FAMILY, PROTOCOL, PORT, COUNT, NODES),
 }
 
 
@@ -160,9 +160,14 @@ def _run_tool(request: web.Request) -> ToolSpec:
 
 
 def _read_family(request: web.Request) -> Family:
-    if request.match_info.route.name == "text_run":
-        return parse_aftype(AFTYPE.read(request))
-    return parse_family(FAMILY.read(request))
+    family = parse_family(FAMILY.read(request))
+    if request.match_info.route.name != "text_run":
+        return family
+    # The text routes take the original's aftype, and family as the API does.
+    aftype = parse_aftype(AFTYPE.read(request))
+    if Family.AUTO not in (family, aftype) and family != aftype:
+        raise BadRequest(f"family={family.value} and aftype={AFTYPE.read(request)} disagree: give one of them")
+    return aftype if family == Family.AUTO else family
 
 
 def _read_target(request: web.Request) -> str:
