@@ -744,7 +744,7 @@ async def refused_rate(work: Path, seconds: float, connections: int) -> dict[str
 
 async def disconnect_storm(work: Path, n: int) -> dict[str, Any]:
     """N visitors leave in the middle of an mtr; how long until no tool process is left?"""
-    async with webtrace(work, mtrcount="100", mtrinterval="1") as server:
+    async with webtrace(work, mtrcount="100", mtrinterval="1", timeout="120") as server:
         async with session(server) as http:
             responses: list[aiohttp.ClientResponse] = []
 

@@ -4,6 +4,7 @@ after the end, an expired id, embed mode, and a stream cut mid-run that resumes.
 from __future__ import annotations
 
 import re
+import time
 
 import aiohttp
 import pytest
@@ -12,6 +13,8 @@ from playwright.async_api import Browser, expect
 from tests.browser.fixtures import Watched, open_page
 from tests.browser.relay import relay_to
 from tests.server import ServerProcess
+from webtrace.results.sqlite import SqliteStore
+from webtrace.results.store import Batch
 
 pytestmark = pytest.mark.browser
 
@@ -30,20 +33,20 @@ async def result_json(lg: ServerProcess, result_id: str) -> dict[str, object]:
 
 async def test_a_second_page_follows_a_running_mtr_live(lg: ServerProcess, browser: Browser) -> None:
     first, second = await open_page(browser), await open_page(browser)
-    await first.page.goto(f"{lg.base}/?tool=mtr&target=127.0.0.1&count=5")
+    await first.page.goto(f"{lg.base}/?tool=mtr&target=127.0.0.1&count=8")
     link = first.page.locator("#result-link")
     await expect(link).to_have_attribute("href", RESULT_LINK)
     href = await link.get_attribute("href")
     assert href is not None
-    await expect(first.page.locator("#progress-label")).to_have_text(re.compile(r"^[1-3] of 5$"))  # 2 s or more to go
+    await expect(first.page.locator("#progress-label")).to_have_text(re.compile(r"^[1-3] of 8$"))  # 5 s or more to go
     # Opened while the run goes on: it fills in live, from the first event, as the first page does.
     await second.page.goto(href)
     await expect(second.page.locator("#taken")).to_contain_text("Taken ")
     await expect(second.page.locator("#hops tbody tr")).to_have_count(1)
-    await expect(second.page.locator("#progress-label")).not_to_have_text("5 of 5")  # not finished when it opened
+    await expect(second.page.locator("#progress-label")).not_to_have_text("8 of 8")  # not finished when it opened
     await expect(second.page.locator("#status")).to_have_text(FINISHED)
     await expect(first.page.locator("#status")).to_have_text(FINISHED)
-    await expect(second.page.locator("#progress-label")).to_have_text("5 of 5")
+    await expect(second.page.locator("#progress-label")).to_have_text("8 of 8")
     assert await second.page.locator("#output").text_content() == await first.page.locator("#output").text_content()
     assert await first.problems() == [] and await second.problems() == []
 
@@ -114,3 +117,17 @@ async def test_a_stream_cut_mid_run_resumes_from_its_result(lg: ServerProcess, w
     assert await page.locator("#output").text_content() == "".join(f"{line}\n" for line in lines)
     await expect(page.locator("#progress-label")).to_have_text("5 of 5")
     await expect(page.get_by_role("alert")).to_be_hidden()
+
+
+async def test_a_result_whose_run_died_with_its_server_says_so(lg: ServerProcess, watched: Watched) -> None:
+    # As a server killed mid-run leaves it in its file: a start, a line, and no end.
+    store = SqliteStore(lg.log.parent / "state" / "webtrace" / "results.sqlite3", 3600)
+    start = {"tool": "ping", "target": "127.0.0.1", "address": "127.0.0.1", "family": "4", "protocol": "icmp",
+             "port": None, "count": 5, "command": "ping -n 127.0.0.1", "result": "k" * 22}
+    await store.save([Batch("k" * 22, meta={**start, "node": "killed"}, started_at=time.time(),
+                            events=[(1, "start", start), (2, "line", {"text": "PING 127.0.0.1 (127.0.0.1) 56(84)"})])])
+    await store.close()
+    await watched.page.goto(f"{lg.base}/r/{'k' * 22}")
+    await expect(watched.page.locator("#error")).to_contain_text("stopped before its end was stored")
+    await expect(watched.page.locator("#output")).to_contain_text("PING 127.0.0.1")
+    await expect(watched.page.locator("#run")).to_be_enabled()  # nothing left running on the page
