@@ -296,3 +296,14 @@ async def test_the_access_log_names_how_a_run_from_several_nodes_ended(tmp_path:
         await stopped(server)
     lines = [line for line in server.log.read_text().splitlines() if "/api/v1/ping" in line]
     assert len(lines) == 2 and "run=partial" in lines[0] and "run=ok" in lines[1], lines
+
+
+async def test_a_node_that_never_started_prints_its_error_line_and_no_report(
+    make_client: Any, make_settings: Any
+) -> None:
+    client = await front(make_client, make_settings, NodeSpec("gone", "http://127.0.0.1:9"), mtr_count=2)
+    text = await (await client.get("/mtr", params={"target": "127.0.0.1", "nodes": "all", "count": "2"})).text()
+    lines = text.splitlines()
+    assert [line for line in lines if line.startswith("[gone] ")] == [
+        "[gone] ERROR: Node gone is unavailable: cannot connect (connection refused)"]
+    assert any(line.startswith("[lon1] HOST: lon1") for line in lines), lines  # the part that ran has its report

@@ -16,6 +16,7 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+
 import aiohttp
 import orjson
 

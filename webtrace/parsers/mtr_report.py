@@ -37,14 +37,17 @@ class MtrReport:
         self.started = time.time() if started is None else started
         self._rows: dict[int, dict[str, Any]] = {}
         self._shown: set[tuple[int, str]] = set()  # (hop, address) already announced
+        self._started = False
 
     def lines(self, event: Event) -> list[str]:
-        if event.kind == "hop":
+        if event.kind == "start":
+            self._started = True
+        elif event.kind == "hop":
             return self._hop(event.data)
-        if event.kind == "trim":
+        elif event.kind == "trim":
             return self._trim(event.data["hops"])
-        if event.kind == "end":
-            return self.report()
+        elif event.kind == "end" and (self._started or self._rows):
+            return self.report()  # a node's part that never began has nothing to report, only its end
         return []
 
     def _hop(self, row: dict[str, Any]) -> list[str]:

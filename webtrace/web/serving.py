@@ -39,10 +39,16 @@ class RequestHandler(web.RequestHandler):
             log.debug("could not parse a request from %s: %s", request.remote, exc)
         if request.writer.output_size > 0:
             raise ConnectionError("the answer had begun; the connection is closed instead")
-        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-        resp = web.Response(status=status, text=f"{status} {phrase}\n", headers=ERROR_HEADERS)
+        resp = web.Response(status=status, text=f"{status} {_phrase(status)}\n", headers=ERROR_HEADERS)
         resp.force_close()
         return resp
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 class Server(web.Server):
