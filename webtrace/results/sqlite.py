@@ -13,9 +13,9 @@ import asyncio
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,8 +48,11 @@ CREATE TABLE IF NOT EXISTS events (
 """
 # A file as found on disk: device, inode, size, time of last change.
 FileIdentity = tuple[int, int, int, int]
-# Events written in one transaction at the most.
+# Events written in one transaction at the most, when a flush did not go through whole.
 EVENTS_PER_TRANSACTION = 200
+EVENTS_IN_ONE_GO = 0  # all of them, in the flush's own transaction
+# Seconds between checkpoints of the WAL into the file, at the least.
+CHECKPOINT_EVERY_S = 1.0
 # A lock held longer than this (another process writing) is a failed write, not a stalled store.
 BUSY_TIMEOUT_MS = 1000
 
@@ -64,6 +67,7 @@ class SqliteStore:
         self._clock = clock
         self._db: sqlite3.Connection | None = None
         self._identity: FileIdentity | None = None  # the file as this store last left it
+        self._checkpointed = -CHECKPOINT_EVERY_S  # monotonic time of the last checkpoint
         self._closed = False
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webtrace-results")
 
@@ -112,34 +116,55 @@ class SqliteStore:
 
     async def save(self, batches: Sequence[Batch]) -> Sequence[str]:
         def write(db: sqlite3.Connection) -> Sequence[str]:
-            # A transaction per result, and per EVENTS_PER_TRANSACTION of its events: one
-            # result that cannot be written (a disk full again) holds up no other, and what
-            # waited through an outage needs no more room at once than a small part of it.
-            unsaved: list[str] = []
-            failure: BaseException | None = None
-            for b in batches:
-                try:
-                    self._write_batch(db, b)
-                except (sqlite3.Error, OSError) as exc:
-                    unsaved.append(b.result_id)
-                    failure = exc
-            # Into the file itself, and the WAL emptied: a file moved or copied away holds
-            # everything written (SQLite writes nothing more into a file that was moved, and a
-            # WAL left behind would be read into the next file at that path).
-            with suppress(sqlite3.Error):  # not now (a disk full): what was committed is in the WAL
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            if failure is not None:
-                raise StoreError(f"{failure}", unsaved) from failure
+            try:
+                with db:  # the whole flush in one transaction, as long as it goes through
+                    db.execute("BEGIN")
+                    for b in batches:
+                        self._write_batch(db, b, EVENTS_IN_ONE_GO)
+            except (sqlite3.Error, OSError):
+                self._write_each(db, batches)
+            self._checkpoint(db, settled=all(b.status is not None for b in batches))
             return ()
 
         return await self._call(write)
 
-    def _write_batch(self, db: sqlite3.Connection, b: Batch) -> None:
+    def _write_each(self, db: sqlite3.Connection, batches: Sequence[Batch]) -> None:
+        """A flush that failed whole, again a transaction per result and per
+        EVENTS_PER_TRANSACTION of its events: one result that cannot be written (a disk
+        full again) holds up no other, and what waited through an outage needs no more
+        room at once than a small part of it."""
+        unsaved: list[str] = []
+        failure: BaseException | None = None
+        for b in batches:
+            try:
+                self._write_batch(db, b, EVENTS_PER_TRANSACTION)
+            except (sqlite3.Error, OSError) as exc:
+                unsaved.append(b.result_id)
+                failure = exc
+        if failure is not None:
+            raise StoreError(f"{failure}", unsaved) from failure
+
+    def _checkpoint(self, db: sqlite3.Connection, settled: bool) -> None:
+        """The WAL into the file itself, and emptied: after a flush that ended every run
+        it wrote (``settled``), else once a second at the most. A file moved or copied
+        away then holds what was written (SQLite writes nothing more into a file that
+        was moved, and a WAL left behind would be read into the next file at that path),
+        and a busy server checkpoints no more often than it did."""
+        now = time.monotonic()
+        if not settled and now - self._checkpointed < CHECKPOINT_EVERY_S:
+            return
+        self._checkpointed = now
+        with suppress(sqlite3.Error):  # not now (a disk full): what was committed is in the WAL
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def _write_batch(self, db: sqlite3.Connection, b: Batch, per_transaction: int) -> None:
+        """One result's batch; its events committed ``per_transaction`` at a time, or
+        all within the transaction already open (``EVENTS_IN_ONE_GO``)."""
         events = b.encoded_events()
-        chunks = [events[i:i + EVENTS_PER_TRANSACTION] for i in range(0, len(events), EVENTS_PER_TRANSACTION)]
-        for number, chunk in enumerate(chunks or [[]]):
-            with db:
-                db.execute("BEGIN")
+        size = per_transaction or max(len(events), 1)
+        chunks = [events[i:i + size] for i in range(0, len(events), size)] or [[]]
+        for number, chunk in enumerate(chunks):
+            with _transaction(db, per_transaction != EVENTS_IN_ONE_GO):
                 if number == 0 and b.meta is not None:
                     db.execute(
                         "INSERT OR IGNORE INTO results (id, meta, started_at, expires_at) VALUES (?, ?, ?, ?)",
@@ -147,7 +172,7 @@ class SqliteStore:
                 if chunk:
                     db.executemany("INSERT OR IGNORE INTO events (result_id, seq, kind, data) VALUES (?, ?, ?, ?)",
                                    [(b.result_id, i, kind, raw) for i, kind, raw in chunk])
-                if number == len(chunks) - 1 or not chunks:
+                if number == len(chunks) - 1:
                     if b.cut or b.incomplete:
                         db.execute("UPDATE results SET cut = cut OR ?, incomplete = incomplete OR ? WHERE id = ?",
                                    (b.cut, b.incomplete, b.result_id))
@@ -192,6 +217,17 @@ class SqliteStore:
         self._closed = True
         await asyncio.get_running_loop().run_in_executor(self._thread, self._forget)
         self._thread.shutdown(wait=True)
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection, own: bool) -> Iterator[None]:
+    """A transaction of its own (``own``), or nothing: the one already open holds it."""
+    if not own:
+        yield
+        return
+    with db:
+        db.execute("BEGIN")
+        yield
 
 
 def _identity(path: Path) -> FileIdentity | None:
