@@ -34,7 +34,7 @@ from typing import Any
 import aiohttp
 import psutil
 
-from .__main__ import webtrace
+from .harness import webtrace
 
 # How much each series may grow from the warm-up to the end before the soak fails.
 # RSS is compared over windows of samples taken under the same load; the others

@@ -11,6 +11,7 @@ import logging
 from aiohttp import web
 
 from collections.abc import Sequence
+from typing import Any
 
 from webtrace.net.addresses import IPAddress
 from webtrace.net.targets import Family
@@ -27,10 +28,15 @@ async def loopback_resolver(host: str, family: Family) -> Sequence[IPAddress]:
 
 
 def main() -> None:
+    serve(resolver=loopback_resolver)
+
+
+def serve(**built_with: Any) -> None:
+    """Serve webtrace built with ``built_with`` (create_app's keywords), as ``python -m webtrace`` would."""
     args = parse_args()
     settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
-    app = create_app(settings, resolver=loopback_resolver)
+    app = create_app(settings, **built_with)
     listen = {"path": args.unix_socket} if args.unix_socket else {"host": args.host, "port": args.port}
     web.run_app(app, **listen, handler_cancellation=True, access_log_class=AccessLogger,  # type: ignore[arg-type]
                 access_log=logging.getLogger(ACCESS_LOGGER), print=lambda text: logging.info(text.strip()))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import signal
 import socket
 import sys
@@ -29,18 +28,19 @@ from .resources import find_dir
 from .results.backends import open_store
 from .results.recorder import Results
 from .settings import Settings, SettingsError
-from .tools import TOOLS, ToolSpec, tools_for
-from .web import views
+from .runs.plan import Here
+from .tools import TOOLS, Counting, RunLimits, ToolSpec, counted, tools_for
 from .web.accesslog import setup_departures
 from .web.forwarded import setup_forwarded
 from .web.headers import setup_headers
-from .web.keys import DIRECTORY, NODE, NODES, PLATFORM, POLICY, RESOLVER, RESULTS, RUNNER, SETTINGS
+from .web.keys import DIRECTORY, HERE, NODE, NODES, PLATFORM, POLICY, RESOLVER, RESULTS, RUNNER, SETTINGS
 from .web.keys import TOOLS as TOOLS_KEY
 from .web.metrics import METRICS, Metrics
 from .web.openapi import setup_openapi
 from .web.ratelimit import setup_ratelimit
 from .web.refusals import setup_refusals
-from .web.results import setup_result_routes
+from .web.route import Route
+from .web.routes import ROUTES, setup_routes
 from .web.sinks import SSE_PING_INTERVAL
 from .web.stalls import STALLS, StallWatch
 
@@ -53,15 +53,17 @@ def create_app(
     resolver: Resolver | None = None,
     platform: str = sys.platform,
     tools: Iterable[ToolSpec] = TOOLS,
+    routes: Iterable[Route] = ROUTES,
     sse_ping_interval: float = 10.0,
     send_timeout: float = 30.0,
 ) -> web.Application:
     """Build webtrace.
 
     ``resolver`` replaces the system resolver (tests, labs); ``tools`` the tool
-    records offered. An SSE stream sends a comment every ``sse_ping_interval``
-    seconds while its tool is quiet; a client whose write has waited
-    ``send_timeout`` seconds has stopped reading, and its run is ended.
+    records offered; ``routes`` the table of routes. An SSE stream sends a
+    comment every ``sse_ping_interval`` seconds while its tool is quiet; a client
+    whose write has waited ``send_timeout`` seconds has stopped reading, and its
+    run is ended.
     """
     app = web.Application()
     app[SETTINGS] = settings if settings is not None else Settings.from_env()
@@ -73,6 +75,7 @@ def create_app(
     setup_tools(app, platform, tools)
     setup_results(app)
     setup_nodes(app)
+    setup_here(app)
     # Middleware order matters: departures first, to see every request end; the
     # client must be known before it is limited; refusals, raised by the limits
     # or the views, become responses around both.
@@ -83,9 +86,8 @@ def create_app(
     setup_headers(app)
     setup_templates(app)
     setup_streams(app, sse_ping_interval, send_timeout)
-    setup_result_routes(app)
-    setup_routes(app)
-    setup_openapi(app)  # last: it describes every route added before it
+    setup_routes(app, routes)
+    setup_openapi(app)  # last: it describes every route
     return app
 
 
@@ -254,8 +256,19 @@ def setup_nodes(app: web.Application) -> None:
 
 
 def setup_tools(app: web.Application, platform: str, tools: Iterable[ToolSpec]) -> None:
+    """The tool records offered here, with the operator's counts and intervals."""
+    counts = {name: Counting(count, interval) for name, (count, interval) in app[SETTINGS].tool_counts().items()}
     app[PLATFORM] = platform
-    app[TOOLS_KEY] = tools_for(platform, tools)
+    app[TOOLS_KEY] = tools_for(platform, counted(tools, counts))
+
+
+def setup_here(app: web.Application) -> None:
+    """What every run is planned and started with."""
+    settings = app[SETTINGS]
+    app[HERE] = Here(policy=app[POLICY], resolver=app[RESOLVER], platform=app[PLATFORM],
+                     limits=RunLimits(settings.max_count, settings.timeout),
+                     resolve_timeout=settings.resolve_timeout, max_hops=settings.max_hops, runner=app[RUNNER],
+                     directory=app[DIRECTORY])
 
 
 def setup_templates(app: web.Application) -> None:
@@ -285,18 +298,3 @@ def setup_streams(app: web.Application, sse_ping_interval: float, send_timeout: 
         stalls.close()
 
     app.on_cleanup.append(stop_watching)
-
-
-def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/", views.index, name="index")
-    app.router.add_get("/api/v1/nodes", views.nodes_view, name="nodes")  # before /api/v1/{tool}
-    # No HEAD on run routes: aiohttp would run the handler and the tool, and its
-    # output would follow a bodiless HEAD answer on a kept-alive connection,
-    # where the client reads it as the next response. They answer 405.
-    app.router.add_get("/api/v1/{tool}", views.api_run, name="api_run", allow_head=False)
-    app.router.add_get("/api/v1/{tool}/check", views.api_check, name="api_check", allow_head=False)
-    text_routes = "|".join(sorted(re.escape(spec.text_route) for spec in app[TOOLS_KEY].values()))
-    if text_routes:
-        app.router.add_get(f"/{{route:{text_routes}}}", views.text_run, name="text_run", allow_head=False)
-    app.router.add_get("/healthz", views.healthz, name="healthz")
-    app.router.add_get("/metrics", views.metrics_view, name="metrics")

@@ -1,7 +1,14 @@
-"""The words every room shares: the events a run tells, and how a run ended."""
+"""The words every room shares: the events a run tells, and how a run ended.
+
+``start``, ``end`` and ``done`` are built here alone (``start_event``,
+``end_event``, ``done_event``), by the job, the relay, the fan-out and the sinks
+alike; ``EVENT_DATA`` describes every event's data, closed, and is what the
+API's description and the checks of a node's events both read.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol, get_args
@@ -26,12 +33,16 @@ EVENT_DATA: Mapping[str, Schema] = {
         "properties": {
             "tool": {"type": "string"},
             "target": {"type": "string", "description": "as typed, trimmed"},
-            "address": {"type": "string", "description": "the literal address the tool runs against"},
-            "family": {"type": "string", "enum": ["4", "6"]},
+            "address": {"type": ["string", "null"],
+                        "description": "the literal address the tool runs against; null: a node's part that "
+                                       "ended before its node began it (its end says why)"},
+            "family": {"type": ["string", "null"], "enum": ["4", "6", None],
+                       "description": "the address's family; null where address is"},
             "protocol": {"type": "string", "enum": list(PROTOCOLS)},
             "port": {"type": ["integer", "null"], "description": "null: the tool's own"},
             "count": {"type": ["integer", "null"], "description": "probes or cycles; null for traceroute"},
-            "command": {"type": "string", "description": "the argv, as a shell would quote it"},
+            "command": {"type": ["string", "null"], "description": "the argv, as a shell would quote it; null "
+                                                                   "where address is"},
             "result": {"type": ["string", "null"],
                        "description": "the run's result id (/r/{id}); null where results are not kept"},
         },
@@ -133,9 +144,12 @@ EVENT_DATA: Mapping[str, Schema] = {
         "properties": {"message": {"type": "string"}},
     },
 }
-# A run from several nodes (nodes=) tags every event with the node it comes from.
+# A run from several nodes (nodes=) tags every event with the node it comes from;
+# beyond that, an event holds what its schema names and nothing else.
 for _schema in EVENT_DATA.values():
     _schema["properties"]["node"] = {"type": "string", "description": "nodes=: the node it comes from"}
+    _schema["additionalProperties"] = False
+EVENT_DATA["hop"]["properties"]["hosts"]["items"]["additionalProperties"] = False
 
 
 class Event(NamedTuple):
@@ -151,6 +165,46 @@ class Outcome:
     exit_code: int | None
     duration_s: float
     message: str
+
+
+def start_event(*, tool: str, target: str, address: str | None, family: str | None, protocol: str,
+                port: int | None, count: int | None, command: str | None, result: str | None) -> Event:
+    """A run's (or a node's part's) first event: what runs, against what."""
+    return Event("start", {"tool": tool, "target": target, "address": address, "family": family,
+                           "protocol": protocol, "port": port, "count": count, "command": command,
+                           "result": result})
+
+
+def end_event(status: str, message: str, *, duration_s: float, exit_code: int | None = None,
+              code: str | None = None, http_status: int | None = None) -> Event:
+    """A run's (or a node's part's) last event; ``code`` and ``http_status``: a refused part's."""
+    data: dict[str, Any] = {"status": status, "exit_code": exit_code, "duration_s": duration_s, "message": message}
+    if code is not None:
+        data["code"] = code
+    if http_status is not None:
+        data["http_status"] = http_status
+    return Event("end", data)
+
+
+def outcome_end(outcome: Outcome) -> Event:
+    """The ``end`` of a run that ran here."""
+    return end_event(outcome.status, outcome.message, duration_s=outcome.duration_s, exit_code=outcome.exit_code)
+
+
+def end_since(status: str, message: str, started: float, **refused: Any) -> Event:
+    """The ``end`` of a part that ended without running here; ``started``: ``time.monotonic()`` at its start."""
+    return end_event(status, message, duration_s=round(time.monotonic() - started, 3), **refused)
+
+
+def done_event(status: str, nodes: Mapping[str, str]) -> Event:
+    """A run from several nodes: every part has ended (``nodes``: how each did)."""
+    return Event("done", {"status": status, "nodes": dict(nodes)})
+
+
+def runs_summary(statuses: Mapping[str, str]) -> str:
+    """A run from several nodes' status: ok if every part was, failed if none was, else partial."""
+    good = sum(status == "ok" for status in statuses.values())
+    return "ok" if good == len(statuses) else "failed" if good == 0 else "partial"
 
 
 class TextView(Protocol):

@@ -7,215 +7,82 @@ that metadata, so a setting cannot exist without being documented.
 
 from __future__ import annotations
 
-import logging
 import os
-import re
-import urllib.parse
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import limits
-
+from . import setting_values as values
 from .net.addresses import Network, parse_networks
+from .setting_values import NodeSpec, setting
+
+__all__ = ["NodeSpec", "Settings", "SettingsError", "documented"]
 
 
 class SettingsError(ValueError):
     """A ``WEBTRACE_*`` variable holds a value webtrace cannot use."""
 
 
-def _int_between(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        value = int(text)
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low} and {high}")
-        return value
-
-    return parse
-
-
-def _float_between(low: float, high: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        value = float(text)
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low:g} and {high:g}")
-        return value
-
-    return parse
-
-
-def _origins(text: str) -> tuple[str, ...]:
-    origins = tuple(part.strip() for part in text.split(",") if part.strip())
-    for origin in origins:
-        if not origin.startswith(("https://", "http://")) or any(
-            c in origin for c in " ;'\""
-        ):
-            raise ValueError(f"{origin!r} is not an origin such as https://example.net")
-    return origins
-
-
-def _ratelimit(text: str) -> str:
-    limits.parse_many(text)  # raises ValueError on bad syntax
-    return text
-
-
-def _storage_uri(text: str) -> str:
-    scheme = text.partition("://")[0]
-    if not scheme or "://" not in text:
-        raise ValueError("must be a limits storage URI such as memory:// or redis://host:6379")
-    # The async limiter needs the async flavour of every storage; operators
-    # write the plain URI they know from the limits documentation.
-    return text if scheme.startswith("async+") else f"async+{text}"
-
-
-def _choice(*choices: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        value = text.strip().lower()
-        if value not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}")
-        return value
-
-    return parse
-
-
-def _log_level(text: str) -> str:
-    level = text.strip().upper()
-    if not isinstance(logging.getLevelName(level), int):
-        raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
-    return level
-
-
-def _optional_text(text: str) -> str | None:
-    return text.strip() or None
-
-
-def _optional_dir(text: str) -> Path | None:
-    if not text.strip():
-        return None
-    path = Path(text).expanduser()
-    if not path.is_dir():
-        raise ValueError(f"{path} is not a directory")
-    return path
-
-
-def _optional_path(text: str) -> Path | None:
-    return Path(text).expanduser() if text.strip() else None
-
-
-def _results_uri(text: str) -> str:
-    value = text.strip()
-    if value in ("", "off", "memory://"):
-        return value
-    scheme, sep, rest = value.partition("://")
-    if scheme == "sqlite" and sep and rest.startswith("/") and len(rest) > 1:
-        return value
-    if scheme in ("redis", "rediss", "redis+unix") and sep and rest:
-        return value
-    raise ValueError("must be sqlite:///PATH, memory://, redis://host:6379 or off")
-
-
-_NODE_NAME = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,30}[a-z0-9])?", re.ASCII)
-
-
-@dataclass(frozen=True, slots=True)
-class NodeSpec:
-    """Another webtrace this one can run from (WEBTRACE_NODES)."""
-
-    name: str
-    url: str  # its base URL, without a trailing slash: http(s)://host[:port][/path]
-
-
-def _node_name(text: str) -> str:
-    name = text.strip().lower()
-    if name and _NODE_NAME.fullmatch(name) is None:
-        raise ValueError("must be up to 32 letters, digits, '.', '-' or '_', such as fra1")
-    return name
-
-
-def _nodes(text: str) -> tuple[NodeSpec, ...]:
-    nodes: list[NodeSpec] = []
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        name, sep, url = part.partition("=")
-        if not sep:
-            raise ValueError(f"{part!r} is not name=URL, such as fra1=https://fra1.lg.example.net")
-        name = _node_name(name)
-        if not name:
-            raise ValueError(f"{part!r} has no name before '='")
-        parsed = urllib.parse.urlsplit(url.strip())
-        if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.query or parsed.fragment:
-            raise ValueError(f"{url.strip()!r} is not a base URL such as https://fra1.lg.example.net")
-        if any(n.name == name for n in nodes):
-            raise ValueError(f"the name {name!r} is given twice")
-        nodes.append(NodeSpec(name, url.strip().rstrip("/")))
-    return tuple(nodes)
-
-
-def setting(env: str, parse: Callable[[str], Any], doc: str, default: Any) -> Any:
-    return field(default=default, metadata={"env": env, "parse": parse, "doc": doc})
-
-
 @dataclass(frozen=True, slots=True)
 class Settings:
     title: str = setting("WEBTRACE_TITLE", str, "Page title.", "webtrace")
     server_info: str | None = setting(
-        "WEBTRACE_SERVERINFO", _optional_text, "Server description shown on the page.", None
+        "WEBTRACE_SERVERINFO", values.optional_text, "Server description shown on the page.", None
     )
     mtr_count: int = setting(
-        "WEBTRACE_MTRCOUNT", _int_between(1, 100), "Number of mtr cycles to run.", 10
+        "WEBTRACE_MTRCOUNT", values.int_between(1, 100), "Number of mtr cycles to run.", 10
     )
     ping_count: int = setting(
-        "WEBTRACE_PINGCOUNT", _int_between(1, 100), "Number of pings to send.", 4
+        "WEBTRACE_PINGCOUNT", values.int_between(1, 100), "Number of pings to send.", 4
     )
     mtr_interval: float = setting(
         "WEBTRACE_MTRINTERVAL",
-        _float_between(0.1, 10),
+        values.float_between(0.1, 10),
         "Seconds between mtr cycles (below 1 needs root).",
         1.0,
     )
     ping_interval: float = setting(
         "WEBTRACE_PINGINTERVAL",
-        _float_between(0.2, 10),
+        values.float_between(0.2, 10),
         "Seconds between pings.",
         1.0,
     )
     max_count: int = setting(
         "WEBTRACE_MAX_COUNT",
-        _int_between(1, 1000),
+        values.int_between(1, 1000),
         "Most probes (ping) or cycles (mtr) a visitor may ask for with count=.",
         16,
     )
     max_hops: int = setting(
-        "WEBTRACE_MAXHOPS", _int_between(1, 64), "Maximum hops for traceroute and mtr.", 30
+        "WEBTRACE_MAXHOPS", values.int_between(1, 64), "Maximum hops for traceroute and mtr.", 30
     )
     timeout: float = setting(
-        "WEBTRACE_TIMEOUT", _float_between(1, 3600), "Seconds a run may last.", 30.0
+        "WEBTRACE_TIMEOUT", values.float_between(1, 3600), "Seconds a run may last.", 30.0
     )
     ratelimit: str = setting(
         "WEBTRACE_RATELIMIT",
-        _ratelimit,
+        values.ratelimit,
         "Runs per client, in limits syntax; several separated by ';'.",
         "10/minute",
     )
     ratelimit_storage: str = setting(
         "WEBTRACE_RATELIMIT_STORAGE",
-        _storage_uri,
+        values.storage_uri,
         "limits storage URI: memory:// or redis://host:6379 to share budgets.",
         "async+memory://",
     )
     ipv6_prefix: int = setting(
         "WEBTRACE_RATELIMIT_IPV6_PREFIX",
-        _int_between(32, 128),
+        values.int_between(32, 128),
         "IPv6 clients share one budget per prefix of this length.",
         64,
     )
     max_jobs: int = setting(
-        "WEBTRACE_MAX_JOBS", _int_between(1, 100_000), "Runs at once, across all clients.", 100
+        "WEBTRACE_MAX_JOBS", values.int_between(1, 100_000), "Runs at once, across all clients.", 100
     )
     max_jobs_per_client: int = setting(
-        "WEBTRACE_MAX_JOBS_PER_CLIENT", _int_between(1, 100_000), "Runs at once per client.", 2
+        "WEBTRACE_MAX_JOBS_PER_CLIENT", values.int_between(1, 100_000), "Runs at once per client.", 2
     )
     allow_networks: tuple[Network, ...] = setting(
         "WEBTRACE_ALLOW_NETWORKS",
@@ -237,131 +104,131 @@ class Settings:
     )
     embed_origins: tuple[str, ...] = setting(
         "WEBTRACE_EMBED_ORIGINS",
-        _origins,
+        values.origins,
         "Comma-separated origins allowed to frame the page (?embed=1).",
         (),
     )
     resolve_timeout: float = setting(
         "WEBTRACE_RESOLVE_TIMEOUT",
-        _float_between(0.1, 60),
+        values.float_between(0.1, 60),
         "Seconds to wait for a hostname to resolve.",
         5.0,
     )
     names: str = setting(
         "WEBTRACE_NAMES",
-        _choice("on", "off"),
+        values.choice("on", "off"),
         "Look up each hop's name (reverse DNS) with the system's resolver: on or off."
         " The tools' own lookups are always off.",
         "on",
     )
     name_timeout: float = setting(
         "WEBTRACE_NAME_TIMEOUT",
-        _float_between(0.1, 30),
+        values.float_between(0.1, 30),
         "Seconds to wait for a hop's name; a row is shown at once and again when its name arrives.",
         2.0,
     )
     name_ttl: float = setting(
         "WEBTRACE_NAME_TTL",
-        _float_between(0, 7 * 86400),
+        values.float_between(0, 7 * 86400),
         "Seconds a hop's name is remembered (an address without one: at most a minute).",
         3600.0,
     )
     name_lookups: int = setting(
         "WEBTRACE_NAME_LOOKUPS",
-        _int_between(1, 256),
+        values.int_between(1, 256),
         "Name lookups at once, across all runs.",
         8,
     )
     asn_db: Path | None = setting(
         "WEBTRACE_ASN_DB",
-        _optional_path,
+        values.optional_path,
         "MaxMind-format AS database (GeoLite2-ASN, DB-IP ASN Lite) giving each hop's AS; none if empty.",
         None,
     )
     geo_db: Path | None = setting(
         "WEBTRACE_GEO_DB",
-        _optional_path,
+        values.optional_path,
         "MaxMind-format Country or City database (GeoLite2, DB-IP Lite) giving each hop's country; none if empty.",
         None,
     )
     results: str = setting(
         "WEBTRACE_RESULTS",
-        _results_uri,
+        values.results_uri,
         "Where results are kept: sqlite:///PATH, memory://, redis://host:6379 (shared by instances) or off;"
         " empty: results.sqlite3 in $STATE_DIRECTORY (systemd), else in $XDG_STATE_HOME/webtrace.",
         "",
     )
     results_ttl: float = setting(
         "WEBTRACE_RESULTS_TTL",
-        _float_between(60, 366 * 86400),
+        values.float_between(60, 366 * 86400),
         "Seconds a result is kept (7 days).",
         604800.0,
     )
     result_max_bytes: int = setting(
         "WEBTRACE_RESULT_MAX_BYTES",
-        _int_between(4096, 64 * 2**20),
+        values.int_between(4096, 64 * 2**20),
         "Most a result may hold; a run that outgrows it streams on, and its result is marked cut.",
         2 * 2**20,
     )
     results_ratelimit: str = setting(
         "WEBTRACE_RESULTS_RATELIMIT",
-        _ratelimit,
+        values.ratelimit,
         "Result reads per client (pages, JSON, followers), in limits syntax; separate from the run budget.",
         "120/minute",
     )
     node_name: str = setting(
         "WEBTRACE_NODE_NAME",
-        _node_name,
+        values.node_name,
         "This server's name among the vantage points (empty: its host name).",
         "",
     )
     nodes: tuple[NodeSpec, ...] = setting(
         "WEBTRACE_NODES",
-        _nodes,
+        values.node_list,
         "Other webtraces to run from, as name=URL separated by ',' (their base URL: the same API).",
         (),
     )
     nodes_silence_timeout: float = setting(
         "WEBTRACE_NODES_SILENCE_TIMEOUT",
-        _float_between(1, 600),
+        values.float_between(1, 600),
         "Seconds a node's stream may stay silent before its part of a run ends unavailable"
         " (a node sends a comment every 10 s while its tool is quiet).",
         30.0,
     )
     nodes_check_interval: float = setting(
         "WEBTRACE_NODES_CHECK_INTERVAL",
-        _float_between(0.2, 3600),
+        values.float_between(0.2, 3600),
         "Seconds between checks of whether each other node is up.",
         15.0,
     )
     idle_timeout: float = setting(
         "WEBTRACE_IDLE_TIMEOUT",
-        _float_between(1, 3600),
+        values.float_between(1, 3600),
         "Seconds a connection may go without a complete request (just opened, half-sent, or kept alive"
         " after a response) before the standalone server closes it.",
         15.0,
     )
     log_level: str = setting(
-        "WEBTRACE_LOG_LEVEL", _log_level, "Log level: DEBUG, INFO, WARNING or ERROR.", "INFO"
+        "WEBTRACE_LOG_LEVEL", values.log_level, "Log level: DEBUG, INFO, WARNING or ERROR.", "INFO"
     )
     log_format: str = setting(
-        "WEBTRACE_LOG_FORMAT", _choice("text", "json"), "Log format: text or json.", "text"
+        "WEBTRACE_LOG_FORMAT", values.choice("text", "json"), "Log format: text or json.", "text"
     )
     log_refusals: str = setting(
         "WEBTRACE_LOG_REFUSALS",
-        _choice("summary", "each"),
+        values.choice("summary", "each"),
         "A client refused again and again for its rate limit: a summary line a second, or a line each.",
         "summary",
     )
     templates_dir: Path | None = setting(
         "WEBTRACE_TEMPLATES_DIR",
-        _optional_dir,
+        values.optional_dir,
         "Directory of the page templates (default: the ones shipped with webtrace).",
         None,
     )
     static_dir: Path | None = setting(
         "WEBTRACE_STATIC_DIR",
-        _optional_dir,
+        values.optional_dir,
         "Directory of the static files (default: the ones shipped with webtrace).",
         None,
     )
@@ -392,11 +259,11 @@ class Settings:
             raise SettingsError(
                 "WEBTRACE_MAX_JOBS_PER_CLIENT is larger than WEBTRACE_MAX_JOBS"
             )
-        for count, interval, names in (
+        for count, interval, names in (  # as a visitor's count=, which is refused the same way
             (self.ping_count, self.ping_interval, ("WEBTRACE_PINGCOUNT", "WEBTRACE_PINGINTERVAL")),
             (self.mtr_count, self.mtr_interval, ("WEBTRACE_MTRCOUNT", "WEBTRACE_MTRINTERVAL")),
         ):
-            if count * interval > self.timeout:  # as a visitor's count=, which is refused the same way
+            if count * interval > self.timeout:
                 raise SettingsError(
                     f"{names[0]}={count} at one every {names[1]}={interval:g} s takes {count * interval:g} s, "
                     f"longer than the WEBTRACE_TIMEOUT={self.timeout:g} s a run may last"
@@ -405,6 +272,10 @@ class Settings:
             raise SettingsError(
                 f"WEBTRACE_NODES lists {self.node_name!r}, which is this server's own WEBTRACE_NODE_NAME"
             )
+
+    def tool_counts(self) -> dict[str, tuple[int, float]]:
+        """The count and interval the operator gives each tool that takes a count, by tool name."""
+        return {"ping": (self.ping_count, self.ping_interval), "mtr": (self.mtr_count, self.mtr_interval)}
 
 
 def documented() -> dict[str, tuple[str, str]]:

@@ -1,12 +1,12 @@
 """The tools webtrace runs, each as one record: everything about a tool is here.
 
 A :class:`ToolSpec` holds a tool's argv per platform (with the protocols each
-platform's tool speaks), the options it takes (protocol, port, count), its
-parser, its text view, the settings that give its count and interval, its
-route in the original webtrace and its label. Routes, the page's tool list,
-the options' checks, the text sink and the choice of parser all read these
-records, so a new tool is a new record (see ``TOOLS``), not an edit in every
-room.
+platform's tool speaks), the options it takes (protocol, port, count) and their
+checks (``choose_options``), its parser, its text view, its count and interval,
+its route in the original webtrace, its label and how the page shows its output
+(``view``). Routes, the page, the options' checks, the text sink and the choice
+of parser all read these records, so a new tool is a new record (see
+``TOOLS``), not an edit in every room.
 
 An argv template is a tuple of tokens; ``{name}`` tokens are filled from
 :class:`ToolContext`, and the special tokens ``{family}`` and ``{protocol}``
@@ -17,21 +17,27 @@ test) can put a wrapper first, and a missing tool fails that tool alone.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from .events import PROTOCOLS, Parser, TextView
+from .formats.mtr_report import MtrReport
+from .formats.text import NodeLines, TextLines
 from .net.targets import Family
 from .parsers import MtrParser, PingParser, TracerouteParser
-from .parsers.mtr_report import MtrReport
-from .refusals import Refusal
+from .refusals import BadRequest, Refusal, UnknownTool
 
 LINUX = "linux"
 WINDOWS = "win32"
 ICMP, UDP, TCP = PROTOCOLS
+MAX_PORT = 65535
+# How the page shows a tool's output: a chart of replies, a table of hops, or its lines alone.
+View = Literal["chart", "hops", "lines"]
 
 
 class ToolUnavailable(Refusal, LookupError):
@@ -42,8 +48,25 @@ class ToolUnavailable(Refusal, LookupError):
 
 
 @dataclass(frozen=True, slots=True)
+class Counting:
+    """A tool that takes a count: how many probes (or cycles) unless asked, and the
+    seconds between them."""
+
+    default: int
+    interval_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunLimits:
+    """What the server allows any run: the most a count may be, and how long a run may last."""
+
+    max_count: int
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class Options:
-    """What a visitor chose for one run, checked (see ``jobs.choose_options``)."""
+    """What a visitor chose for one run, checked (see ``choose_options``)."""
 
     protocol: str  # one of PROTOCOLS
     port: int | None  # None: the tool's own
@@ -57,9 +80,8 @@ class ToolContext:
     address: str
     family: Family  # V4 or V6: the family of ``address``
     options: Options
-    ping_interval: float
-    mtr_interval: float
     max_hops: int
+    interval_s: float | None = None  # the seconds between probes, for a tool that takes a count
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +116,9 @@ class ToolSpec:
     text_route: str  # the original webtrace's plain-text route: /ping, /trace, /mtr
     argv: Mapping[str, Argv]  # per platform; other Unixes take LINUX's
     parser: ParserFactory | None = None  # None: the output is streamed as lines only
-    # The Settings fields that give its default count (probes or cycles; also the
-    # progress total) and the seconds between them; None: it takes no count.
-    count: str | None = None
-    interval: str | None = None
+    # Its count (probes or cycles; also the progress total) and interval; None: it takes
+    # no count. The built-in tools' come from settings (``counted``).
+    count: Counting | None = None
     ports: bool = False  # whether a port can be chosen (with a protocol other than ICMP)
     default_ports: Mapping[str, int] = field(default_factory=dict)  # e.g. TCP: 80
     aliases: tuple[str, ...] = ()  # other names the original's page links use (?action=trace)
@@ -106,6 +127,26 @@ class ToolSpec:
     text_view: Callable[[str, float], TextView] | None = None
     # Whether its parser tells hop rows, which get names, AS and country (webtrace.hops).
     hops: bool = False
+    view: View = "lines"  # how the page shows its output
+    silent: str = "*"  # how the page's hop table shows a hop that did not answer
+
+    def text(self, server: str, started: float, *, several: bool = False) -> TextLines | NodeLines:
+        """What its text route prints for a run (``several``: from several nodes) begun at ``started``."""
+        if several:
+            return NodeLines(lambda node: self._text(node, started))
+        return self._text(server, started)
+
+    def _text(self, server: str, started: float) -> TextLines:
+        return TextLines(self.name, self.text_view(server, started) if self.text_view is not None else None)
+
+    def page(self, platform: str) -> dict[str, object] | None:
+        """What the page's script knows of the tool (None: not offered on ``platform``)."""
+        argv = self.argv_on(platform)
+        if argv is None:
+            return None
+        return {"name": self.name, "label": self.label, "text_route": self.text_route, "aliases": list(self.aliases),
+                "protocols": list(argv.protocols), "ports": self.ports, "count": self.count is not None,
+                "view": self.view, "silent": self.silent}
 
     def argv_on(self, platform: str) -> Argv | None:
         """How ``platform`` runs this tool, or None if it is not offered there."""
@@ -130,19 +171,20 @@ MTR = ToolSpec(
     # (webtrace.hops), so a slow PTR answer never holds a probe back.
     argv={LINUX: Argv(
         "mtr",
-        ("--raw", "--no-dns", "{protocol}", "-c", "{count}", "-i", "{mtr_interval}", "-m", "{max_hops}",
+        ("--raw", "--no-dns", "{protocol}", "-c", "{count}", "-i", "{interval}", "-m", "{max_hops}",
          "{family}", "{address}"),
         protocols={ICMP: (), UDP: ("--udp",), TCP: ("--tcp", "-P", "{port}")},
         with_port={UDP: ("--udp", "-P", "{port}")},
     )},
     parser=lambda address, total: MtrParser(address=address, count=total),
-    count="mtr_count",
-    interval="mtr_interval",
+    count=Counting(10, 1.0),
     ports=True,
     default_ports={TCP: 80},
     # Its raw records mean nothing to a person: a line per new hop, then mtr --report's table.
     text_view=MtrReport,
     hops=True,
+    view="hops",
+    silent="???",
 )
 
 TRACEROUTE = ToolSpec(
@@ -164,6 +206,7 @@ TRACEROUTE = ToolSpec(
     default_ports={TCP: 80},
     aliases=("trace",),
     hops=True,
+    view="hops",
 )
 
 PING = ToolSpec(
@@ -173,12 +216,12 @@ PING = ToolSpec(
     argv={
         # -n: no reverse lookups for ping's own lines; -O: report a missing reply
         # before the next probe, so a lost packet shows while the run goes on.
-        LINUX: Argv("ping", ("-n", "-O", "-c", "{count}", "-i", "{ping_interval}", "{family}", "{address}")),
+        LINUX: Argv("ping", ("-n", "-O", "-c", "{count}", "-i", "{interval}", "{family}", "{address}")),
         WINDOWS: Argv("ping", ("-n", "{count}", "{family}", "{address}"), parsed=False),
     },
     parser=lambda address, total: PingParser(count=total),
-    count="ping_count",
-    interval="ping_interval",
+    count=Counting(4, 1.0),
+    view="chart",
 )
 
 # The page's order; the first is the default tool (mtr, as in the original).
@@ -188,6 +231,82 @@ TOOLS: tuple[ToolSpec, ...] = (MTR, TRACEROUTE, PING)
 def tools_for(platform: str = sys.platform, specs: Iterable[ToolSpec] = TOOLS) -> Mapping[str, ToolSpec]:
     """The tools offered on ``platform``, by name, in the page's order."""
     return {spec.name: spec for spec in specs if spec.argv_on(platform) is not None}
+
+
+def counted(specs: Iterable[ToolSpec], counts: Mapping[str, Counting]) -> list[ToolSpec]:
+    """The records with the operator's count and interval (by tool name) where given."""
+    return [dataclasses.replace(spec, count=counts[spec.name]) if spec.count is not None and spec.name in counts
+            else spec for spec in specs]
+
+
+def find_tool(tools: Mapping[str, ToolSpec], name: str) -> ToolSpec:
+    spec = tools.get(name)
+    if spec is None:
+        raise UnknownTool(f"there is no tool called {name!r} here")
+    return spec
+
+
+def choose_options(spec: ToolSpec, platform: str, limits: RunLimits, *, protocol: str | None = None,
+                   port: str | None = None, count: str | None = None) -> Options:
+    """The run's protocol, port and count, from what was asked (None: not given) and
+    the tool's defaults; raises BadRequest naming the parameter and why. Pure."""
+    argv = spec.argv_on(platform)
+    if argv is None:
+        raise ToolUnavailable(f"{spec.name} is not offered on this server")
+    speaks = list(argv.protocols)
+    chosen = speaks[0] if protocol is None or protocol == "" else protocol
+    if chosen not in PROTOCOLS:
+        raise BadRequest(f"protocol must be {_either(PROTOCOLS)}, not {protocol!r}")
+    if chosen not in speaks:
+        raise BadRequest(f"{spec.name} here cannot send {chosen.upper()} probes: protocol must be {_either(speaks)}")
+    return Options(chosen, _port(spec, chosen, port), _count(spec, limits, count))
+
+
+def _port(spec: ToolSpec, protocol: str, text: str | None) -> int | None:
+    if text is None or text == "":
+        return spec.default_ports.get(protocol)
+    if not spec.ports:
+        raise BadRequest(f"port means nothing for {spec.name}: leave it out")
+    if protocol == ICMP:
+        raise BadRequest("port means nothing with ICMP: leave it out, or choose protocol udp or tcp")
+    chosen = _whole_number(text, MAX_PORT)
+    if chosen is None:
+        raise BadRequest(f"port must be a number from 1 to {MAX_PORT}, not {text[:20]!r}")
+    return chosen
+
+
+def _count(spec: ToolSpec, limits: RunLimits, text: str | None) -> int | None:
+    counting = spec.count
+    if counting is None:
+        if text is not None and text != "":
+            raise BadRequest(f"count means nothing for {spec.name}: leave it out")
+        return None
+    if text is None or text == "":
+        return counting.default
+    chosen = _whole_number(text, limits.max_count)
+    if chosen is None:
+        raise BadRequest(f"count must be a number from 1 to {limits.max_count}, not {text[:20]!r}")
+    took = chosen * counting.interval_s
+    if took > limits.timeout_s:
+        raise BadRequest(
+            f"count {chosen} at one every {counting.interval_s:g} s would take {took:g} s, "
+            f"longer than the {limits.timeout_s:g} s a run may last"
+        )
+    return chosen
+
+
+def _whole_number(text: str, most: int) -> int | None:
+    """``text`` as a number from 1 to ``most``, or None. The length is checked first:
+    a number of thousands of digits is refused by ``int`` itself, with a ValueError
+    that is no refusal."""
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(most))):
+        return None
+    number = int(text)
+    return number if 1 <= number <= most else None
+
+
+def _either(words: list[str] | tuple[str, ...]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" or {words[-1]}"
 
 
 def _number(value: float) -> str:
@@ -203,8 +322,7 @@ def build_argv(spec: ToolSpec, ctx: ToolContext, platform: str = LINUX) -> list[
     values = {
         "address": ctx.address,
         "count": str(options.count),
-        "ping_interval": _number(ctx.ping_interval),
-        "mtr_interval": _number(ctx.mtr_interval),
+        "interval": _number(ctx.interval_s) if ctx.interval_s is not None else "",
         "max_hops": str(ctx.max_hops),
     }
     out = [argv.executable]

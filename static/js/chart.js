@@ -1,15 +1,14 @@
-// The ping chart: round-trip time per probe, a cross for each lost one.
-// Its size is the template's (the SVG's viewBox), read once here.
+// The chart of a tool shown as one: round-trip time per probe, a cross for each lost one.
+// Its size is the template's (the SVG's viewBox), read as it is drawn.
 
-import { mainView, ms } from "./dom.js";
+import { ms } from "./dom.js";
 
 const SVG = "http://www.w3.org/2000/svg";
-const { width, height } = mainView.chart.viewBox.baseVal;
 const PAD = { left: 40, right: 10, top: 10, bottom: 20 };
 
 export function resetChart(view) {
   view.chart.replaceChildren();
-  view.pingSummary.textContent = "";
+  view.chartSummary.textContent = "";
 }
 
 // ``part``: one part of a run (its view, its replies). Every part's chart has the
@@ -26,10 +25,11 @@ export function onSummary(summary, part) {
   if (summary.min_ms !== undefined) {
     parts.push(`min/avg/max ${ms(summary.min_ms)} / ${ms(summary.avg_ms)} / ${ms(summary.max_ms)} ms`);
   }
-  part.view.pingSummary.textContent = parts.join(" · ");
+  part.view.chartSummary.textContent = parts.join(" · ");
 }
 
 function drawChart(part) {
+  const { width, height } = part.view.chart.viewBox.baseVal;
   const replies = [...part.replies.values()].sort((a, b) => a.seq - b.seq);
   const total = Math.max(part.view.progress.max || 1, replies.length ? replies[replies.length - 1].seq : 1);
   const rtts = replies.filter((r) => r.rtt_ms !== null).map((r) => r.rtt_ms);

@@ -1,9 +1,20 @@
 // The page's elements, and the two places it speaks to the visitor.
 // Everything the server or a tool sends is shown through textContent only.
+// Nothing is looked up on import: bindPage() finds the elements, once, as the page starts.
 
 export const $ = (selector) => document.querySelector(selector);
 
-export const ui = {
+export const ui = {};
+
+// The template's part: a run's only one; cloned for each node of a run from several.
+export let mainView = null;
+
+export function bindPage() {
+  Object.assign(ui, findElements());
+  mainView = viewOf($("#part"));
+}
+
+const findElements = () => ({
   form: $("#run-form"),
   target: $("#target"),
   family: $("#family"),
@@ -29,7 +40,7 @@ export const ui = {
   themeToggle: $("#theme-toggle"),
   useMyIp: $("#use-my-ip"),
   clientIp: $("#client-ip"),
-};
+});
 
 // One part of a run's result (the only one, or one node's): its elements, found by class.
 export function viewOf(part) {
@@ -49,15 +60,12 @@ export function viewOf(part) {
     hopsView: find("hops-view"),
     hopsHead: table.tHead,
     hopsBody: table.tBodies[0],
-    pingView: find("ping-view"),
+    chartView: find("chart-view"),
     chart: find("chart-svg"),
-    pingSummary: find("ping-summary"),
+    chartSummary: find("chart-summary"),
     output: find("output"),
   };
 }
-
-// The template's part: a run's only one; cloned for each node of a run from several.
-export const mainView = viewOf($("#part"));
 
 export function announce(text) {
   ui.status.textContent = text;

@@ -1,18 +1,23 @@
-// The hop table of traceroute and mtr: one row per hop, updated in place.
-// Its columns are the template's (each <th data-column>), read once here.
+// The hop table of a tool shown as hops: one row per hop, updated in place.
+// Its columns are the template's (each <th data-column>), read once, at the first row.
 
 import { announce, mainView, ms, ui } from "./dom.js";
 
-const COLUMNS = [...mainView.hopsHead.querySelectorAll("th[data-column]")].map((th) => ({
-  key: th.dataset.column,
-  className: th.className,
-}));
+let columns = null;
+
+function columnsOf() {
+  columns ??= [...mainView.hopsHead.querySelectorAll("th[data-column]")].map((th) => ({
+    key: th.dataset.column,
+    className: th.className,
+  }));
+  return columns;
+}
 
 export function resetHops(view) {
   view.hopsBody.replaceChildren();
 }
 
-// ``part``: one part of a run (its view, its rows), ``tool``: what it runs.
+// ``part``: one part of a run (its view, its rows), ``tool``: the record of what it runs.
 export function onHop(hop, part, tool) {
   let row = part.rows.get(hop.hop);
   if (!row) {
@@ -40,7 +45,7 @@ function makeRow(number) {
   const tr = document.createElement("tr");
   const cells = {};
   let bar = null;
-  for (const { key, className } of COLUMNS) {
+  for (const { key, className } of columnsOf()) {
     const td = document.createElement("td");
     td.className = key === "hosts" ? "hosts" : className;
     tr.append(td);
@@ -57,7 +62,7 @@ function makeRow(number) {
 
 function fillRow(row, hop, tool) {
   const { cells } = row;
-  for (const { key } of COLUMNS) {
+  for (const { key } of columnsOf()) {
     const cell = cells[key];
     if (key === "hosts") fillHosts(cell, hop.hosts, tool);
     else if (key === "loss_pct") {
@@ -72,7 +77,7 @@ function fillRow(row, hop, tool) {
 function fillHosts(cell, hosts, tool) {
   cell.replaceChildren();
   if (hosts.length === 0) {
-    cell.textContent = tool === "mtr" ? "???" : "*";
+    cell.textContent = tool.silent; // as the tool itself marks a hop that did not answer
     cell.classList.add("silent");
   } else {
     cell.classList.remove("silent");

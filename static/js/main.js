@@ -1,11 +1,14 @@
-// webtrace page: wires the form, the buttons and the address bar to the run.
+// webtrace page: wires the form, the buttons and the address bar to the run, once
+// the document is parsed (no module reads the page as it is imported).
 
-import { announce, showError, ui } from "./dom.js";
+import { announce, bindPage, showError, ui } from "./dom.js";
 import {
-  fillForm, paramsFromForm, paramsFromLocation, paramsFromResult, permalink, RESULT, resultUrl, showOptions, toolNamed,
+  fillForm, paramsFromForm, paramsFromLocation, paramsFromResult, permalink, readConfig, RESULT, resultUrl,
+  showOptions, toolNamed,
 } from "./params.js";
 import { watchNodes } from "./nodes.js";
-import { follow, outputText, shareLink, start, stop } from "./stream.js";
+import { outputText, shareLink } from "./parts.js";
+import { follow, start, stop } from "./stream.js";
 import { applyTheme, storedTheme, toggleTheme } from "./theme.js";
 
 async function copy(text, what) {
@@ -24,51 +27,57 @@ async function copy(text, what) {
   announce(`${what} copied to the clipboard.`);
 }
 
-ui.form.addEventListener("submit", (event) => {
-  event.preventDefault();
-  start(paramsFromForm(), { push: true });
-});
-ui.stop.addEventListener("click", () => stop());
-for (const radio of ui.form.querySelectorAll('input[name="tool"]')) radio.addEventListener("change", showOptions);
-ui.protocol.addEventListener("change", showOptions);
-ui.copyOutput.addEventListener("click", () => copy(outputText(), "Output"));
-ui.copyLink.addEventListener("click", () => copy(shareLink(), "Link"));
-if (ui.useMyIp) {
-  ui.useMyIp.addEventListener("click", () => {
-    ui.target.value = ui.clientIp.textContent;
-    ui.target.focus();
+function main() {
+  bindPage();
+  readConfig();
+  ui.form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    start(paramsFromForm(), { push: true });
   });
-}
-if (ui.themeToggle) ui.themeToggle.addEventListener("click", toggleTheme);
-window.addEventListener("popstate", () => {
-  if (RESULT && location.pathname === resultUrl(RESULT.id).pathname) {
+  ui.stop.addEventListener("click", () => stop());
+  for (const radio of ui.form.querySelectorAll('input[name="tool"]')) radio.addEventListener("change", showOptions);
+  ui.protocol.addEventListener("change", showOptions);
+  ui.copyOutput.addEventListener("click", () => copy(outputText(), "Output"));
+  ui.copyLink.addEventListener("click", () => copy(shareLink(), "Link"));
+  if (ui.useMyIp) {
+    ui.useMyIp.addEventListener("click", () => {
+      ui.target.value = ui.clientIp.textContent;
+      ui.target.focus();
+    });
+  }
+  if (ui.themeToggle) ui.themeToggle.addEventListener("click", toggleTheme);
+  window.addEventListener("popstate", () => {
+    if (RESULT && location.pathname === resultUrl(RESULT.id).pathname) {
+      fillForm(paramsFromResult(RESULT));
+      follow(RESULT);
+      return;
+    }
+    const params = paramsFromLocation();
+    fillForm(params);
+    if (params.target) start(params, { push: false });
+    else {
+      stop({ quiet: true });
+      ui.result.hidden = true;
+      showError("");
+      announce("");
+    }
+  });
+
+  applyTheme(storedTheme());
+  watchNodes();
+  if (RESULT) {
+    // A stored result's page (r/ID): show it, live while its run goes on.
     fillForm(paramsFromResult(RESULT));
     follow(RESULT);
-    return;
-  }
-  const params = paramsFromLocation();
-  fillForm(params);
-  if (params.target) start(params, { push: false });
-  else {
-    stop({ quiet: true });
-    ui.result.hidden = true;
-    showError("");
-    announce("");
-  }
-});
-
-applyTheme(storedTheme());
-watchNodes();
-if (RESULT) {
-  // A stored result's page (r/ID): show it, live while its run goes on.
-  fillForm(paramsFromResult(RESULT));
-  follow(RESULT);
-} else {
-  const params = paramsFromLocation();
-  fillForm(params);
-  if (params.target && toolNamed(params.tool)) {
-    // Old links (?action=…&aftype=…) become new ones, then run as the page opens.
-    history.replaceState(params, "", permalink(params));
-    start(params, { push: false });
+  } else {
+    const params = paramsFromLocation();
+    fillForm(params);
+    if (params.target && toolNamed(params.tool)) {
+      // Old links (?action=…&aftype=…) become new ones, then run as the page opens.
+      history.replaceState(params, "", permalink(params));
+      start(params, { push: false });
+    }
   }
 }
+
+document.addEventListener("DOMContentLoaded", main);

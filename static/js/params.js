@@ -4,23 +4,35 @@
 
 import { ui } from "./dom.js";
 
-// The tools this server offers, as the server describes them (the page's
-// data-config): name, label, text route, older names, and the options each takes.
-const config = JSON.parse(document.body.dataset.config);
-export const TOOLS = config.tools;
-// The site's root, which every URL is relative to: a result's page (r/ID) lives one level below it.
-const ROOT = new URL(config.root || "", location.href);
-// The stored result this page shows (its description, without events), or null.
-export const RESULT = config.result;
-// The vantage points: this server first, then the others it lists (GET api/v1/nodes).
-const NODES = config.nodes || [];
-const LOCAL = NODES.length ? NODES[0].name : "";
 const FAMILIES = ["auto", "4", "6"];
 const LEGACY_FAMILIES = { ipv4: "4", ipv6: "6" };
-const NAMES = Object.fromEntries(TOOLS.flatMap((tool) => [tool.name, ...tool.aliases].map((name) => [name, tool.name])));
-const DEFAULT_TOOL = TOOLS.length ? TOOLS[0].name : "";
 
-export const embed = document.body.dataset.embed === "1";
+// What the server says of itself in the page's data-config, read by readConfig() as
+// the page starts: the tools it offers (name, label, text route, older names, the
+// options each takes, how its output is shown), the site's root, the result shown.
+export let TOOLS = [];
+// The site's root, which every URL is relative to: a result's page (r/ID) lives one level below it.
+let ROOT = null;
+// The stored result this page shows (its description, without events), or null.
+export let RESULT = null;
+// The vantage points: this server first, then the others it lists (GET api/v1/nodes).
+let NODES = [];
+let LOCAL = "";
+let NAMES = {};
+let DEFAULT_TOOL = "";
+export let embed = false;
+
+export function readConfig() {
+  const config = JSON.parse(document.body.dataset.config);
+  TOOLS = config.tools;
+  ROOT = new URL(config.root || "", location.href);
+  RESULT = config.result;
+  NODES = config.nodes || [];
+  LOCAL = NODES.length ? NODES[0].name : "";
+  NAMES = Object.fromEntries(TOOLS.flatMap((tool) => [tool.name, ...tool.aliases].map((name) => [name, tool.name])));
+  DEFAULT_TOOL = TOOLS.length ? TOOLS[0].name : "";
+  embed = document.body.dataset.embed === "1";
+}
 
 export function toolNamed(name) {
   return TOOLS.find((tool) => tool.name === name);
@@ -28,7 +40,7 @@ export function toolNamed(name) {
 
 // The options a run of this tool sends, as far as it takes them: a protocol
 // only if it speaks more than one, a port only with UDP or TCP, a count only
-// for ping and mtr. Empty means the tool's own.
+// where it takes one. Empty means the tool's own.
 function optionsFor(tool, { protocol = "", port = "", count = "" }) {
   const spec = toolNamed(tool);
   if (!spec) return {};

@@ -3,12 +3,11 @@
 // A run has parts: its only one, or with nodes= one per node, each shown in a view
 // of its own (dom.js) and each with its own start ... end; "done" ends them all.
 
-import { onReply, onSummary, resetChart } from "./chart.js";
-import { announce, mainView, sentence, showError, ui, viewOf } from "./dom.js";
-import { onHop, onTrim, resetHops } from "./hops.js";
-import {
-  apiUrl, nodeInfo, nodesOf, paramsFromResult, permalink, resultEventsUrl, resultUrl, textUrl,
-} from "./params.js";
+import { onReply, onSummary } from "./chart.js";
+import { announce, mainView, sentence, showError, ui } from "./dom.js";
+import { onHop, onTrim } from "./hops.js";
+import { apiUrl, nodesOf, paramsFromResult, permalink, resultEventsUrl, toolNamed } from "./params.js";
+import { newPart, onLine, onProgress, partView, resetResult, showAbout, showViews, when } from "./parts.js";
 
 let current = null; // { source, params, started, parts, several, result, lastId, retries, following }
 
@@ -60,37 +59,13 @@ function newRun(params) {
   return run;
 }
 
-function newPart(view) {
-  return { view, rows: new Map(), replies: new Map(), ended: false };
-}
-
-// A node's part: a copy of the template's, its ids made its own.
-function partView(node) {
-  const part = mainView.part.cloneNode(true);
-  part.removeAttribute("id");
-  part.hidden = false; // the template's own is hidden while there are several
-  part.dataset.node = node;
-  for (const el of part.querySelectorAll("[id]")) el.id = `${el.id}--${node}`;
-  for (const el of part.querySelectorAll("[for]")) el.htmlFor = `${el.htmlFor}--${node}`;
-  for (const el of part.querySelectorAll("[aria-labelledby]")) {
-    el.setAttribute("aria-labelledby", `${el.getAttribute("aria-labelledby")}--${node}`);
-  }
-  const view = viewOf(part);
-  view.title.hidden = false;
-  view.name.textContent = node;
-  view.info.textContent = nodeInfo(node);
-  ui.parts.append(part);
-  return view;
-}
-
 // The part an event belongs to: its node's, or the only one.
 function partOf(run, data) {
   if (!run.several) return run.parts.get("");
   let part = run.parts.get(data.node);
   if (!part) {
     part = newPart(partView(String(data.node)));
-    part.view.hopsView.hidden = run.params.tool === "ping";
-    part.view.pingView.hidden = run.params.tool !== "ping";
+    showViews(part.view, run.params.tool);
     run.parts.set(data.node, part);
   }
   return part;
@@ -111,7 +86,7 @@ function listen(run, url) {
   on("line", onLine);
   on("reply", onReply);
   on("summary", onSummary);
-  on("hop", (data, part, r) => onHop(data, part, r.params.tool));
+  on("hop", (data, part, r) => onHop(data, part, toolNamed(r.params.tool)));
   on("trim", onTrim);
   on("progress", onProgress);
   on("end", onEnd);
@@ -205,80 +180,18 @@ async function explainRefusal(params) {
   }
 }
 
-// The result's own link (and, on its page, when and where it was taken), and "Run again".
-function showAbout(id, words) {
-  const link = resultUrl(id);
-  ui.taken.textContent = `${words} `;
-  if (words === "Saved as") {
-    const anchor = document.createElement("a");
-    anchor.href = link.href;
-    anchor.id = "result-link";
-    anchor.textContent = link.pathname.split("/").slice(-2).join("/");
-    ui.taken.append(anchor);
-  }
-  ui.resultAbout.hidden = false;
-  ui.resultAbout.dataset.link = link.href;
-}
-
-function when(iso) {
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : `${date.toISOString().slice(0, 19).replace("T", " ")} UTC`;
-}
-
-// The link to share: the run's result where it has one, else the permalink that runs it again.
-export function shareLink() {
-  return ui.resultAbout.hidden ? location.href : ui.resultAbout.dataset.link;
-}
-
-function resetResult(params) {
-  ui.result.hidden = false;
-  ui.resultAbout.hidden = true;
-  ui.taken.textContent = "";
-  ui.runAgain.href = permalink(params);
-  for (const part of [...ui.parts.querySelectorAll(".part")]) if (part !== mainView.part) part.remove();
-  const several = Boolean(nodesOf(params));
-  ui.parts.classList.toggle("several", several);
-  mainView.part.hidden = several;
-  ui.textLink.href = textUrl(params).href;
-  resetView(mainView, params);
-}
-
-function resetView(view, params) {
-  view.metaText.textContent = `${params.tool} to ${params.target}`;
-  view.command.textContent = "";
-  view.output.textContent = "";
-  view.status.hidden = true;
-  view.status.textContent = "";
-  resetHops(view);
-  resetChart(view);
-  view.hopsView.hidden = params.tool === "ping";
-  view.pingView.hidden = params.tool !== "ping";
-  view.progressRow.hidden = params.tool === "traceroute";
-  view.progress.max = 1;
-  view.progress.value = 0;
-  view.progressLabel.textContent = "Progress";
-}
-
 function onStart(data, part, run) {
   run.started = true;
-  part.started = true;
   if (data.result && !run.following && ui.resultAbout.hidden) {
     run.result = data.result;
     showAbout(data.result, "Saved as");
   }
-  part.view.metaText.textContent = `${data.tool} to ${data.target} (${data.address}):`;
-  part.view.command.textContent = data.command;
+  // A node's part that ended before its node began it has no address (its end says why).
+  part.view.metaText.textContent = data.address ? `${data.tool} to ${data.target} (${data.address}):` : "";
+  part.view.command.textContent = data.command || "";
+  if (!data.address) return;
+  part.started = true;
   if (!run.several) announce(`Running ${data.tool} to ${data.target} (${data.address}).`);
-}
-
-function onLine(data, part) {
-  part.view.output.append(document.createTextNode(`${data.text}\n`));
-}
-
-function onProgress(data, part) {
-  part.view.progress.max = data.total;
-  part.view.progress.value = data.done;
-  part.view.progressLabel.textContent = `${data.done} of ${data.total}`;
 }
 
 function onEnd(data, part, run) {
@@ -310,9 +223,3 @@ function onDone(data, run) {
   announce(`Done: ${words[data.status] || data.status}.`);
 }
 
-// Every part's raw output, each under its node's name when there are several.
-export function outputText() {
-  const parts = [...ui.parts.querySelectorAll(".part")].filter((part) => !part.hidden);
-  if (parts.length === 1 && !parts[0].dataset.node) return viewOf(parts[0]).output.textContent;
-  return parts.map((part) => `[${part.dataset.node}]\n${viewOf(part).output.textContent}`).join("\n");
-}

@@ -354,3 +354,21 @@ async def test_options_appear_where_they_mean_something_and_a_tcp_mtr_runs(
     await expect(page.locator("#command")).to_have_text(re.compile(r"^ping -n -O -c 2 "))  # tcp means nothing here
     await expect(count).to_have_value("2")
     assert await watched.problems() == []
+
+
+async def test_a_new_tool_record_is_offered_and_shown_as_lines(browser: Browser, tmp_path: Path) -> None:
+    # tests/new_tool.py: webtrace with one more tool record, and no other edit.
+    with server_process(tmp_path, BROWSER_ENV, unix=False, module="tests.new_tool") as lg:
+        watched = await open_page(browser)
+        page = watched.page
+        await page.goto(f"{lg.base}/")
+        await page.get_by_label("hello").check()
+        await page.get_by_label("Target").fill("127.0.0.1")
+        await page.get_by_role("button", name="Run").click()
+        await expect(page.locator("#status")).to_have_text(FINISHED)
+        await expect(page.locator("#output")).to_contain_text("webtrace says hello to 127.0.0.1")
+        await expect(page.locator("#output")).to_be_visible()
+        await expect(page.locator("#hops-view")).to_be_hidden()
+        await expect(page.locator("#ping-view")).to_be_hidden()
+        await expect(page.locator("#count-field")).to_be_hidden()
+        assert await watched.problems() == []

@@ -89,7 +89,7 @@ def test_a_translated_form_may_be_allowed_by_writing_it() -> None:
 
 def test_the_policy_is_usable_without_the_web_server() -> None:
     # The rooms below web/ never import aiohttp: not directly, nor through the package.
-    code = "import sys, webtrace.net.policy, webtrace.process.runner, webtrace.parsers, webtrace.jobs; " \
-           "print(sorted(m for m in sys.modules if m.split('.')[0].startswith('aiohttp')))"
+    code = "import sys, webtrace.net.policy, webtrace.process.runner, webtrace.parsers, webtrace.runs.source, " \
+           "webtrace.formats.text; print(sorted(m for m in sys.modules if m.split('.')[0].startswith('aiohttp')))"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"

@@ -131,7 +131,8 @@ async def test_a_node_whose_own_policy_denies_the_target(run: Any, lab: vantage.
         lab.stop_node("n3")
         lab.start_node("n3")
     assert found["n2"][-1].data["status"] == "ok"
-    [refused] = found["n3"]
+    [begun, refused] = found["n3"]
+    assert begun.event == "start" and begun.data["address"] is None
     assert refused.data["status"] == "refused" and refused.data["code"] == "target_denied"
     assert refused.data["http_status"] == 403
 

@@ -12,11 +12,13 @@ from typing import Any, ContextManager
 
 import psutil
 import pytest
+from jsonschema import Draft202012Validator
 
 from tests.helpers import SSE, FakeNode, collect, eventually, eventually_async, fake_node, sse_events, tool_processes
 from tests.server import ServerProcess, running_server, server_process, stopped
-from webtrace.web.keys import RESULTS
+from webtrace.events import EVENT_DATA
 from webtrace.settings import NodeSpec
+from webtrace.web.keys import RESULTS
 
 NODE_ENV = {"WEBTRACE_PINGCOUNT": "3", "WEBTRACE_PINGINTERVAL": "0.2"}
 
@@ -92,12 +94,18 @@ async def test_failures_stay_local(make_client: Any, make_settings: Any, fra1: S
     events = await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1", "nodes": "all"}))
     parts = by_node(events)
     assert parts["lon1"][-1].data["status"] == "ok" and parts["fra1"][-1].data["status"] == "ok"
-    [refused] = parts["ams1"]
+    # A part its node never began has a start of its own, with no address, before its end.
+    [begun, refused] = parts["ams1"]
+    assert begun.event == "start" and begun.data["address"] is None and begun.data["tool"] == "ping"
     assert refused.data["status"] == "refused" and refused.data["code"] == "target_denied"
     assert refused.data["http_status"] == 403 and "127.0.0.1" in refused.data["message"]
-    [unavailable] = parts["gone"]
+    [begun, unavailable] = parts["gone"]
+    assert begun.event == "start" and begun.data["command"] is None
     assert unavailable.data["status"] == "unavailable" and "cannot connect" in unavailable.data["message"]
     assert events[-1].data["status"] == "partial"
+    # Every event, the refused and the unavailable parts' included, holds what its closed schema says.
+    for event in events:
+        Draft202012Validator(EVENT_DATA[event.event]).validate(event.data)
 
 
 async def test_on_the_text_routes_each_part_ends_with_its_own_error_line(
@@ -138,7 +146,7 @@ async def test_a_node_that_hangs_up_before_answering_is_asked_once(make_client: 
     asked = [line.split("?")[0] for line in rude_node.printed]
     assert asked.count("asked /api/v1/ping") == 1, asked  # (the others are the periodic check's)
     rude = by_node(events)["rude"]
-    assert [e.event for e in rude] == ["end"]
+    assert [e.event for e in rude] == ["start", "end"]
     assert rude[-1].data["status"] == "unavailable" and "broke off" in rude[-1].data["message"]
 
 
@@ -246,10 +254,10 @@ async def test_each_node_run_costs_the_visitor_one_run_here_and_each_visitor_has
             events = await collect(await front_ams.get(
                 "/api/v1/ping", params={"target": "127.0.0.1", "nodes": "ams1"}, headers={"X-Forwarded-For": visitor}))
             assert events[-1].data["nodes"]["ams1"] == "refused"
-            assert events[0].data["code"] == "target_denied"  # its policy, within its budget
+            assert events[-2].data["code"] == "target_denied"  # its policy, within its budget
         spent = await collect(await front_ams.get(
             "/api/v1/ping", params={"target": "127.0.0.1", "nodes": "ams1"}, headers={"X-Forwarded-For": visitor}))
-        assert spent[0].data["code"] == "rate_limited" and spent[0].data["http_status"] == 429
+        assert spent[-2].data["code"] == "rate_limited" and spent[-2].data["http_status"] == 429
 
 
 async def test_a_run_from_several_places_is_one_result(make_client: Any, make_settings: Any,

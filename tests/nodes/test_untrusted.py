@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from tests.helpers import SSE, FakeNode, collect, eventually, eventually_async, fake_node
-from webtrace.nodes.relay import Frames
 from webtrace.settings import NodeSpec
 from webtrace.web.keys import NODES, RESULTS
 
@@ -172,26 +171,6 @@ async def test_item_5_redirects_are_not_followed(make_client: Any, make_settings
     assert catcher.printed == []  # neither the run nor the check (nor the visitor's address) went there
 
 
-async def test_item_9_a_node_writing_in_small_pieces_costs_the_front_what_one_writing_at_once_does() -> None:
-    big = b"event: line\r\ndata: {\"text\": \"" + b"x" * (1024 * 1024 - 8192) + b"\"}\r\n\r\n"
-
-    def cost(pieces: list[bytes]) -> float:
-        best = float("inf")
-        for _ in range(3):
-            frames = Frames()
-            began = time.process_time()
-            got = [frame for piece in pieces for frame in frames.feed(piece)]
-            best = min(best, time.process_time() - began)
-            assert len(got) == 1 and len(got[0]) == len(big) - 4
-        return best
-
-    whole = cost([big])
-    pieces = cost([big[i:i + 4096] for i in range(0, len(big), 4096)])
-    # Linear: a few times the cost of one copy. Searching all of what waited at each
-    # piece, as the relay once did, cost about a hundred times more.
-    assert pieces < 10 * whole + 0.02, (pieces, whole)
-
-
 @pytest.mark.parametrize("mode", ["big-pieces", "big-whole"])
 async def test_item_9_a_node_s_long_events_arrive_whole(make_client: Any, make_settings: Any, mode: str) -> None:
     with lying_node(mode) as liar:
@@ -202,14 +181,3 @@ async def test_item_9_a_node_s_long_events_arrive_whole(make_client: Any, make_s
     liar_events = [(kind, data) for kind, data in events if data.get("node") == "liar"]
     assert [data["text"] for kind, data in liar_events if kind == "line"] == ["x" * (1024 * 1024 - 8 * 1024)]
     assert liar_events[-1][0] == "end" and liar_events[-1][1]["status"] == "ok"
-
-
-def test_frames_are_found_across_pieces_whatever_the_separator() -> None:
-    for separator in (b"\r\n\r\n", b"\n\n", b"\r\r"):
-        stream = b"".join(b"data: %d" % n + separator for n in range(50))
-        for size in (1, 2, 3, 5, 7):
-            frames = Frames()
-            got = [f for i in range(0, len(stream), size) for f in frames.feed(stream[i:i + size])]
-            assert got == [b"data: %d" % n for n in range(50)], (separator, size)
-    with pytest.raises(ValueError, match="too long"):
-        Frames(max_bytes=10).feed(b"x" * 11)

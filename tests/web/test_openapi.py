@@ -3,6 +3,7 @@ parameter, refusal code and event the server has is in it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any, get_args
@@ -13,7 +14,7 @@ from webtrace import create_app
 from webtrace.events import Kind
 from webtrace.tools import TOOLS
 from webtrace.web.openapi import EVENT_DATA, document, refusal_codes
-from webtrace.web.params import ROUTE_PARAMS
+from webtrace.web.routes import ROUTES
 from webtrace.web.views import api_run
 
 
@@ -44,7 +45,7 @@ def test_every_parameter_refusal_code_and_event_is_described() -> None:
     for route, path in (("api_run", "/api/v1/{tool}"), ("api_check", "/api/v1/{tool}/check"), ("text_run", "/ping"),
                         ("index", "/")):
         names = {p["name"] for p in paths[path]["get"]["parameters"]}
-        assert {p.name for p in ROUTE_PARAMS[route]} <= names, route
+        assert {p.name for p in next(r for r in ROUTES if r.name == route).params} <= names, route
     assert paths["/api/v1/{tool}"]["get"]["parameters"][0]["schema"]["enum"] == ["mtr", "traceroute", "ping"]
     codes = doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
     assert set(codes) == set(refusal_codes())
@@ -74,6 +75,22 @@ async def test_events_a_real_run_sends_match_their_schemas(client: Any) -> None:
     assert api_run.__doc__
 
 
+async def test_the_schemas_are_closed_and_a_text_routes_events_match_them(make_client: Any) -> None:
+    from jsonschema import Draft202012Validator
+
+    from tests.conftest import LOOPBACK_SETTINGS
+    assert all(schema["additionalProperties"] is False for schema in EVENT_DATA.values())
+    client = await make_client(dataclasses.replace(LOOPBACK_SETTINGS, results="memory://"))
+    for route in ("/ping", "/mtr", "/trace"):
+        resp = await client.get(route, params={"target": "127.0.0.1"})
+        await resp.text()
+        result_id = resp.headers["Link"].split("/")[1].split(">")[0]
+        stored = await (await client.get(f"/api/v1/results/{result_id}")).json()
+        assert stored["events"][0]["event"] == "start" and stored["events"][-1]["event"] == "end"
+        for event in stored["events"]:
+            Draft202012Validator(EVENT_DATA[event["event"]]).validate(event["data"])
+
+
 def test_a_route_without_a_description_stops_the_document(make_settings: Callable[..., Any]) -> None:
     app = create_app()
 
@@ -93,5 +110,5 @@ def test_every_parameter_the_views_can_read_is_listed_for_a_route() -> None:
     from webtrace.web import params
 
     defined = {id(value) for value in vars(params).values() if isinstance(value, params.Param)}
-    listed = {id(p) for route in ROUTE_PARAMS.values() for p in route}
+    listed = {id(p) for route in ROUTES for p in route.params}
     assert defined == listed

@@ -17,6 +17,8 @@ from webtrace.tools import ToolUnavailable
 from webtrace.web.metrics import METRICS, Metrics
 from webtrace.web.ratelimit import ClientBusy, RateLimited
 from webtrace.web.refusals import setup_refusals
+from webtrace.web.route import Route
+from webtrace.web.routes import setup_routes
 
 KINDS: list[tuple[Refusal, int, str, str | None]] = [
     (BadRequest("No target specified"), 400, "bad_request", None),
@@ -40,8 +42,8 @@ def refusing_app(refusal: Refusal) -> web.Application:
     async def refuse(request: web.Request) -> web.Response:
         raise refusal
 
-    app.router.add_get("/api", refuse, name="api_run")
-    app.router.add_get("/text", refuse, name="text_run")
+    setup_routes(app, [Route("api", "/api", refuse, budget="none", refuses="json", summary="refuses as JSON"),
+                       Route("text", "/text", refuse, budget="none", refuses="text", summary="refuses as text")])
     return app
 
 

@@ -10,9 +10,10 @@ answers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,8 +83,8 @@ class Nodes:
         # more is refused at once rather than left waiting for a connection.
         self.max_parts = max_parts
         self._parts: dict[str, int] = {}
-        self.stopping = False  # set as the server shuts down: a part cut off by it ends "shutdown"
-        self.relaying: set[asyncio.Task[Any]] = set()  # the parts reading a node's stream now
+        self._stopping = False  # set as the server shuts down: a part cut off by it ends "shutdown"
+        self._relaying: set[asyncio.Task[Any]] = set()  # the parts reading a node's stream now
         self._sessions: dict[str, aiohttp.ClientSession] = {}  # a connection pool per node
 
     def all(self) -> list[Node]:
@@ -107,15 +108,27 @@ class Nodes:
     def session(self, node: Node) -> aiohttp.ClientSession:
         return self._sessions[node.name]
 
-    def take_part(self, node: Node) -> bool:
-        """A place for one more run relayed to ``node``, if it has one."""
+    @contextlib.contextmanager
+    def part(self, node: Node) -> Iterator[bool]:
+        """A place for one more run relayed to ``node`` (yields False: it has none now),
+        held by the calling task, which ``stop`` cancels as the server shuts down."""
         if self._parts.get(node.name, 0) >= self.max_parts:
-            return False
+            yield False
+            return
         self._parts[node.name] = self._parts.get(node.name, 0) + 1
-        return True
+        task = asyncio.current_task()
+        assert task is not None
+        self._relaying.add(task)
+        try:
+            yield True
+        finally:
+            self._relaying.discard(task)
+            self._parts[node.name] -= 1
 
-    def give_back_part(self, node: Node) -> None:
-        self._parts[node.name] -= 1
+    @property
+    def stopping(self) -> bool:
+        """Whether the server is shutting down (a part cut off then ends "shutdown")."""
+        return self._stopping
 
     async def check_all(self) -> None:
         await asyncio.gather(*(self._check(node) for node in self.others))
@@ -156,8 +169,8 @@ class Nodes:
 
     def stop(self) -> None:
         """The server is shutting down: end every part being relayed (each says "shutdown")."""
-        self.stopping = True
-        for task in list(self.relaying):
+        self._stopping = True
+        for task in list(self._relaying):
             task.cancel()
 
     async def close(self) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import aiohttp
 import orjson
 
-from ..events import Event
+from ..events import Event, end_since
 from .checks import NODE_KINDS, Untrusted, node_event
 from .registry import Node, Nodes, why_failed
 
@@ -31,24 +31,23 @@ MAX_CODE, MAX_MESSAGE = 64, 1000  # a node's refusal, as passed on
 MAX_FRAME_BYTES = 1024 * 1024  # an SSE event; a node's tool lines are far shorter
 
 
-def ended(status: str, message: str, started: float, **more: object) -> Event:
-    return Event("end", {"status": status, "exit_code": None, "duration_s": round(time.monotonic() - started, 3),
-                         "message": message, **more})
-
-
 async def relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], forwarded_for: str,
                 emit: Emit) -> None:
     """Pass the node's events for ``path?query`` to ``emit``, ending with the part's ``end``."""
     started = time.monotonic()
-    if not nodes.take_part(node):
-        await emit([ended("refused", f"This server is relaying as many runs to {node.name} as it may at once "
-                          f"({nodes.max_parts}); try again in a moment.", started, code="busy", http_status=503)])
-        return
+    with nodes.part(node) as placed:
+        if not placed:
+            await emit([end_since("refused", f"This server is relaying as many runs to {node.name} as it may at "
+                                  f"once ({nodes.max_parts}); try again in a moment.", started, code="busy",
+                                  http_status=503)])
+            return
+        await _relay(nodes, node, path, query, forwarded_for, emit, started)
+
+
+async def _relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], forwarded_for: str,
+                 emit: Emit, started: float) -> None:
     session = nodes.session(node)
     headers = {"X-Forwarded-For": forwarded_for, "Accept": "text/event-stream"}
-    task = asyncio.current_task()
-    assert task is not None
-    nodes.relaying.add(task)
     deadline = asyncio.timeout(nodes.part_deadline)
     try:
         # Whatever the node sends, and however slowly, its part ends by the deadline.
@@ -58,21 +57,20 @@ async def relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], f
                                    allow_redirects=False) as resp:
                 if resp.status != 200:
                     code, message = await _refusal(node, resp)
-                    await emit([ended("refused", message, started, code=code, http_status=resp.status)])
+                    await emit([end_since("refused", message, started, code=code, http_status=resp.status)])
                     return
                 await _pass_on(resp, emit)
     except asyncio.CancelledError:
         if not nodes.stopping:
             raise  # the visitor left: closing the node's stream ends its tool
+        task = asyncio.current_task()
+        assert task is not None
         task.uncancel()  # cancelled by the shutdown, which wants this part's end said
-        await emit([ended("shutdown", "the run was stopped: the server is shutting down", started)])
+        await emit([end_since("shutdown", "the run was stopped: the server is shutting down", started)])
     except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
         # Not logged here, once per visitor: the periodic check logs a node going down, once.
         why = f"it did not end its run within {nodes.part_deadline:g} s" if deadline.expired() else _why(exc)
-        await emit([ended("unavailable", f"Node {node.name} is unavailable: {why}", started)])
-    finally:
-        nodes.relaying.discard(task)
-        nodes.give_back_part(node)
+        await emit([end_since("unavailable", f"Node {node.name} is unavailable: {why}", started)])
 
 
 class Frames:

@@ -14,8 +14,8 @@ import asyncio
 import bisect
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -63,8 +63,8 @@ class Recorder:
         self.ended_at: float | None = None
         self.status: str | None = None
         self.cut = False
-        # Each event as the web room sends it to followers, encoded once for them all.
-        self.encoded: dict[int, bytes] = {}
+        # Each event as followers are sent it, made once for them all (``Results.frame``).
+        self._frames: dict[int, bytes] = {}
         self._next = 1
         self._size = 0
         self._changed: asyncio.Future[None] | None = None
@@ -113,6 +113,13 @@ class Recorder:
         if not self.ended:
             self.record([Event(self.final, end)])  # type: ignore[arg-type]  # "end" or "done"
 
+    def frame(self, number: int, make: Callable[[], bytes]) -> bytes:
+        """Event ``number`` as its followers are sent it, made once for them all."""
+        frame = self._frames.get(number)
+        if frame is None:
+            frame = self._frames[number] = make()
+        return frame
+
     def whole(self) -> Batch:
         """Everything recorded so far, as one batch: for a store that lost the result."""
         return Batch(self.id, meta=self.meta, started_at=self.started_at, events=list(self.events), cut=self.cut,
@@ -143,6 +150,17 @@ def _incomplete(after: int) -> StoredEvent:
 
 def _index_after(events: list[StoredEvent], after: int) -> int:
     return bisect.bisect_right(events, after, key=lambda event: event[0])
+
+
+class Figures(NamedTuple):
+    """The results' counters, as the metrics show them."""
+
+    written: int  # result writes stored (one per result per flush)
+    write_failures: int  # flushes the store refused
+    expired: int  # results removed after their time
+    recording: int  # runs being recorded now
+    followers: int  # followers of results now
+    failing: bool  # whether the store refuses writes or reads now
 
 
 class Results:
@@ -177,6 +195,19 @@ class Results:
         self.live[result_id] = recorder
         self.writer.add(Batch(result_id, meta=meta, started_at=recorder.started_at))
         return recorder
+
+    def figures(self) -> Figures:
+        writer = self.writer
+        return Figures(writer.written if writer else 0, writer.failures if writer else 0, self.expired,
+                       len(self.live), self.followers, self.failing)
+
+    def frame(self, result_id: str, number: int, make: Callable[[], bytes]) -> bytes:
+        """Event ``number`` of a result as followers are sent it (``make`` makes it): made
+        once for all the followers of a run recording here."""
+        recorder = self.live.get(result_id)
+        if recorder is None:
+            return make()
+        return recorder.frame(number, make)
 
     def _whole(self, result_id: str) -> Batch | None:
         recorder = self.live.get(result_id)

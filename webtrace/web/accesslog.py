@@ -19,15 +19,9 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
 from ..logs import BatchedStreamHandler, JsonFormatter, access_text, log_fields, utc
-from ..process.runner import Run
 from .forwarded import CLIENT_IP
-
-# What the run did, for the access log: set by the views.
-RUN_TOOL: web.RequestKey[str] = web.RequestKey("run_tool")
-RUN_TARGET: web.RequestKey[str] = web.RequestKey("run_target")
-RUN: web.RequestKey[Run] = web.RequestKey("run")
-# How a run from several nodes ended, as its done said (or "cancelled": its visitor left).
-RUNS_ENDED: web.RequestKey[str] = web.RequestKey("runs_ended")
+from .keys import RUN_QUERY, SOURCE
+from .route import route_of
 # Set on a refusal that the access log counts in a summary instead of a line of its own.
 SUMMARISED: web.RequestKey[bool] = web.RequestKey("summarised")
 # The status logged for a client that left before any response was sent
@@ -43,16 +37,17 @@ def access_fields(request: web.BaseRequest, response: web.StreamResponse, took: 
         "status": response.status,
         "duration_s": round(took, 3),
     }
-    if RUN_TOOL in request:
-        fields["tool"] = request[RUN_TOOL]
-        fields["target"] = request.get(RUN_TARGET)
-    run = request.get(RUN)
-    outcome = None if run is None else run.outcome
-    if outcome is not None:
-        fields["run"] = outcome.status
-        fields["exit_code"] = outcome.exit_code
-    elif RUNS_ENDED in request:
-        fields["run"] = request[RUNS_ENDED]
+    query = request.get(RUN_QUERY)  # read by a run route (its record says so), whatever became of it
+    route = route_of(request) if query is not None and isinstance(request, web.Request) else None
+    if query is not None and route is not None and route.runs:
+        fields["tool"] = query.spec.name
+        fields["target"] = query.target
+    source = request.get(SOURCE)
+    ended = None if source is None else source.ended()
+    if source is not None and ended is not None:
+        fields["run"] = ended[0]
+        if source.final == "end":  # a tool that ran here; a run from several has no one exit code
+            fields["exit_code"] = ended[1]
     return fields
 
 
@@ -109,11 +104,12 @@ def setup_departures(app: web.Application) -> None:
             return await handler(request)
         except asyncio.CancelledError:
             response = _departed(request)
-            run = request.get(RUN)
-            if run is not None and run.outcome is None and run.reaped is not None:
+            source = request.get(SOURCE)
+            reaping = None if source is None else source.reaping()
+            if reaping is not None:
                 # Cancelled again while its group was being reaped: the line waits
                 # for the outcome, which the reaper settles shortly.
-                run.reaped.add_done_callback(lambda _: request.protocol.log_access(request, response, started))
+                reaping.add_done_callback(lambda _: request.protocol.log_access(request, response, started))
             else:
                 request.protocol.log_access(request, response, started)
             raise

@@ -13,6 +13,9 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from ..hops import Directory
+    from ..runs.plan import Here
+    from ..runs.query import RunQuery
+    from ..runs.source import Source
     from ..nodes.registry import Nodes
     from ..results.recorder import Results
     from ..net.policy import AddressPolicy
@@ -31,3 +34,8 @@ DIRECTORY: web.AppKey[Directory] = web.AppKey("directory")
 RESULTS: web.AppKey[Results] = web.AppKey("results")
 NODE: web.AppKey[str] = web.AppKey("node")  # this server's name, as results say where they were taken
 NODES: web.AppKey[Nodes] = web.AppKey("nodes")
+HERE: web.AppKey[Here] = web.AppKey("here")  # what runs are planned and started with
+
+# A run route's query, read once (by the rate limit), and the source that answers it.
+RUN_QUERY: web.RequestKey[RunQuery] = web.RequestKey("run_query")
+SOURCE: web.RequestKey[Source] = web.RequestKey("source")

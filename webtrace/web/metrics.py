@@ -75,14 +75,14 @@ class _ResultsCollector(Collector):
         self.results = results
 
     def collect(self) -> Iterator[Metric]:
-        r, writer = self.results, self.results.writer
+        figures = self.results.figures()
         yield CounterMetricFamily("webtrace_results_written", "Result writes stored (one per result per flush)",
-                                  value=writer.written if writer else 0)
+                                  value=figures.written)
         yield CounterMetricFamily("webtrace_results_write_failures", "Flushes the store refused",
-                                  value=writer.failures if writer else 0)
+                                  value=figures.write_failures)
         yield CounterMetricFamily("webtrace_results_expired", "Results removed after WEBTRACE_RESULTS_TTL",
-                                  value=r.expired)
-        yield GaugeMetricFamily("webtrace_results_recording", "Runs being recorded now", value=len(r.live))
-        yield GaugeMetricFamily("webtrace_results_followers", "Followers of results now", value=r.followers)
+                                  value=figures.expired)
+        yield GaugeMetricFamily("webtrace_results_recording", "Runs being recorded now", value=figures.recording)
+        yield GaugeMetricFamily("webtrace_results_followers", "Followers of results now", value=figures.followers)
         yield GaugeMetricFamily("webtrace_results_store_failing", "1 while the store refuses writes or reads",
-                                value=1 if r.failing else 0)
+                                value=1 if figures.failing else 0)

@@ -1,15 +1,16 @@
 """The API as an OpenAPI 3.1 document, built from the definitions the server uses.
 
-Routes come from the application's router (a named route this module cannot
-describe stops the document from being built, so no route goes undescribed),
-tools and text routes from the tool records, query parameters from
-``webtrace.web.params``, refusal codes from the Refusal family, event names
-from ``webtrace.events.Kind``. Served at ``/api/v1/openapi.json``.
+Routes come from the table of routes (``routes``): each record's summary,
+description, parameters, budget and refusal format, and where a route needs
+more, its own ``describe``. A route in the router but not in the table stops
+the document from being built, so no route goes undescribed. Tools and text
+routes come from the tool records, refusal codes from the Refusal family,
+events from ``webtrace.events``. Served at ``/api/v1/openapi.json``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, get_args
 
 import orjson
@@ -20,12 +21,14 @@ from ..refusals import Refusal
 from ..settings import Settings
 from ..tools import ToolSpec
 from .keys import SETTINGS, TOOLS
-from .params import ROUTE_PARAMS, Param
+from .params import Param
+from .route import ROUTE, Operations, Route
 
 VERSION = "1.0.0"
 JSON = "application/json"
 SSE = "text/event-stream"
 TEXT = "text/plain"
+HTML = "text/html"
 
 # Header names as plain strings (aiohttp's are case-insensitive strings JSON encoders refuse).
 RETRY_AFTER = str(hdrs.RETRY_AFTER)
@@ -70,12 +73,15 @@ def refusal_codes() -> list[str]:
 def document(app: web.Application) -> dict[str, Any]:
     settings = app[SETTINGS]
     tools = list(app[TOOLS].values())
+    table = app[ROUTE]
+    for served in app.router.routes():
+        if served.name is not None and served.name not in table:
+            raise KeyError(f"the route {served.name!r} is not in the table of routes, so it cannot be described")
     paths: dict[str, Any] = {}
-    for route in app.router.routes():
-        if route.name is None or route.method == hdrs.METH_HEAD:
-            continue
-        for path, operation in _OPERATIONS[route.name](tools, settings):
-            paths.setdefault(path, {})[route.method.lower()] = operation
+    for route in table.values():
+        for path, operation in (route.describe or described)(route, tools, settings):
+            head = {"summary": route.summary, **({"description": route.description} if route.description else {})}
+            paths.setdefault(path, {})[route.method.lower()] = {**head, **operation}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -133,9 +139,11 @@ def _query(params: tuple[Param, ...]) -> list[dict[str, Any]]:
 
 
 def _error_responses(media: str) -> dict[str, Any]:
-    body = {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}} if media == JSON else {
-        TEXT: {"schema": {"type": "string", "pattern": "^ERROR: "}}
-    }
+    body = {
+        JSON: {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}},
+        TEXT: {TEXT: {"schema": {"type": "string", "pattern": "^ERROR: "}}},
+        HTML: {HTML: {"schema": {"type": "string"}}},
+    }[media]
     responses: dict[str, Any] = {}
     for status, why in _REFUSAL_STATUSES.items():
         response: dict[str, Any] = {"description": why, "content": body}
@@ -156,32 +164,26 @@ def _tool_param(tools: list[ToolSpec]) -> dict[str, Any]:
             "schema": {"type": "string", "enum": [t.name for t in tools]}}
 
 
-Operations = Iterator[tuple[str, dict[str, Any]]]
+_FORMATS = {"json": JSON, "text": TEXT, "page": HTML}
 
 
-def _index(tools: list[ToolSpec], settings: Settings) -> Operations:
-    yield "/", {
-        "summary": "The page",
-        "description": "Fills the form from the query and, given a target, runs at once (a permalink).",
-        "parameters": _query(ROUTE_PARAMS["index"]),
-        "responses": {"200": {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}}},
-    }
+def described(route: Route, tools: list[ToolSpec], settings: Settings) -> Operations:
+    """A route's entry made from its record alone: its parameters, its answer, and its
+    refusals in its format (the budget it spends says which it can have)."""
+    media = _FORMATS[route.refuses]
+    responses: dict[str, Any] = {"200": {"description": route.summary, "content": {media: {"schema": {}}}}}
+    if route.budget != "none":
+        responses.update(_error_responses(media))
+    yield route.path, {"parameters": _query(route.params), "responses": responses}
 
 
-def _api_run(tools: list[ToolSpec], settings: Settings) -> Operations:
+def api_run(route: Route, tools: list[ToolSpec], settings: Settings) -> Operations:
     events = [{"$ref": f"#/components/schemas/{kind.capitalize()}Event"} for kind in get_args(Kind)]
-    yield "/api/v1/{tool}", {
-        "summary": "Run a tool, as Server-Sent Events",
-        "description": (
-            "A stream of events, each with `event:`, an increasing `id:` and JSON `data:`: first `start`, "
-            "then the tool's `line`s with what they mean (`reply`, `summary`, `hop`, `trim`, `progress`), "
-            "last `end`. The server sends a comment every few seconds while the tool is quiet. A request "
-            "carrying Last-Event-ID (an EventSource reconnecting after the end) is answered 204 and runs "
-            f"nothing. Each run spends one from the client's budget ({settings.ratelimit})."
-        ),
+    yield route.path, {
+        "description": f"{route.description} Each run spends one from the client's budget ({settings.ratelimit}).",
         "parameters": [
             _tool_param(tools),
-            *_query(ROUTE_PARAMS["api_run"]),
+            *_query(route.params),
             {"name": LAST_EVENT_ID, "in": "header", "required": False, "schema": {"type": "string"},
              "description": "Given: 204, nothing runs."},
         ],
@@ -197,25 +199,19 @@ def _api_run(tools: list[ToolSpec], settings: Settings) -> Operations:
     }
 
 
-def _api_check(tools: list[ToolSpec], settings: Settings) -> Operations:
-    yield "/api/v1/{tool}/check", {
-        "summary": "What a run would answer, without running",
-        "description": "204 where the run would start, else its refusal; spends nothing of the run budget.",
-        "parameters": [_tool_param(tools), *_query(ROUTE_PARAMS["api_check"])],
+def api_check(route: Route, tools: list[ToolSpec], settings: Settings) -> Operations:
+    yield route.path, {
+        "parameters": [_tool_param(tools), *_query(route.params)],
         "responses": {"204": {"description": "The run would start."}, **_error_responses(JSON)},
     }
 
 
-def _text_run(tools: list[ToolSpec], settings: Settings) -> Operations:
+def text_run(route: Route, tools: list[ToolSpec], settings: Settings) -> Operations:
     for tool in tools:
         yield f"/{tool.text_route}", {
             "summary": f"Run {tool.name}, as plain text",
-            "description": (
-                "The original webtrace's stream: the tool's lines (control characters shown as \\xNN), and "
-                "an `ERROR: ...` or `TIMEOUT: ...` line when the run did not end well."
-            ),
             "parameters": [
-                *_query(ROUTE_PARAMS["text_run"]),
+                *_query(route.params),
                 {"name": LAST_EVENT_ID, "in": "header", "required": False, "schema": {"type": "string"},
                  "description": "Given: 204, nothing runs."},
             ],
@@ -234,30 +230,24 @@ _RESULT_ID: dict[str, Any] = {
 }
 
 
-def _result_page(tools: list[ToolSpec], settings: Settings) -> Operations:
-    yield "/r/{result_id}", {
-        "summary": "A result, as the page shows a live run",
-        "description": "Live while the run goes on. Reading spends no run; it has a budget of its own "
-                       f"({settings.results_ratelimit}).",
+def result_page(route: Route, tools: list[ToolSpec], settings: Settings) -> Operations:
+    yield route.path, {
+        "description": f"{route.description} It has a budget of its own ({settings.results_ratelimit}).",
         "parameters": [_RESULT_ID],
         "responses": {
             "200": {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}},
-            "404": {"description": "No such result (or it expired): a page that says so.",
-                    "content": {"text/html": {"schema": {"type": "string"}}}},
-            **{k: v for k, v in _error_responses(JSON).items() if k in ("429", "503")},
+            **{k: v for k, v in _error_responses(HTML).items() if k in ("404", "429", "503")},
         },
     }
 
 
-def _result_json(tools: list[ToolSpec], settings: Settings) -> Operations:
+def result_json(route: Route, tools: list[ToolSpec], settings: Settings) -> Operations:
     event = {"type": "object", "required": ["id", "event", "data"],
              "properties": {"id": {"type": "integer", "minimum": 1}, "event": {"enum": list(get_args(Kind))},
                             "data": {"type": "object"}}}
     when = {"type": ["string", "null"], "format": "date-time"}
-    yield "/api/v1/results/{result_id}", {
-        "summary": "A result, as JSON (or as its text route printed it)",
-        "parameters": [_RESULT_ID, {"name": "format", "in": "query", "required": False,
-                                    "schema": {"type": "string", "enum": ["json", "text"]}}],
+    yield route.path, {
+        "parameters": [_RESULT_ID, *_query(route.params)],
         "responses": {
             "200": {"description": "The result.", "content": {
                 JSON: {"schema": {"type": "object", "required": ["id", "tool", "events"], "properties": {
@@ -275,17 +265,13 @@ def _result_json(tools: list[ToolSpec], settings: Settings) -> Operations:
     }
 
 
-def _result_events(tools: list[ToolSpec], settings: Settings) -> Operations:
+def result_events(route: Route, tools: list[ToolSpec], settings: Settings) -> Operations:
     events = [{"$ref": f"#/components/schemas/{kind.capitalize()}Event"} for kind in get_args(Kind)]
-    yield "/api/v1/results/{result_id}/events", {
-        "summary": "A result, as Server-Sent Events: replayed, then live until its end",
-        "description": "Every event with its original id; Last-Event-ID (or ?last_event_id=) resumes after it. "
-                       "A result that ended with nothing after it: 204.",
+    yield route.path, {
         "parameters": [
             _RESULT_ID,
             {"name": LAST_EVENT_ID, "in": "header", "required": False, "schema": {"type": "string"}},
-            {"name": "last_event_id", "in": "query", "required": False,
-             "schema": {"type": "string", "pattern": "^[0-9]{1,9}$"}},
+            *_query(route.params),
         ],
         "responses": {
             "200": {"description": "The events.", "content": {SSE: {"schema": {"oneOf": events}}}},
@@ -295,45 +281,39 @@ def _result_events(tools: list[ToolSpec], settings: Settings) -> Operations:
     }
 
 
-def _nodes(tools: list[ToolSpec], settings: Settings) -> Operations:
+def nodes(route: Route, tools: list[ToolSpec], settings: Settings) -> Operations:
     node = {"type": "object", "required": ["name", "info", "local", "up", "tools"], "properties": {
         "name": {"type": "string"}, "info": {"type": ["string", "null"]},
         "local": {"type": "boolean", "description": "true: this server"},
         "up": {"type": "boolean", "description": "as the last periodic check found it"},
         "tools": {"type": "array", "items": {"type": "string"}, "description": "as the node itself says"}}}
-    yield "/api/v1/nodes", {
-        "summary": "The vantage points: this server and the other webtraces it lists",
+    yield route.path, {
         "responses": {"200": {"description": "This server first.", "content": {JSON: {"schema": {
             "type": "object", "required": ["nodes"], "properties": {"nodes": {"type": "array", "items": node}}}}}}},
     }
 
 
-def _healthz(tools: list[ToolSpec], settings: Settings) -> Operations:
-    yield "/healthz", {
-        "summary": "Liveness",
+def healthz(route: Route, tools: list[ToolSpec], settings: Settings) -> Operations:
+    yield route.path, {
         "responses": {"200": {"description": "ok", "content": {TEXT: {"schema": {"const": "ok"}}}}},
     }
 
 
-def _metrics(tools: list[ToolSpec], settings: Settings) -> Operations:
-    yield "/metrics", {
-        "summary": "Prometheus metrics",
-        "description": "Runs by tool and status, refusals by reason, durations, runs in progress.",
+def metrics(route: Route, tools: list[ToolSpec], settings: Settings) -> Operations:
+    yield route.path, {
         "responses": {"200": {"description": "The Prometheus text format.",
                               "content": {TEXT: {"schema": {"type": "string"}}}}},
     }
 
 
-def _openapi(tools: list[ToolSpec], settings: Settings) -> Operations:
-    yield "/api/v1/openapi.json", {
-        "summary": "This document",
+def openapi(route: Route, tools: list[ToolSpec], settings: Settings) -> Operations:
+    yield route.path, {
         "responses": {"200": {"description": "OpenAPI 3.1.", "content": {JSON: {"schema": {"type": "object"}}}}},
     }
 
 
-def _static(tools: list[ToolSpec], settings: Settings) -> Operations:
-    yield "/static/{filename}", {
-        "summary": "The page's script, style sheet and icon",
+def static(route: Route, tools: list[ToolSpec], settings: Settings) -> Operations:
+    yield route.path, {
         "parameters": [{"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}],
         "responses": {
             "200": {"description": "The file.", "content": {"*/*": {"schema": {}}}},
@@ -343,31 +323,14 @@ def _static(tools: list[ToolSpec], settings: Settings) -> Operations:
     }
 
 
-# Each named route of the application, and how it is described.
-_OPERATIONS: Mapping[str, Callable[[list[ToolSpec], Settings], Operations]] = {
-    "index": _index,
-    "api_run": _api_run,
-    "api_check": _api_check,
-    "text_run": _text_run,
-    "healthz": _healthz,
-    "nodes": _nodes,
-    "result_page": _result_page,
-    "result_json": _result_json,
-    "result_events": _result_events,
-    "metrics": _metrics,
-    "openapi": _openapi,
-    "static": _static,
-}
-
-
 _DOCUMENT: web.AppKey[bytes] = web.AppKey("openapi_document")
 
 
 def setup_openapi(app: web.Application) -> None:
-    """Serve the document; built here, once every other route exists."""
-
-    async def openapi_view(request: web.Request) -> web.Response:
-        return web.Response(body=request.app[_DOCUMENT], content_type=JSON)
-
-    app.router.add_get("/api/v1/openapi.json", openapi_view, name="openapi")
+    """Build the document, once every route exists (its route is in the table)."""
     app[_DOCUMENT] = orjson.dumps(document(app))
+
+
+async def openapi_view(request: web.Request) -> web.Response:
+    """``GET /api/v1/openapi.json``: this document."""
+    return web.Response(body=request.app[_DOCUMENT], content_type=JSON)

@@ -1,6 +1,7 @@
-"""The query parameters of the routes, as data: the views read them through these
-definitions, and the API's description (``webtrace.web.openapi``) lists them
-from the same ones, so the two cannot drift apart."""
+"""The query parameters of the routes, as data: each route's record lists those it
+reads (``routes``), the views read them through these definitions, and the API's
+description (``webtrace.web.openapi``) lists them from the same ones, so the two
+cannot drift apart."""
 
 from __future__ import annotations
 
@@ -9,12 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ..jobs import choose_options, find_tool
-from ..net.targets import AFTYPES, Family, parse_aftype, parse_family, parse_target
+from ..events import PROTOCOLS
+from ..net.targets import AFTYPES, Family
 from ..refusals import BadRequest
-from ..tools import PROTOCOLS, Options, ToolSpec
-from .keys import NODES as NODE_LIST
-from .keys import PLATFORM, SETTINGS, TOOLS
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,86 +90,8 @@ PAGE_PROTOCOL = Param("protocol", "The protocol to run with (passed on to the ru
 PAGE_PORT = Param("port", "The port to run to (passed on to the run).")
 PAGE_COUNT = Param("count", "The count to run with (passed on to the run).")
 
-# Which route reads which parameters, by route name.
-ROUTE_PARAMS: dict[str, tuple[Param, ...]] = {
-    "index": (PAGE_TOOL, PAGE_ACTION, PAGE_TARGET, PAGE_FAMILY, PAGE_AFTYPE, PAGE_PROTOCOL, PAGE_PORT, PAGE_COUNT,
-              EMBED),
-    "api_run": (TARGET, FAMILY, PROTOCOL, PORT, COUNT, NODES),
-    "api_check": (TARGET, FAMILY, PROTOCOL, PORT, COUNT, NODES),
-    "text_run": (TARGET, AFTYPE, FAMILY, PROTOCOL, PORT, COUNT, NODES),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class RunQuery:
-    """What a run route was asked for, each part checked as far as it can be
-    without resolving: the target is still text."""
-
-    spec: ToolSpec
-    family: Family
-    options: Options
-    target: str
-    nodes: tuple[str, ...] | None = None  # None: this server alone, as without vantage points
-
-
-def read_run(request: web.Request) -> RunQuery:
-    """A run route's query, in the order its refusals are given; raises a Refusal."""
-    spec = _run_tool(request)
-    return RunQuery(spec, _read_family(request), _read_options(request, spec), _read_target(request),
-                    read_nodes(request))
-
-
-def read_nodes(request: web.Request) -> tuple[str, ...] | None:
-    """The vantage points asked for, by name, in the server's order; None if not asked."""
-    text = NODES.read(request)
-    if text is None or not text.strip():
-        return None
-    known = [node.name for node in request.app[NODE_LIST].all()]
-    asked = {name.strip().lower() for name in text.split(",") if name.strip()}
-    if "all" in asked:
-        return tuple(known)
-    unknown = sorted(asked - set(known))
-    if unknown:
-        raise BadRequest(f"there is no node called {unknown[0]!r} here; nodes are: {', '.join(known)}")
-    return tuple(name for name in known if name in asked)
-
-
-def check_well_formed(request: web.Request) -> None:
-    """Refuse a run request that is malformed (unknown tool, bad family or options,
-    no or bad target), as the run itself would, without resolving or running anything."""
-    parse_target(read_run(request).target)
-
-
-def _read_options(request: web.Request, spec: ToolSpec) -> Options:
-    """The run's protocol, port and count as asked for, checked; raises BadRequest."""
-    return choose_options(
-        spec, request.app[PLATFORM], request.app[SETTINGS],
-        protocol=PROTOCOL.read(request), port=PORT.read(request), count=COUNT.read(request),
-    )
-
-
-def _run_tool(request: web.Request) -> ToolSpec:
-    """The tool a run route names: by its API name, or by its text route."""
-    tools = request.app[TOOLS]
-    if "tool" in request.match_info:
-        return find_tool(tools, request.match_info["tool"])
-    route = request.match_info["route"]
-    return next(spec for spec in tools.values() if spec.text_route == route)
-
-
-def _read_family(request: web.Request) -> Family:
-    family = parse_family(FAMILY.read(request))
-    if request.match_info.route.name != "text_run":
-        return family
-    # The text routes take the original's aftype, and family as the API does.
-    aftype = parse_aftype(AFTYPE.read(request))
-    if Family.AUTO not in (family, aftype) and family != aftype:
-        raise BadRequest(f"family={family.value} and aftype={AFTYPE.read(request)} disagree: give one of them")
-    return aftype if family == Family.AUTO else family
-
-
-def _read_target(request: web.Request) -> str:
-    target = TARGET.read(request)
-    if target is None or not target.strip():
-        raise BadRequest("No target specified")
-    return target
+# The result routes'.
+FORMAT = Param("format", "text: the result as its text route printed it; else JSON.",
+               {"type": "string", "enum": ["json", "text"]})
+LAST_EVENT_ID = Param("last_event_id", "Resume after this event (as the Last-Event-ID header does).",
+                      {"type": "string", "pattern": "^[0-9]{1,9}$"})

@@ -1,14 +1,16 @@
 """Per-client budgets: the rate limit (limits) and the cap on runs at once.
 
-Every request to a run route counts against one budget per client across all
-tools, valid or not. An EventSource reconnect (``Last-Event-ID``) is answered
-204 here, on every run route, before any view sees it: the exemption from the
-budget and the promise to run nothing are one decision, so no route can spend
-nothing and still run a tool. The check route reports the run
-budget without spending it, and draws on a budget of its own of the same size,
-so it cannot be used to make this server resolve names without limit. IPv6 clients are keyed by their
-prefix (``WEBTRACE_RATELIMIT_IPV6_PREFIX``), since one subscriber usually holds
-a whole /64.
+Each route's record (``routes``) names the budget it spends: ``run``, ``check``,
+``results`` or ``none``. Every request to a run route counts against one budget
+per client across all tools, valid or not; its query is read here, once (it
+counts the nodes), and kept on the request for the view. An EventSource
+reconnect (``Last-Event-ID``) is answered 204 here, on every run route, before
+any view sees it: the exemption from the budget and the promise to run nothing
+are one decision, so no route can spend nothing and still run a tool. The check
+route reports the run budget without spending it, and draws on a budget of its
+own of the same size, so it cannot be used to make this server resolve names
+without limit. IPv6 clients are keyed by their prefix
+(``WEBTRACE_RATELIMIT_IPV6_PREFIX``), since one subscriber usually holds a whole /64.
 
 A client over budget is remembered until its window frees a run: with a
 moving window a refused hit consumes nothing and no instance can free a slot
@@ -48,14 +50,11 @@ from ..refusals import Refusal
 from .accesslog import SUMMARISED, RefusalSummary
 from .forwarded import CLIENT_IP
 from .keys import SETTINGS
-from .params import check_well_formed, read_nodes
+from .query import query_of
+from .route import route_of
 
 log = logging.getLogger(__name__)
 
-RUN_ROUTES = frozenset({"api_run", "text_run"})
-# Reading results spends no run, but draws on a budget of its own against scraping.
-RESULT_ROUTES = frozenset({"result_page", "result_json", "result_events"})
-CHECK_ROUTE = "api_check"
 STORAGE_RETRY_S = 5.0
 MAX_REMEMBERED = 100_000  # refused clients kept in memory before expired ones are swept
 CLIENT_BUSY_RETRY_S = 5
@@ -217,16 +216,6 @@ class ClientLimiter:
             del self._running[key]
 
 
-def _runs_asked(request: web.Request) -> int:
-    """One run, or one per node for a run from several places (nodes=). A malformed
-    list costs one, as any malformed request does; the view refuses it."""
-    try:
-        nodes = read_nodes(request)
-    except Refusal:
-        return 1
-    return len(nodes) if nodes else 1
-
-
 LIMITER: web.AppKey[ClientLimiter] = web.AppKey("limiter")
 # RateLimit-* headers for an accepted run, sent with its response.
 RATE_HEADERS: web.RequestKey[dict[str, str]] = web.RequestKey("rate_headers")
@@ -278,47 +267,57 @@ def setup_ratelimit(app: web.Application) -> None:
             request[SUMMARISED] = True
         return decision
 
-    @web.middleware
-    async def ratelimit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        route = request.match_info.route.name
-        if route == CHECK_ROUTE:
-            key = limiter.key(request[CLIENT_IP])
-            checks = refused_again(request, f"check:{key}") or await limiter.hit(f"check:{key}")
-            if not checks.allowed:
-                raise RateLimited("Too many checks; try again later.", retry_after_s=checks.reset_s,
-                                  headers=checks.headers())
-            runs = await limiter.test(key)
-            if not runs.allowed:
-                raise over_budget(runs)
-            if limiter.busy(key):
-                raise too_many_at_once(runs)
-            return await handler(request)
-        if route in RESULT_ROUTES:
-            key = f"read:{readers.key(request[CLIENT_IP])}"
-            reads = readers.remembered(key) or await readers.hit(key)
-            if not reads.allowed:
-                raise RateLimited(f"Too many result reads: the limit is {reads.window}. "
-                                  f"Try again in {reads.reset_s} s.", retry_after_s=reads.reset_s,
-                                  headers=reads.headers())
-            return await handler(request)
-        if route not in RUN_ROUTES:
-            return await handler(request)
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         key = limiter.key(request[CLIENT_IP])
-        if hdrs.LAST_EVENT_ID in request.headers:
-            # EventSource reconnecting after the end: never run the tool again, and
-            # spend nothing. A malformed request is refused as it would be without the
-            # header, and spends as it would: the header buys no free refusals.
-            try:
-                check_well_formed(request)
-            except Refusal:
-                decision = refused_again(request, key) or await limiter.hit(key)
-                if not decision.allowed:
-                    raise over_budget(decision) from None
-                raise
-            return web.Response(status=204)
-        decision = refused_again(request, key) or await limiter.hit(key, _runs_asked(request))
+        checks = refused_again(request, f"check:{key}") or await limiter.hit(f"check:{key}")
+        if not checks.allowed:
+            raise RateLimited("Too many checks; try again later.", retry_after_s=checks.reset_s,
+                              headers=checks.headers())
+        runs = await limiter.test(key)
+        if not runs.allowed:
+            raise over_budget(runs)
+        if limiter.busy(key):
+            raise too_many_at_once(runs)
+        return await handler(request)
+
+    async def read(request: web.Request, handler: Handler) -> web.StreamResponse:
+        # Reading results spends no run, but draws on a budget of its own against scraping.
+        key = f"read:{readers.key(request[CLIENT_IP])}"
+        reads = readers.remembered(key) or await readers.hit(key)
+        if not reads.allowed:
+            raise RateLimited(f"Too many result reads: the limit is {reads.window}. "
+                              f"Try again in {reads.reset_s} s.", retry_after_s=reads.reset_s,
+                              headers=reads.headers())
+        return await handler(request)
+
+    async def spend(request: web.Request, key: str, cost: int) -> Decision:
+        decision = refused_again(request, key) or await limiter.hit(key, cost)
         if not decision.allowed:
             raise over_budget(decision)
+        return decision
+
+    async def run(request: web.Request, handler: Handler) -> web.StreamResponse:
+        key = limiter.key(request[CLIENT_IP])
+        reconnect = hdrs.LAST_EVENT_ID in request.headers
+        if not reconnect and (standing := refused_again(request, key)) is not None:
+            raise over_budget(standing)  # a flood's path: refused before its query is even read
+        try:
+            query = query_of(request)  # read once, here: it says how many runs it costs
+        except Refusal:
+            # A malformed request costs a run as any request does (the header buys no
+            # free refusals), and is refused as it would be, unless the budget is gone.
+            await spend(request, key, 1)
+            raise
+        if reconnect:
+            # EventSource reconnecting after the end: never run the tool again, and
+            # spend nothing. A target that can never run is refused as it would be.
+            try:
+                query.well_formed()
+            except Refusal:
+                await spend(request, key, 1)
+                raise
+            return web.Response(status=204)
+        decision = await spend(request, key, query.runs)
         request[RATE_HEADERS] = decision.headers()
         if not limiter.acquire(key):
             raise too_many_at_once(decision)
@@ -326,5 +325,17 @@ def setup_ratelimit(app: web.Application) -> None:
             return await handler(request)
         finally:
             limiter.release(key)
+
+    async def free(request: web.Request, handler: Handler) -> web.StreamResponse:
+        return await handler(request)
+
+    budgets = {"run": run, "check": check, "results": read, "none": free}
+
+    @web.middleware
+    async def ratelimit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = route_of(request)
+        if route is None or route.budget is None:
+            return await handler(request)  # no route matched: a 404 or 405, spending nothing
+        return await budgets[route.budget](request, handler)
 
     app.middlewares.append(ratelimit_middleware)

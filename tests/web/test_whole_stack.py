@@ -1,4 +1,4 @@
-"""Service tests: the real tools on loopback through the HTTP API and the text routes."""
+"""Whole-stack tests: the real tools on loopback through the HTTP API and the text routes, every room in between."""
 
 import asyncio
 import os

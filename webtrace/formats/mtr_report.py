@@ -41,7 +41,8 @@ class MtrReport:
 
     def lines(self, event: Event) -> list[str]:
         if event.kind == "start":
-            self._started = True
+            # A node's part that ended before its node began it has a start with no address.
+            self._started = event.data.get("address") is not None
         elif event.kind == "hop":
             return self._hop(event.data)
         elif event.kind == "trim":

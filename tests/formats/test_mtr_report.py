@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from webtrace.events import Event
 from webtrace.parsers import MtrParser
-from webtrace.parsers.mtr_report import MtrReport
+from webtrace.formats.mtr_report import MtrReport
 
 from tests.helpers import DATA
 

@@ -1,0 +1,231 @@
+"""The load generator: visitors as asyncio/aiohttp clients, each stream read and
+timed line by line, and the yardsticks' figures set beside webtrace's."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from .stamped import latency_of, make_wrappers
+from .stats import at_same_moments, percentile, weighted_percentile
+from .harness import HERE, PING_COUNT, PING_INTERVAL, Server
+
+
+def session(server: Server) -> aiohttp.ClientSession:
+    return unix_session(server.sock)
+
+
+def unix_session(sock: Path) -> aiohttp.ClientSession:
+    connector = aiohttp.UnixConnector(path=str(sock), limit=0)
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120))
+
+
+@dataclass
+class Streams:
+    latency: list[float] = field(default_factory=list)  # tool printed -> client read
+    printed: list[float] = field(default_factory=list)  # when the tool printed each line (wall clock)
+    ttfb: list[float] = field(default_factory=list)  # request sent -> headers read
+    first_line: list[float] = field(default_factory=list)  # request sent -> tool printed its first line
+    completed: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def lines(self) -> int:
+        return len(self.latency)
+
+
+_STATUS = re.compile(rb'"status":"([a-z_]+)"')
+
+
+async def stream(http: aiohttp.ClientSession, url: str, arrive: float, into: Streams, sse: bool,
+                 seen: Callable[[bytes], None] | None = None, parts: int = 1) -> None:
+    """One visitor arriving at wall-clock time ``arrive``; times count from then.
+    ``seen`` is shown every line read, as it is read. An SSE stream is complete once
+    it has sent ``parts`` ends with the status ok (one per node, for a run from several).
+
+    The stream is read as it comes, a read at a time, and the lines of one read are
+    timed together: this process shares the cores with the servers it measures, and a
+    line at a time cost it a fifth more CPU."""
+    await asyncio.sleep(max(0.0, arrive - time.time()))
+    asked = arrive
+    try:
+        async with http.get(url) as resp:
+            into.ttfb.append(time.time() - asked)
+            if resp.status != 200:
+                into.failures.append(f"HTTP {resp.status}")
+                return
+            first, at_end, ends, bad, pending = True, False, 0 if sse else parts, 0, b""
+            async for chunk in resp.content.iter_any():
+                now = time.time()
+                whole, newline, pending = (pending + chunk).rpartition(b"\n")
+                if not newline:
+                    continue
+                for raw in whole.split(b"\n"):
+                    if seen is not None:
+                        seen(raw)
+                    if sse and raw.startswith(b"event: "):
+                        at_end = raw.startswith(b"event: end")
+                    elif at_end and raw.startswith(b"data: "):
+                        at_end = False
+                        status = _STATUS.search(raw)
+                        if status is not None and status.group(1) == b"ok":
+                            ends += 1
+                        else:
+                            bad += 1
+                            into.failures.append(f"ended {status.group(1).decode() if status else 'without a status'}")
+                    latency = latency_of(raw, now)
+                    if latency is None:
+                        continue
+                    into.latency.append(latency)
+                    into.printed.append(now - latency)
+                    if first:
+                        into.first_line.append(now - latency - asked)
+                        first = False
+            if ends == parts and not first:
+                into.completed += 1
+            elif ends + bad < parts:
+                into.failures.append("stream ended early")
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        into.failures.append(type(exc).__name__)
+
+
+def floor(n: int, spread: float, count: int = PING_COUNT) -> dict[str, Any]:
+    wrappers = make_wrappers(Path(tempfile.mkdtemp(prefix="webtrace-floor-")))
+    argv = [str(wrappers / "ping"), "-n", "-O", "-c", str(count), "-i", str(PING_INTERVAL), "-4", "127.0.0.1"]
+    result = subprocess.run([sys.executable, "-m", "benchmarks.floor", str(n), str(spread), *argv],
+                            capture_output=True, text=True, check=True, cwd=HERE.parent)
+    shutil.rmtree(wrappers, ignore_errors=True)
+    return json.loads(result.stdout)
+
+
+async def bare_headers(work: Path, n: int) -> list[float]:
+    """Times to response headers for N visitors at once, from a bare aiohttp server that
+    answers at once (benchmarks/bare.py) and starts nothing: the same client's floor."""
+    sock = work / "bare.sock"
+    bare = subprocess.Popen([sys.executable, "-m", "benchmarks.bare", str(sock)],
+                            stdout=subprocess.PIPE, text=True, cwd=HERE.parent)
+    ttfb: list[float] = []
+    try:
+        assert bare.stdout is not None
+        bare.stdout.readline()  # listening
+        async with unix_session(sock) as http:
+            begin = time.time() + 0.2
+
+            async def one() -> None:
+                await asyncio.sleep(max(0.0, begin - time.time()))
+                async with http.get("http://bare/") as resp:
+                    ttfb.append(time.time() - begin)
+                    await resp.read()
+
+            await asyncio.gather(*(one() for _ in range(n)))
+    finally:
+        bare.kill()
+        bare.wait()
+    return ttfb
+
+
+_ID_LINE = re.compile(rb"^id: (\d+)\r?$", re.MULTILINE)
+
+
+_DATA_LINE = re.compile(rb"^data: (.*)\r?$", re.MULTILINE)
+
+
+async def event_ids(sock: Path, path: str, first_data: list[bytes] | None = None) -> AsyncIterator[tuple[str, float]]:
+    """Each SSE event's id on ``path`` and when the read holding it returned. Raw HTTP/1.1
+    on the socket, a read at a time: a thousand streams read in this one process must
+    cost it as little as they can, or the load generator's own delay is what is measured."""
+    reader, writer = await asyncio.open_unix_connection(str(sock))
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: webtrace\r\nConnection: close\r\n\r\n".encode())
+        carry = b""
+        while chunk := await reader.read(65536):
+            now = time.monotonic()
+            text = carry + chunk
+            cut = text.rfind(b"\n") + 1
+            carry = text[cut:]
+            if first_data is not None and not first_data and (data := _DATA_LINE.search(text, 0, cut)):
+                first_data.append(data.group(1))  # the caller wants the first event's data
+            for found in _ID_LINE.finditer(text, 0, cut):
+                yield found.group(1).decode(), now
+    finally:
+        writer.close()
+
+
+class PairedStreams:
+    """Visitors, each sent to a node when a visitor's part through the front starts there."""
+
+    _NODE = re.compile(rb'"node":"([^"]+)"')
+
+    def __init__(self, http: aiohttp.ClientSession) -> None:
+        self.http = http
+        self._streams: list[asyncio.Task[None]] = []
+
+    def watcher(self, urls: dict[str, str], into: Streams) -> Callable[[bytes], None]:
+        """What one visitor through the front shows its lines to: for the part starting
+        on node NAME, a visitor goes to ``urls[NAME]`` and its lines count ``into``."""
+        after_start = False
+
+        def seen(raw: bytes) -> None:
+            nonlocal after_start
+            if raw.startswith(b"event: "):
+                after_start = raw.startswith(b"event: start")
+            elif after_start and raw.startswith(b"data: ") and (found := self._NODE.search(raw)):
+                after_start = False
+                url = urls[found.group(1).decode()]
+                self._streams.append(asyncio.ensure_future(stream(self.http, url, time.time(), into, True)))
+        return seen
+
+    async def finished(self) -> None:
+        await asyncio.gather(*self._streams)
+
+
+def p99_over(latencies: list[float], yardstick: list[float]) -> float | None:
+    """How much later the 99th percentile of ``latencies`` is than the yardstick's."""
+    mine, theirs = percentile(latencies, 99), percentile(yardstick, 99)
+    return None if mine is None or theirs is None else mine - theirs
+
+
+# Lines printed within this much of each other count as printed at the same moment of a round.
+SAME_MOMENT_S = 0.1
+
+
+def p99_over_at_same_moments(streams: Streams, yardstick: Streams) -> float | None:
+    """As ``p99_over``, with ``streams``' lines weighted so that when they were printed
+    matches when the yardstick's were. The yardstick's visitors start as their paired
+    part starts, but their lines still come a little later in the round, when the
+    crowd has thinned: unweighted, the comparison would favour the yardstick."""
+    weighted, theirs = at_same_moments(streams.latency, streams.printed, yardstick.latency, yardstick.printed,
+                                       SAME_MOMENT_S)
+    mine, base = weighted_percentile(weighted, 99), percentile(theirs, 99)
+    return None if mine is None or base is None else mine - base
+
+
+async def median_round(
+    rounds: int, once: Callable[[], Awaitable[dict[str, Any]]], key: Callable[[dict[str, Any]], float]
+) -> dict[str, Any]:
+    """Run a scenario ``rounds`` times (server and floor alike, in turn) and report the
+    round whose ``key`` is the median: a two-core machine shared with the load
+    generator varies by about a millisecond at p99 from one run to the next."""
+    results = [await once() for _ in range(rounds)]
+    chosen = dict(sorted(results, key=key)[len(results) // 2])
+    chosen["rounds"] = [key(r) for r in results]
+    return chosen
+
+
+def cpu_per_line(result: dict[str, Any]) -> float:
+    return float(result["cpu_per_line"])
+
+
+def latency_over_floor(result: dict[str, Any]) -> float:
+    return float(result["p99_latency"] - result["floor_p99_latency"])

@@ -1,0 +1,112 @@
+// How a run's parts look: each part's view (the only one, or one per node, cloned
+// from the template's), reset and filled as its events arrive; the result's link.
+// Which views a part shows comes from its tool's record (view: chart, hops or lines).
+
+import { resetChart } from "./chart.js";
+import { mainView, ui, viewOf } from "./dom.js";
+import { resetHops } from "./hops.js";
+import { nodeInfo, nodesOf, permalink, resultUrl, textUrl, toolNamed } from "./params.js";
+
+export function newPart(view) {
+  return { view, rows: new Map(), replies: new Map(), ended: false };
+}
+
+// A node's part: a copy of the template's, its ids made its own.
+export function partView(node) {
+  const part = mainView.part.cloneNode(true);
+  part.removeAttribute("id");
+  part.hidden = false; // the template's own is hidden while there are several
+  part.dataset.node = node;
+  for (const el of part.querySelectorAll("[id]")) el.id = `${el.id}--${node}`;
+  for (const el of part.querySelectorAll("[for]")) el.htmlFor = `${el.htmlFor}--${node}`;
+  for (const el of part.querySelectorAll("[aria-labelledby]")) {
+    el.setAttribute("aria-labelledby", `${el.getAttribute("aria-labelledby")}--${node}`);
+  }
+  const view = viewOf(part);
+  view.title.hidden = false;
+  view.name.textContent = node;
+  view.info.textContent = nodeInfo(node);
+  ui.parts.append(part);
+  return view;
+}
+
+// The result's own link (and, on its page, when and where it was taken), and "Run again".
+export function showAbout(id, words) {
+  const link = resultUrl(id);
+  ui.taken.textContent = `${words} `;
+  if (words === "Saved as") {
+    const anchor = document.createElement("a");
+    anchor.href = link.href;
+    anchor.id = "result-link";
+    anchor.textContent = link.pathname.split("/").slice(-2).join("/");
+    ui.taken.append(anchor);
+  }
+  ui.resultAbout.hidden = false;
+  ui.resultAbout.dataset.link = link.href;
+}
+
+export function when(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : `${date.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+}
+
+// The link to share: the run's result where it has one, else the permalink that runs it again.
+export function shareLink() {
+  return ui.resultAbout.hidden ? location.href : ui.resultAbout.dataset.link;
+}
+
+export function resetResult(params) {
+  ui.result.hidden = false;
+  ui.resultAbout.hidden = true;
+  ui.taken.textContent = "";
+  ui.runAgain.href = permalink(params);
+  for (const part of [...ui.parts.querySelectorAll(".part")]) if (part !== mainView.part) part.remove();
+  const several = Boolean(nodesOf(params));
+  ui.parts.classList.toggle("several", several);
+  mainView.part.hidden = several;
+  ui.textLink.href = textUrl(params).href;
+  resetView(mainView, params);
+}
+
+function resetView(view, params) {
+  view.metaText.textContent = `${params.tool} to ${params.target}`;
+  view.command.textContent = "";
+  view.output.textContent = "";
+  view.status.hidden = true;
+  view.status.textContent = "";
+  resetHops(view);
+  resetChart(view);
+  showViews(view, params.tool);
+  view.progress.max = 1;
+  view.progress.value = 0;
+  view.progressLabel.textContent = "Progress";
+}
+
+export function onLine(data, part) {
+  part.view.output.append(document.createTextNode(`${data.text}\n`));
+}
+
+export function onProgress(data, part) {
+  part.view.progress.max = data.total;
+  part.view.progress.value = data.done;
+  part.view.progressLabel.textContent = `${data.done} of ${data.total}`;
+}
+
+// Every part's raw output, each under its node's name when there are several.
+export function outputText() {
+  const parts = [...ui.parts.querySelectorAll(".part")].filter((part) => !part.hidden);
+  if (parts.length === 1 && !parts[0].dataset.node) return viewOf(parts[0]).output.textContent;
+  return parts.map((part) => `[${part.dataset.node}]\n${viewOf(part).output.textContent}`).join("\n");
+}
+
+// The views its tool's output is shown in: the hop table, the chart, the lines alone;
+// progress where it has a count to go by.
+export function showViews(view, tool) {
+  const spec = toolNamed(tool) || { view: "lines", count: false };
+  view.hopsView.hidden = spec.view !== "hops";
+  view.chartView.hidden = spec.view !== "chart";
+  view.progressRow.hidden = !spec.count;
+  // A tool shown as its lines alone has them open; the others keep them folded under their view.
+  const raw = view.output.closest("details");
+  if (raw) raw.open = spec.view === "lines";
+}

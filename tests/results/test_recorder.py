@@ -1,0 +1,66 @@
+"""The recorder: a run's events kept as the visitor saw them, cut at the size limit,
+ended once, followed live, and each event made once for all its followers."""
+
+from __future__ import annotations
+
+import asyncio
+
+from webtrace.events import Event, end_event, start_event
+from webtrace.results.recorder import Results
+from webtrace.results.store import MemoryStore
+
+START = start_event(tool="ping", target="x", address="127.0.0.1", family="4", protocol="icmp", port=None, count=3,
+                    command="ping 127.0.0.1", result=None)
+
+
+def results(max_bytes: int = 10_000) -> Results:
+    return Results(MemoryStore(ttl=60), max_bytes=max_bytes, node="lon1", run_timeout=30)
+
+
+async def test_events_are_numbered_as_sent_and_the_end_ends_the_result() -> None:
+    kept = results()
+    recorder = kept.start(dict(START.data))
+    assert recorder is not None
+    raw = recorder.record([START, Event("line", {"text": "64 bytes"})])
+    assert raw[1] == b'{"text":"64 bytes"}'  # encoded once, for the store and the sink alike
+    recorder.record([end_event("ok", "done", duration_s=1.0, exit_code=0)])
+    assert [(n, kind) for n, kind, _ in recorder.events] == [(1, "start"), (2, "line"), (3, "end")]
+    assert recorder.ended and recorder.status == "ok"
+    recorder.finish(end_event("cancelled", "left", duration_s=2.0).data)  # ended already: nothing more
+    assert len(recorder.events) == 3
+    figures = kept.figures()
+    assert figures.recording == 1 and not figures.failing
+    await kept.close()
+
+
+async def test_a_result_past_its_size_is_cut_but_still_ends() -> None:
+    kept = results(max_bytes=200)
+    recorder = kept.start(dict(START.data))
+    assert recorder is not None
+    recorder.record([Event("line", {"text": "x" * 60}) for _ in range(10)])
+    recorder.record([end_event("ok", "done", duration_s=1.0)])
+    assert recorder.cut and recorder.events[-1][1] == "end" and len(recorder.events) < 11
+    await kept.close()
+
+
+async def test_followers_get_what_came_and_what_comes_and_share_each_frame() -> None:
+    kept = results()
+    recorder = kept.start(dict(START.data))
+    assert recorder is not None
+    recorder.record([START])
+
+    async def follow() -> list[int]:
+        return [n for batch in [b async for b in recorder.follow(0)] for n, _, _ in batch]
+
+    followers = [asyncio.create_task(follow()) for _ in range(2)]
+    await asyncio.sleep(0)
+    recorder.record([end_event("ok", "done", duration_s=1.0)])
+    assert await asyncio.gather(*followers) == [[1, 2], [1, 2]]
+    made: list[int] = []
+
+    def make() -> bytes:
+        made.append(1)
+        return b"frame"
+
+    assert [kept.frame(recorder.id, 1, make) for _ in range(3)] == [b"frame"] * 3 and made == [1]
+    await kept.close()

@@ -1,0 +1,7 @@
+"""What a run looks like other than as events: pure renderers, events in, text out.
+
+The text routes' lines (``text``: the original webtrace's lines, the closing
+``ERROR:``/``TIMEOUT:`` line, the ``[node] `` prefixes of a run from several
+places) and mtr's report table (``mtr_report``). Nothing here does I/O or knows
+HTTP; a stored result printed again through them is what its text route printed.
+"""

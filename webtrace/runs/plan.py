@@ -1,0 +1,74 @@
+"""A run's plan: the query checked against this server (its address policy, its
+resolver, its tools), before anything starts. Everything that can refuse a run
+once its query is read happens here or when its job starts (``job.start_job``),
+before any response begins and before any process exists."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from ..hops import Directory
+from ..net.addresses import IPAddress
+from ..net.policy import AddressPolicy
+from ..net.targets import Family, Resolver, Target, parse_target, resolve
+from ..process.runner import ProcessRunner
+from ..tools import Options, RunLimits, ToolContext, ToolSpec, build_argv, locate
+from .query import RunQuery
+
+
+@dataclass(frozen=True, slots=True)
+class Here:
+    """What this server runs with: the policy and resolver a plan is checked with,
+    and the runner and directory its job starts with."""
+
+    policy: AddressPolicy
+    resolver: Resolver
+    platform: str
+    limits: RunLimits
+    resolve_timeout: float
+    max_hops: int
+    runner: ProcessRunner
+    directory: Directory | None = None
+
+    @property
+    def run_timeout(self) -> float:
+        return self.limits.timeout_s
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A checked request: what would run, against which address."""
+
+    spec: ToolSpec
+    target: Target
+    address: IPAddress
+    executable: str
+    argv: list[str]
+    platform: str
+    options: Options
+
+    @property
+    def family(self) -> Family:
+        return Family.of(self.address)
+
+    @property
+    def command(self) -> str:
+        return shlex.join(self.argv)
+
+
+async def plan_job(query: RunQuery, here: Here) -> Plan:
+    """Validate and resolve the query's target; raises a Refusal (bad target,
+    denied, unresolvable, tool not installed). Starts nothing."""
+    spec = query.spec
+    target = parse_target(query.target)
+    address = await resolve(target, query.family, here.policy, resolver=here.resolver, timeout=here.resolve_timeout)
+    executable = locate(spec, here.platform)
+    ctx = ToolContext(
+        address=str(address),
+        family=Family.of(address),
+        options=query.options,
+        max_hops=here.max_hops,
+        interval_s=spec.count.interval_s if spec.count is not None else None,
+    )
+    return Plan(spec, target, address, executable, build_argv(spec, ctx, here.platform), here.platform, query.options)
