@@ -60,7 +60,3 @@ def route_of(request: web.Request) -> Route | None:
     """The record of the route the request matched (None: no route matched)."""
     name = request.match_info.route.name
     return request.app[ROUTE].get(name) if name is not None else None
-
-
-class RouteError(ValueError):
-    """A route in the table that cannot be served as it stands."""
