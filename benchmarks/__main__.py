@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 
+from .formats import result_formats
 from .harness import RESULTS, run
 from .load import cpu_per_line, latency_over_floor, median_round
 from .scenarios import disconnect_storm, followers, mtr_crowd, mtr_first_hop, nodes_fanout, ping_streams, refused_rate
@@ -48,6 +49,8 @@ FULL: dict[str, Callable[[Path], Any]] = {
     "refused-429": lambda w: median_round(3, lambda: refused_rate(w, 5, 50), lambda r: float(r["ratio"])),
     "disconnect-storm-500": lambda w: disconnect_storm(w, 500),
     "mtr-first-hop": lambda w: mtr_first_hop(w, 10),
+    # A result at WEBTRACE_RESULT_MAX_BYTES read in each format.
+    "formats-2MiB": lambda w: result_formats(w),
 }
 
 
@@ -61,6 +64,7 @@ SMOKE: dict[str, Callable[[Path], Any]] = {
     "ping-10-results": lambda w: ping_streams(w, 10, 0.5, results=True),
     "followers-10": lambda w: followers(w, 10, 2),
     "nodes-5": lambda w: nodes_fanout(w, 5, 4),
+    "formats-64KiB": lambda w: result_formats(w, 65536),
 }
 
 

@@ -39,6 +39,11 @@ def test_every_scenario_runs_at_a_small_size(tmp_path: Path) -> None:
     assert fanned["nginx_completed"] == 4 and fanned["nginx_lines"] == 20 and fanned["nginx_added_p99"] is not None
     assert "added_p99_same_moments" in fanned and "nginx_added_p99_same_moments" in fanned
     assert fanned["front_cpu_per_line"] > 0 and fanned["node_cpu_per_line"] > 0
+    formats = results["formats-64KiB"]
+    for name in ("mtr json", "mtr text", "mtr atlas", "mtr mtr-json", "mtr csv", "ping json", "ping text",
+                 "ping atlas", "ping csv"):
+        assert formats[name]["server_cpu_ms"] > 0 and formats[name]["response_bytes"] > 0
+        assert formats[name]["written_bytes"] == formats[name]["response_bytes"]  # what the server sent
 
 
 def test_a_weighted_percentile_counts_each_value_by_its_weight() -> None:

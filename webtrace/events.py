@@ -99,7 +99,12 @@ EVENT_DATA: Mapping[str, Schema] = {
             "received": {"type": "integer"},
             "loss_pct": {"type": "number"},
             **{name: _NUMBER_OR_NULL for name in ("last_ms", "avg_ms", "best_ms", "worst_ms", "stdev_ms")},
-            "rtts_ms": {"type": "array", "items": _NUMBER_OR_NULL, "description": "traceroute: each probe"},
+            "rtts_ms": {"type": "array", "items": _NUMBER_OR_NULL,
+                        "description": "each probe's time in the order sent, null: lost (traceroute: every row; "
+                                       "mtr: the hop's last row, sent as the run ends)"},
+            "probe_hosts": {"type": "array", "items": _INT_OR_NULL,
+                            "description": "traceroute: for each probe in rtts_ms, the index in hosts of the host "
+                                           "that answered it; null: no answer"},
             "notes": {"type": "array", "items": {"type": "string"}, "description": "traceroute: !H, !N, ..."},
         },
     },

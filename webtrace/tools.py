@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .events import PROTOCOLS, Parser, TextView
+from .formats.exports import ATLAS_PING, ATLAS_TRACEROUTE, CSV_HOPS, CSV_REPLIES, MTR_JSON, OWN_LABELS, Export
 from .formats.mtr_report import MtrReport
 from .formats.text import NodeLines, TextLines
 from .net.targets import Family
@@ -129,6 +130,8 @@ class ToolSpec:
     hops: bool = False
     view: View = "lines"  # how the page shows its output
     silent: str = "*"  # how the page's hop table shows a hop that did not answer
+    # The formats its results can be read in besides json and text (?format=).
+    exports: tuple[Export, ...] = ()
 
     def text(self, server: str, started: float, *, several: bool = False) -> TextLines | NodeLines:
         """What its text route prints for a run (``several``: from several nodes) begun at ``started``."""
@@ -146,7 +149,12 @@ class ToolSpec:
             return None
         return {"name": self.name, "label": self.label, "text_route": self.text_route, "aliases": list(self.aliases),
                 "protocols": list(argv.protocols), "ports": self.ports, "count": self.count is not None,
-                "view": self.view, "silent": self.silent}
+                "view": self.view, "silent": self.silent,
+                "formats": [*({"name": name, "label": label} for name, label in OWN_LABELS.items()),
+                            *({"name": export.name, "label": export.label} for export in self.exports)]}
+
+    def export(self, name: str) -> Export | None:
+        return next((export for export in self.exports if export.name == name), None)
 
     def argv_on(self, platform: str) -> Argv | None:
         """How ``platform`` runs this tool, or None if it is not offered there."""
@@ -185,6 +193,7 @@ MTR = ToolSpec(
     hops=True,
     view="hops",
     silent="???",
+    exports=(ATLAS_TRACEROUTE, MTR_JSON, CSV_HOPS),
 )
 
 TRACEROUTE = ToolSpec(
@@ -207,6 +216,7 @@ TRACEROUTE = ToolSpec(
     aliases=("trace",),
     hops=True,
     view="hops",
+    exports=(ATLAS_TRACEROUTE, CSV_HOPS),
 )
 
 PING = ToolSpec(
@@ -222,6 +232,7 @@ PING = ToolSpec(
     parser=lambda address, total: PingParser(count=total),
     count=Counting(4, 1.0),
     view="chart",
+    exports=(ATLAS_PING, CSV_REPLIES),
 )
 
 # The page's order; the first is the default tool (mtr, as in the original).

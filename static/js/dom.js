@@ -37,6 +37,8 @@ const findElements = () => ({
   taken: $("#taken"),
   runAgain: $("#run-again"),
   textLink: $("#text-link"),
+  downloads: $("#downloads"),
+  downloadList: $("#download-list"),
   themeToggle: $("#theme-toggle"),
   useMyIp: $("#use-my-ip"),
   clientIp: $("#client-ip"),

@@ -157,6 +157,13 @@ export function resultEventsUrl(id, after) {
   return url;
 }
 
+// A result in one of its formats (json, text, and those its tool's record lists).
+export function resultFormatUrl(id, format) {
+  const url = new URL(`api/v1/results/${encodeURIComponent(id)}`, ROOT);
+  url.searchParams.set("format", format);
+  return url;
+}
+
 export function apiUrl(params, suffix = "") {
   const url = new URL(`api/v1/${encodeURIComponent(params.tool)}${suffix}`, ROOT);
   url.searchParams.set("target", params.target);

@@ -5,7 +5,7 @@
 import { resetChart } from "./chart.js";
 import { mainView, ui, viewOf } from "./dom.js";
 import { resetHops } from "./hops.js";
-import { nodeInfo, nodesOf, permalink, resultUrl, textUrl, toolNamed } from "./params.js";
+import { nodeInfo, nodesOf, permalink, resultFormatUrl, resultUrl, textUrl, toolNamed } from "./params.js";
 
 export function newPart(view) {
   return { view, rows: new Map(), replies: new Map(), ended: false };
@@ -65,7 +65,32 @@ export function resetResult(params) {
   ui.parts.classList.toggle("several", several);
   mainView.part.hidden = several;
   ui.textLink.href = textUrl(params).href;
+  ui.downloads.hidden = true;
+  ui.downloads.open = false;
+  ui.downloadList.textContent = "";
   resetView(mainView, params);
+}
+
+// A kept result's text is read back, not run again: "Plain text" spends no run.
+export function showStoredText(id) {
+  ui.textLink.href = resultFormatUrl(id, "text").href;
+}
+
+// A finished run's result as files, in the formats its tool's record lists.
+export function showDownloads(id, tool) {
+  const formats = (toolNamed(tool) || { formats: [] }).formats;
+  ui.downloadList.replaceChildren(...formats.map(({ name, label }) => {
+    const item = document.createElement("li");
+    const anchor = document.createElement("a");
+    anchor.href = resultFormatUrl(id, name).href;
+    anchor.download = "";
+    anchor.dataset.format = name;
+    anchor.textContent = label;
+    item.append(anchor);
+    return item;
+  }));
+  ui.downloads.hidden = formats.length === 0;
+  showStoredText(id);
 }
 
 function resetView(view, params) {

@@ -7,7 +7,9 @@ import { onReply, onSummary } from "./chart.js";
 import { announce, mainView, sentence, showError, ui } from "./dom.js";
 import { onHop, onTrim } from "./hops.js";
 import { apiUrl, nodesOf, paramsFromResult, permalink, resultEventsUrl, toolNamed } from "./params.js";
-import { newPart, onLine, onProgress, partView, resetResult, showAbout, showViews, when } from "./parts.js";
+import {
+  newPart, onLine, onProgress, partView, resetResult, showAbout, showDownloads, showStoredText, showViews, when,
+} from "./parts.js";
 
 let current = null; // { source, params, started, parts, several, result, lastId, retries, following }
 
@@ -37,6 +39,7 @@ export function follow(result) {
   const params = paramsFromResult(result);
   resetResult(params);
   showAbout(result.id, `Taken ${when(result.started_at)} on ${result.node}.`);
+  showStoredText(result.id);
   setRunning(true);
   announce(`Showing the result of ${params.tool} to ${params.target}…`);
   const run = newRun(params);
@@ -150,6 +153,7 @@ function endRun(run) {
   if (run.source) run.source.close();
   if (current === run) current = null;
   setRunning(false);
+  if (run.result) showDownloads(run.result, run.params.tool);
 }
 
 function setRunning(running) {

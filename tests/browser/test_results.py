@@ -3,12 +3,15 @@ after the end, an expired id, embed mode, and a stream cut mid-run that resumes.
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
 from playwright.async_api import Browser, expect
+from ripe.atlas.sagan import Result as AtlasResult  # type: ignore[import-untyped]
 
 from tests.browser.fixtures import Watched, open_page
 from tests.browser.relay import relay_to
@@ -131,3 +134,44 @@ async def test_a_result_whose_run_died_with_its_server_says_so(lg: ServerProcess
     await expect(watched.page.locator("#error")).to_contain_text("stopped before its end was stored")
     await expect(watched.page.locator("#output")).to_contain_text("PING 127.0.0.1")
     await expect(watched.page.locator("#run")).to_be_enabled()  # nothing left running on the page
+
+
+async def test_a_finished_run_downloads_in_the_formats_its_tool_fits_and_reads_its_kept_text(
+        lg: ServerProcess, browser: Browser, tmp_path: Path) -> None:
+    watched = await open_page(browser)
+    page = watched.page
+    await page.goto(f"{lg.base}/?tool=ping&target=127.0.0.1")
+    downloads = page.locator("#downloads")
+    await expect(page.locator("#status")).to_have_text(FINISHED)
+    await expect(downloads).to_be_visible()
+    await downloads.get_by_text("Download").click()
+    links = downloads.get_by_role("link")
+    await expect(links).to_have_text(["JSON", "Text", "RIPE Atlas JSON", "CSV"])  # no mtr JSON for ping
+    async with page.expect_download() as caught:
+        await downloads.get_by_role("link", name="RIPE Atlas JSON").click()
+    download = await caught.value
+    assert re.fullmatch(r"webtrace-ping-127\.0\.0\.1-\d{8}T\d{6}Z\.atlas\.json", download.suggested_filename)
+    await download.save_as(tmp_path / "atlas.json")
+    [read] = json.loads((tmp_path / "atlas.json").read_text())
+    strict = {"on_error": AtlasResult.ACTION_FAIL, "on_malformation": AtlasResult.ACTION_FAIL}
+    assert AtlasResult.get(read, **strict).packets_received == read["sent"]
+    # Plain text is the kept text now, not the query run again.
+    href = await page.locator("#result-link").get_attribute("href")
+    assert href is not None and (found := RESULT_LINK.search(href))
+    text = page.get_by_role("link", name="Plain text")
+    assert (await text.get_attribute("href") or "").endswith(f"/api/v1/results/{found[1]}?format=text")
+    # On the result's own page: the kept text at once, the downloads once it has replayed to its end.
+    await page.goto(href)
+    assert (await text.get_attribute("href") or "").endswith(f"/api/v1/results/{found[1]}?format=text")
+    await expect(page.locator("#status")).to_have_text(FINISHED)
+    await expect(downloads).to_be_visible()
+    assert await watched.problems() == []
+    async with aiohttp.ClientSession() as session:
+        async with session.get(await text.get_attribute("href") or "") as resp:
+            assert re.search(r"^64 bytes from 127\.0\.0\.1: icmp_seq=1 ", await resp.text(), re.M)
+    # A run that was refused has no result: nothing to download.
+    watched.expect_refused = True
+    await page.goto(f"{lg.base}/?tool=ping&target=127.0.0.1&count=999")
+    await expect(page.locator("#error")).to_be_visible()
+    await expect(downloads).to_be_hidden()
+    assert await watched.problems() == []

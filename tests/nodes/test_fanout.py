@@ -4,6 +4,9 @@ each on loopback; this test's app is the front."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -13,6 +16,7 @@ from typing import Any, ContextManager
 import psutil
 import pytest
 from jsonschema import Draft202012Validator
+from ripe.atlas.sagan import Result as AtlasResult  # type: ignore[import-untyped]
 
 from tests.helpers import SSE, FakeNode, collect, eventually, eventually_async, fake_node, sse_events, tool_processes
 from tests.server import ServerProcess, running_server, server_process, stopped
@@ -315,3 +319,25 @@ async def test_a_node_that_never_started_prints_its_error_line_and_no_report(
     assert [line for line in lines if line.startswith("[gone] ")] == [
         "[gone] ERROR: Node gone is unavailable: cannot connect (connection refused)"]
     assert any(line.startswith("[lon1] HOST: lon1") for line in lines), lines  # the part that ran has its report
+
+
+async def test_a_run_from_several_places_reads_in_other_formats_a_place_at_a_time(
+        make_client: Any, make_settings: Any, fra1: ServerProcess) -> None:
+    client = await front(make_client, make_settings, NodeSpec("fra1", fra1.base), mtr_count=2)
+    events = await collect(await client.get("/api/v1/mtr", params={"target": "127.0.0.1", "nodes": "all"}))
+    result_id = events[0].data["result"]
+    assert await eventually(lambda: result_id not in client.app[RESULTS].live, 5)
+
+    async def read(fmt: str) -> bytes:
+        resp = await client.get(f"/api/v1/results/{result_id}", params={"format": fmt})
+        assert resp.status == 200
+        return await resp.read()
+
+    strict = {"on_error": AtlasResult.ACTION_FAIL, "on_malformation": AtlasResult.ACTION_FAIL}
+    objects = json.loads(await read("atlas"))
+    assert [(o["prb_id"], o["webtrace"]["node"]) for o in objects] == [(1, "lon1"), (2, "fra1")]
+    for obj in objects:
+        assert AtlasResult.get(obj, **strict).ip_path[-1][0] == "127.0.0.1"
+    assert [r["report"]["mtr"]["src"] for r in json.loads(await read("mtr-json"))] == ["lon1", "fra1"]
+    rows = list(csv.DictReader(io.StringIO((await read("csv")).decode())))
+    assert [(r["node"], r["address"]) for r in rows] == [("lon1", "127.0.0.1"), ("fra1", "127.0.0.1")]

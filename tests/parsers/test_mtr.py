@@ -66,8 +66,24 @@ def test_several_hosts_on_one_hop_and_late_replies() -> None:
     assert row["hosts"][1]["name"] == "two.example"
     # Probe 2 was counted lost when probe 3 left, then its late reply came back.
     assert row["received"] == 2 and row["loss_pct"] == 0
-    events.extend(parser.finish())
+    last = parser.finish()
+    events.extend(last)
     assert table(events)[0]["loss_pct"] == 33.3
+    # The last row has each probe's time in the order sent: probe 2's came late, probe 3's never.
+    assert [e.data["rtts_ms"] for e in last] == [[1.0, 3.0, None]]
+
+
+def test_every_hop_s_last_row_has_each_probe_s_time() -> None:
+    for name, address in (("mtr_v4_lab.raw", "203.0.113.10"), ("mtr_v6_lab.raw", "2001:db8:c::10")):
+        rows, events = run(name, address, 10)
+        for row in rows:
+            rtts = row["rtts_ms"]
+            assert len(rtts) == row["sent"]
+            assert sum(rtt is not None for rtt in rtts) == row["received"]
+            if row["received"]:
+                assert min(r for r in rtts if r is not None) == row["best_ms"]
+        # Only the last rows carry them: the rows sent while it runs stay small.
+        assert all("rtts_ms" not in e.data for e in events[:-len(rows)] if e.kind == "hop")
 
 
 def test_garbage_is_ignored() -> None:

@@ -40,6 +40,7 @@ def test_several_hosts_on_one_hop() -> None:
     assert row is not None
     assert [h["address"] for h in row["hosts"]] == ["192.0.2.1", "192.0.2.2"]
     assert row["rtts_ms"] == [1.1, 2.2, None]
+    assert row["probe_hosts"] == [0, 1, None]  # who answered which probe, for per-probe formats
     assert row["best_ms"] == 1.1 and row["worst_ms"] == 2.2
 
 

@@ -9,7 +9,9 @@ beyond the first one that answered from the target's address are dropped. A
 row is shown only once it is at most one hop past the furthest hop that has
 answered, which keeps most phantom rows off the table; when the target turns
 out to be nearer than a row already sent (its first replies were lost), a
-``trim`` event tells the client how many hops the table really has.
+``trim`` event tells the client how many hops the table really has. At the end
+every hop's last row carries each probe's round-trip time (``rtts_ms``, in the
+order sent, null for a lost probe): what the per-probe formats (RIPE Atlas) need.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class _Hop:
     pending: set[int] = field(default_factory=set)
     lost_seqs: set[int] = field(default_factory=set)
     rtt: RttStats = field(default_factory=RttStats)
+    probes: dict[int, float | None] = field(default_factory=dict)  # by seq, in the order sent
 
     def row(self, pos: int) -> dict[str, Any]:
         settled = self.rtt.count + self.lost
@@ -41,6 +44,10 @@ class _Hop:
             loss_pct=loss_pct(self.lost, settled),
             **self.rtt.columns(),
         )
+
+    def last_row(self, pos: int) -> dict[str, Any]:
+        # Only the last: sent with every change, the list would grow the result quadratically.
+        return {**self.row(pos), "rtts_ms": list(self.probes.values())}
 
     def settle(self) -> bool:
         if not self.pending:
@@ -99,6 +106,7 @@ class MtrParser:
         hop.settle()
         hop.sent += 1
         hop.pending.add(seq)
+        hop.probes[seq] = None
         events = [Event("hop", hop.row(pos))]
         cycles = min(hop.sent, self.count)
         if cycles > self._cycles:
@@ -144,12 +152,15 @@ class MtrParser:
             hop.lost -= 1
         else:
             return []  # a duplicate, or a reply to a probe this parser never saw sent
-        hop.rtt.add(usec / 1000.0)
+        rtt = usec / 1000.0
+        hop.rtt.add(rtt)
+        hop.probes[seq] = rtt
         return [Event("hop", hop.row(pos))]
 
     def finish(self) -> list[Event]:
-        return [
-            Event("hop", hop.row(pos))
-            for pos, hop in sorted(self._hops.items())
-            if hop.settle() and self._visible(pos)
-        ]
+        rows = []
+        for pos, hop in sorted(self._hops.items()):
+            hop.settle()
+            if self._visible(pos) and hop.sent:
+                rows.append(Event("hop", hop.last_row(pos)))
+        return rows

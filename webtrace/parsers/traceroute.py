@@ -29,6 +29,7 @@ def parse_hop(line: str) -> dict[str, Any] | None:
         return None
     hosts: list[dict[str, Any]] = []
     rtts: list[float | None] = []
+    answered_by: list[int | None] = []  # for each probe, the host printed before its time
     notes: list[str] = []
     for token in _TOKEN.finditer(m["rest"]):
         if token["host"]:
@@ -36,8 +37,10 @@ def parse_hop(line: str) -> dict[str, Any] | None:
             hosts.append(dict(address=addr, name=None if name == addr else name))
         elif token["rtt"]:
             rtts.append(float(token["rtt"]))
+            answered_by.append(len(hosts) - 1 if hosts else None)
         elif token["star"]:
             rtts.append(None)
+            answered_by.append(None)
         elif token["note"]:
             notes.append(token["note"])
         elif token["bare"]:
@@ -53,6 +56,7 @@ def parse_hop(line: str) -> dict[str, Any] | None:
         hop=int(m["hop"]),
         hosts=hosts,
         rtts_ms=rtts,
+        probe_hosts=answered_by,
         notes=notes,
         sent=sent,
         received=stats.count,

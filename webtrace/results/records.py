@@ -45,6 +45,10 @@ class Result:
     events: list[StoredEvent] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
+        return {**self.about(), "events": [{"id": i, "event": kind, "data": data} for i, kind, data in self.events]}
+
+    def about(self) -> dict[str, Any]:
+        """The result as JSON but its events."""
         return {
             "id": self.id,
             **{name: self.meta.get(name) for name in (*META_FIELDS, "node")},
@@ -55,5 +59,4 @@ class Result:
             "status": self.status,
             "cut": self.cut,
             "incomplete": self.incomplete,
-            "events": [{"id": i, "event": kind, "data": data} for i, kind, data in self.events],
         }

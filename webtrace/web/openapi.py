@@ -246,19 +246,37 @@ def result_json(route: Route, tools: list[ToolSpec], settings: Settings) -> Oper
              "properties": {"id": {"type": "integer", "minimum": 1}, "event": {"enum": list(get_args(Kind))},
                             "data": {"type": "object"}}}
     when = {"type": ["string", "null"], "format": "date-time"}
+    own = {"type": "object", "required": ["id", "tool", "events"], "properties": {
+        "id": {"type": "string"}, "node": {"type": "string"}, "started_at": when,
+        "ended_at": when, "status": {"type": ["string", "null"]}, "cut": {"type": "boolean"},
+        "incomplete": {"type": "boolean"}, "events": {"type": "array", "items": event},
+        "nodes": {"type": "array", "items": {"type": "string"},
+                  "description": "a run from several places (nodes=): which"},
+        **{k: v for k, v in EVENT_DATA["start"]["properties"].items() if k != "result"},
+    }}
+    exports = {export.name: export for spec in tools for export in spec.exports}
+    others = "; ".join(f"{name} ({export.media_type}): {export.description}, for "
+                       f"{', '.join(spec.name for spec in tools if spec.export(name))}"
+                       for name, export in exports.items())
+    atlas = {"type": "array", "description": "format=atlas: RIPE Atlas result objects, one per place",
+             "items": {"type": "object", "required": ["fw", "msm_id", "prb_id", "timestamp", "type", "result"]}}
+    mtr_report = {"type": "object", "required": ["report"], "properties": {"report": {
+        "type": "object", "required": ["mtr", "hubs"],
+        "properties": {"mtr": {"type": "object"}, "hubs": {"type": "array", "items": {"type": "object"}}}}}}
+    disposition = {"Content-Disposition": {
+        "description": "the file name, naming the tool, the target and when: inline for json and text, "
+                       "attachment for the others",
+        "schema": {"type": "string"}}}
     yield route.path, {
+        "description": f"Besides webtrace's own JSON and text: {others}.",
         "parameters": [_RESULT_ID, *_query(route.params)],
         "responses": {
-            "200": {"description": "The result.", "content": {
-                JSON: {"schema": {"type": "object", "required": ["id", "tool", "events"], "properties": {
-                    "id": {"type": "string"}, "node": {"type": "string"}, "started_at": when,
-                    "ended_at": when, "status": {"type": ["string", "null"]}, "cut": {"type": "boolean"},
-                    "incomplete": {"type": "boolean"}, "events": {"type": "array", "items": event},
-                    "nodes": {"type": "array", "items": {"type": "string"},
-                              "description": "a run from several places (nodes=): which"},
-                    **{k: v for k, v in EVENT_DATA["start"]["properties"].items() if k != "result"},
-                }}},
+            "200": {"description": "The result, in the format asked for.", "headers": disposition, "content": {
+                JSON: {"schema": {"anyOf": [
+                    own, atlas, {**mtr_report, "description": "format=mtr-json, from one place"},
+                    {"type": "array", "items": mtr_report, "description": "format=mtr-json, from several"}]}},
                 TEXT: {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
             }},
             **_error_responses(JSON),
         },

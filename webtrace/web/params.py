@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from ..events import PROTOCOLS
+from ..formats.exports import EXPORT_NAMES, OWN_FORMATS
 from ..net.targets import AFTYPES, Family
 from ..refusals import BadRequest
 
@@ -91,7 +92,9 @@ PAGE_PORT = Param("port", "The port to run to (passed on to the run).")
 PAGE_COUNT = Param("count", "The count to run with (passed on to the run).")
 
 # The result routes'.
-FORMAT = Param("format", "text: the result as its text route printed it; else JSON.",
-               {"type": "string", "enum": ["json", "text"]})
+FORMAT = Param("format", "json (the default): webtrace's own; text: as its text route printed it; atlas: the "
+                         "RIPE Atlas result format; mtr-json: the shape of mtr --json's report; csv: a row per hop "
+                         "or per reply. A format that does not fit the result's tool: 400, naming those that do.",
+               {"type": "string", "enum": [*OWN_FORMATS, *EXPORT_NAMES]})
 LAST_EVENT_ID = Param("last_event_id", "Resume after this event (as the Last-Event-ID header does).",
                       {"type": "string", "pattern": "^[0-9]{1,9}$"})
