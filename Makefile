@@ -9,8 +9,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 
 # What serving needs, and what the whole test suite needs on top.
-RUN_PACKAGES := iputils-ping traceroute mtr-tiny
-TEST_PACKAGES := $(RUN_PACKAGES) iputils-tracepath nginx-light redis-server chromium nftables iproute2 \
+RUN_PACKAGES := iputils-ping traceroute mtr-tiny iputils-tracepath
+TEST_PACKAGES := $(RUN_PACKAGES) nginx-light redis-server chromium nftables iproute2 \
 	procps util-linux systemd fonts-dejavu-core wrk
 
 .PHONY: run test test-lowest lint bench fuzz soak deps test-deps system-run-deps system-test-deps clean

@@ -44,7 +44,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
     record = tmp / "started"
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
-    for tool in ("ping", "traceroute", "mtr"):
+    for tool in ("ping", "traceroute", "mtr", "tracepath"):
         fake = bin_dir / tool
         fake.write_text(f"#!/bin/sh\nexec {sys.executable} {FAKES / 'recorder.py'} \"$@\"\n")
         fake.chmod(fake.stat().st_mode | stat.S_IXUSR)

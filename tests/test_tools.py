@@ -44,7 +44,7 @@ def test_windows_argv() -> None:
 
 
 def test_platforms() -> None:
-    assert list(tools_for("linux")) == ["mtr", "traceroute", "ping"]  # the page's order
+    assert list(tools_for("linux")) == ["mtr", "traceroute", "ping", "tracepath"]  # the page's order
     assert list(tools_for("win32")) == ["traceroute", "ping"]
     assert tools_for("freebsd14") == tools_for("linux")
 
@@ -61,7 +61,7 @@ def test_every_record_takes_its_count_from_the_settings_and_has_a_text_route() -
         assert spec.count is None or spec.count == Counting(*settings.tool_counts()[spec.name])
         assert spec.text_route and "/" not in spec.text_route
     assert {spec.name for spec in TOOLS if spec.count is not None} == set(settings.tool_counts())
-    assert [spec.text_route for spec in TOOLS] == ["mtr", "trace", "ping"]  # the original's routes
+    assert [spec.text_route for spec in TOOLS] == ["mtr", "trace", "ping", "tracepath"]  # the original's, and one more
 
 
 def test_the_address_is_always_the_last_argument() -> None:

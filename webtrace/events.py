@@ -67,15 +67,22 @@ EVENT_DATA: Mapping[str, Schema] = {
     },
     "summary": {
         "type": "object",
-        "description": "ping: the closing statistics, as far as printed",
+        "description": "ping: the closing statistics, as far as printed; tracepath: its Resume line",
         "properties": {
-            name: {"type": "number"}
-            for name in ("transmitted", "received", "errors", "loss_pct", "min_ms", "avg_ms", "max_ms", "mdev_ms")
+            **{name: {"type": "number"} for name in (
+                "transmitted", "received", "errors", "loss_pct", "min_ms", "avg_ms", "max_ms", "mdev_ms")},
+            "pmtu": {"type": "integer", "description": "tracepath: the path MTU, in bytes"},
+            "hops": {"type": "integer", "description": "tracepath: hops to the target"},
+            "back": {"type": "integer", "description": "tracepath: hops the answers came back over"},
+            "local_pmtu": {"type": "integer",
+                           "description": "tracepath: the MTU it began with here: this server's own towards the "
+                                          "target, or a path MTU its kernel learnt from an earlier run and still "
+                                          "keeps (then no hop reports the drop)"},
         },
     },
     "hop": {
         "type": "object",
-        "description": "traceroute and mtr: the hop's current row, sent again whenever it changes",
+        "description": "traceroute, mtr and tracepath: the hop's current row, sent again whenever it changes",
         "required": ["hop", "hosts", "sent", "received", "loss_pct"],
         "properties": {
             "hop": {"type": "integer", "minimum": 1},
@@ -106,6 +113,8 @@ EVENT_DATA: Mapping[str, Schema] = {
                             "description": "traceroute: for each probe in rtts_ms, the index in hosts of the host "
                                            "that answered it; null: no answer"},
             "notes": {"type": "array", "items": {"type": "string"}, "description": "traceroute: !H, !N, ..."},
+            "pmtu": {"type": "integer", "description": "tracepath: the path MTU dropped to this at this hop"},
+            "asymm": {"type": "integer", "description": "tracepath: the answer came back over this many hops"},
         },
     },
     "trim": {

@@ -55,7 +55,7 @@ class Settings:
         16,
     )
     max_hops: int = setting(
-        "WEBTRACE_MAXHOPS", values.int_between(1, 64), "Maximum hops for traceroute and mtr.", 30
+        "WEBTRACE_MAXHOPS", values.int_between(1, 64), "Maximum hops for traceroute, mtr and tracepath.", 30
     )
     timeout: float = setting(
         "WEBTRACE_TIMEOUT", values.float_between(1, 3600), "Seconds a run may last.", 30.0

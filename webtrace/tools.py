@@ -30,7 +30,7 @@ from .formats.exports import ATLAS_PING, ATLAS_TRACEROUTE, CSV_HOPS, CSV_REPLIES
 from .formats.mtr_report import MtrReport
 from .formats.text import NodeLines, TextLines
 from .net.targets import Family
-from .parsers import MtrParser, PingParser, TracerouteParser
+from .parsers import MtrParser, PingParser, TracepathParser, TracerouteParser
 from .refusals import BadRequest, Refusal, UnknownTool
 
 LINUX = "linux"
@@ -39,6 +39,8 @@ ICMP, UDP, TCP = PROTOCOLS
 MAX_PORT = 65535
 # How the page shows a tool's output: a chart of replies, a table of hops, or its lines alone.
 View = Literal["chart", "hops", "lines"]
+# The page's hop table columns (its template's data-column names) a hop tool shows unless its record says.
+HOP_COLUMNS = ("hop", "hosts", "loss_pct", "sent", "last_ms", "avg_ms", "best_ms", "worst_ms", "stdev_ms", "bar")
 
 
 class ToolUnavailable(Refusal, LookupError):
@@ -130,6 +132,7 @@ class ToolSpec:
     hops: bool = False
     view: View = "lines"  # how the page shows its output
     silent: str = "*"  # how the page's hop table shows a hop that did not answer
+    columns: tuple[str, ...] = HOP_COLUMNS  # the hop table's columns it shows, in the template's order
     # The formats its results can be read in besides json and text (?format=).
     exports: tuple[Export, ...] = ()
 
@@ -149,7 +152,7 @@ class ToolSpec:
             return None
         return {"name": self.name, "label": self.label, "text_route": self.text_route, "aliases": list(self.aliases),
                 "protocols": list(argv.protocols), "ports": self.ports, "count": self.count is not None,
-                "view": self.view, "silent": self.silent,
+                "view": self.view, "silent": self.silent, "columns": list(self.columns),
                 "formats": [*({"name": name, "label": label} for name, label in OWN_LABELS.items()),
                             *({"name": export.name, "label": export.label} for export in self.exports)]}
 
@@ -235,8 +238,23 @@ PING = ToolSpec(
     exports=(ATLAS_PING, CSV_REPLIES),
 )
 
+TRACEPATH = ToolSpec(
+    name="tracepath",
+    label="tracepath",
+    text_route="tracepath",
+    # One UDP probe a line, and the path MTU where it drops; iputils' tracepath
+    # has no other protocol, and none on Windows.
+    argv={LINUX: Argv("tracepath", ("-n", "{family}", "-m", "{max_hops}", "{address}"), protocols={UDP: ()})},
+    parser=lambda address, total: TracepathParser(),
+    hops=True,
+    view="hops",
+    silent="no reply",
+    columns=("hop", "hosts", "loss_pct", "sent", "last_ms", "avg_ms", "best_ms", "worst_ms", "pmtu", "bar"),
+    exports=(ATLAS_TRACEROUTE, CSV_HOPS),
+)
+
 # The page's order; the first is the default tool (mtr, as in the original).
-TOOLS: tuple[ToolSpec, ...] = (MTR, TRACEROUTE, PING)
+TOOLS: tuple[ToolSpec, ...] = (MTR, TRACEROUTE, PING, TRACEPATH)
 
 
 def tools_for(platform: str = sys.platform, specs: Iterable[ToolSpec] = TOOLS) -> Mapping[str, ToolSpec]:

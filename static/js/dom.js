@@ -61,6 +61,7 @@ export function viewOf(part) {
     progressLabel: find("progress-label"),
     hopsView: find("hops-view"),
     hopsHead: table.tHead,
+    hopsSummary: find("hops-summary"),
     hopsBody: table.tBodies[0],
     chartView: find("chart-view"),
     chart: find("chart-svg"),

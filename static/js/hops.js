@@ -15,13 +15,40 @@ function columnsOf() {
 
 export function resetHops(view) {
   view.hopsBody.replaceChildren();
+  view.hopsSummary.hidden = true;
+  view.hopsSummary.textContent = "";
+}
+
+// The columns its tool's record lists are shown; the others (another tool's) hidden.
+export function showColumns(view, tool) {
+  for (const th of view.hopsHead.querySelectorAll("th[data-column]")) {
+    th.hidden = !shows(tool, th.dataset.column);
+  }
+}
+
+function shows(tool, key) {
+  return !tool || !tool.columns || tool.columns.includes(key);
+}
+
+// A hop tool's closing line (tracepath's Resume): the path MTU and the hops there and back.
+export function onHopsSummary(summary, part) {
+  if (summary.pmtu === undefined) return;
+  const words = [`Path MTU ${summary.pmtu} bytes`];
+  if (summary.hops !== undefined) words.push(`${summary.hops} hops there, ${summary.back} back`);
+  // Begun at the path MTU already: this server knew it (its own, or learnt from an earlier run),
+  // and no hop says where it drops.
+  if (summary.local_pmtu !== undefined && summary.local_pmtu <= summary.pmtu) {
+    words.push(`this server already sends at most ${summary.local_pmtu} bytes towards the target`);
+  }
+  part.view.hopsSummary.textContent = words.join(" · ");
+  part.view.hopsSummary.hidden = false;
 }
 
 // ``part``: one part of a run (its view, its rows), ``tool``: the record of what it runs.
 export function onHop(hop, part, tool) {
   let row = part.rows.get(hop.hop);
   if (!row) {
-    row = makeRow(hop.hop);
+    row = makeRow(hop.hop, tool);
     part.rows.set(hop.hop, row);
     const after = [...part.rows.keys()].filter((n) => n > hop.hop).sort((a, b) => a - b)[0];
     part.view.hopsBody.insertBefore(row.tr, after ? part.rows.get(after).tr : null);
@@ -41,13 +68,14 @@ export function onTrim(data, part) {
   scaleBars(part);
 }
 
-function makeRow(number) {
+function makeRow(number, tool) {
   const tr = document.createElement("tr");
   const cells = {};
   let bar = null;
   for (const { key, className } of columnsOf()) {
     const td = document.createElement("td");
     td.className = key === "hosts" ? "hosts" : className;
+    td.hidden = !shows(tool, key);
     tr.append(td);
     cells[key] = td;
   }
@@ -70,8 +98,18 @@ function fillRow(row, hop, tool) {
       cell.className = `num ${hop.loss_pct >= 100 ? "loss-all" : hop.loss_pct > 0 ? "loss-some" : ""}`;
     } else if (key === "sent") cell.textContent = String(hop.sent);
     else if (key.endsWith("_ms")) cell.textContent = ms(hop[key]);
+    else if (key === "pmtu") fillMtu(row, cell, hop.pmtu);
   }
   row.avg = hop.avg_ms;
+}
+
+// Where the path MTU drops the hop says so in words and an arrow, and its whole row is marked.
+function fillMtu(row, cell, pmtu) {
+  const drops = typeof pmtu === "number";
+  cell.textContent = drops ? `\u2193 ${pmtu}` : "";
+  cell.title = drops ? `The path MTU drops to ${pmtu} bytes at this hop` : "";
+  cell.className = drops ? "num mtu-cell" : "num";
+  row.tr.classList.toggle("mtu-drop", drops);
 }
 
 function fillHosts(cell, hosts, tool) {

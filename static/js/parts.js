@@ -4,7 +4,7 @@
 
 import { resetChart } from "./chart.js";
 import { mainView, ui, viewOf } from "./dom.js";
-import { resetHops } from "./hops.js";
+import { resetHops, showColumns } from "./hops.js";
 import { nodeInfo, nodesOf, permalink, resultFormatUrl, resultUrl, textUrl, toolNamed } from "./params.js";
 
 export function newPart(view) {
@@ -131,6 +131,7 @@ export function showViews(view, tool) {
   view.hopsView.hidden = spec.view !== "hops";
   view.chartView.hidden = spec.view !== "chart";
   view.progressRow.hidden = !spec.count;
+  showColumns(view, spec);
   // A tool shown as its lines alone has them open; the others keep them folded under their view.
   const raw = view.output.closest("details");
   if (raw) raw.open = spec.view === "lines";

@@ -5,7 +5,7 @@
 
 import { onReply, onSummary } from "./chart.js";
 import { announce, mainView, sentence, showError, ui } from "./dom.js";
-import { onHop, onTrim } from "./hops.js";
+import { onHop, onHopsSummary, onTrim } from "./hops.js";
 import { apiUrl, nodesOf, paramsFromResult, permalink, resultEventsUrl, toolNamed } from "./params.js";
 import {
   newPart, onLine, onProgress, partView, resetResult, showAbout, showDownloads, showStoredText, showViews, when,
@@ -88,7 +88,9 @@ function listen(run, url) {
   on("start", onStart);
   on("line", onLine);
   on("reply", onReply);
-  on("summary", onSummary);
+  // A summary is the chart's (ping's statistics) or the hop table's (tracepath's path MTU).
+  on("summary", (data, part, r) => (toolNamed(r.params.tool)?.view === "hops" ? onHopsSummary : onSummary)(
+    data, part));
   on("hop", (data, part, r) => onHop(data, part, toolNamed(r.params.tool)));
   on("trim", onTrim);
   on("progress", onProgress);

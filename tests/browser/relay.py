@@ -1,4 +1,5 @@
-"""A TCP relay between the browser and the server that a test can make blip.
+"""A TCP relay between the browser and the server that a test can make blip, or
+that reaches a server the browser cannot (one on a unix socket in a network namespace).
 
 ``blip()`` closes every browser-side connection at once, as a network blip or
 a NAT that forgets a connection would; the server-side ones stay open and what
@@ -12,11 +13,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
 class Relay:
-    upstream: tuple[str, int]
+    upstream: tuple[str, int] | Path  # host and port, or a unix socket
     port: int = 0
     _browser_sides: list[asyncio.StreamWriter] = field(default_factory=list)
     _writers: list[asyncio.StreamWriter] = field(default_factory=list)  # both sides of every connection
@@ -28,7 +30,10 @@ class Relay:
         self._browser_sides.clear()
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        if isinstance(self.upstream, Path):
+            up_reader, up_writer = await asyncio.open_unix_connection(self.upstream)
+        else:
+            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
         self._browser_sides.append(writer)
         self._writers += [writer, up_writer]
         tasks = [asyncio.create_task(_pipe(reader, up_writer)), asyncio.create_task(_pipe(up_reader, writer))]
@@ -46,9 +51,13 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 @contextlib.asynccontextmanager
-async def relay_to(base: str) -> AsyncIterator[Relay]:
-    host, port = base.removeprefix("http://").rsplit(":", 1)
-    relay = Relay((host, int(port)))
+async def relay_to(base: str | Path) -> AsyncIterator[Relay]:
+    """A relay to ``http://host:port``, or to a unix socket's path."""
+    if isinstance(base, Path):
+        relay = Relay(base)
+    else:
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        relay = Relay((host, int(port)))
     server = await asyncio.start_server(relay._connection, "127.0.0.1", 0)
     relay.port = server.sockets[0].getsockname()[1]
     try:

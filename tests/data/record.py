@@ -19,6 +19,8 @@ LOOPBACK = {
     "traceroute_v6_loopback.txt": ["traceroute", "-6", "-q", "3", "::1"],
     "mtr_v4_loopback.raw": ["mtr", "--raw", "-c", "3", "-i", "0.2", "-4", "127.0.0.1"],
     "mtr_v6_loopback.raw": ["mtr", "--raw", "-c", "3", "-i", "0.2", "-6", "::1"],
+    "tracepath_v4_loopback.txt": ["tracepath", "-n", "-4", "-m", "30", "127.0.0.1"],
+    "tracepath_v6_loopback.txt": ["tracepath", "-n", "-6", "-m", "30", "::1"],
 }
 LAB = {
     "ping_v4_lossy.txt": ["ping", "-n", "-O", "-c", "10", "-i", "0.2", "-4", netlab.TARGET_V4],
@@ -29,6 +31,9 @@ LAB = {
     "mtr_v4_lab.raw": ["mtr", "--raw", "-c", "10", "-i", "0.2", "-4", netlab.TARGET_V4],
     "mtr_v6_lab.raw": ["mtr", "--raw", "-c", "10", "-i", "0.2", "-6", netlab.TARGET_V6],
     "mtr_v4_unreachable.raw": ["mtr", "--raw", "-c", "3", "-i", "0.5", "-m", "6", "-4", netlab.UNREACHABLE_V4],
+    # The path MTU drops to LINK_B_MTU at hop 2 (r1 says so: its time-exceeded are silenced, not its "too big").
+    "tracepath_v4_lab.txt": ["tracepath", "-n", "-4", "-m", "30", netlab.TARGET_V4],
+    "tracepath_v6_lab.txt": ["tracepath", "-n", "-6", "-m", "30", netlab.TARGET_V6],
 }
 
 

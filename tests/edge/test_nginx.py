@@ -101,6 +101,10 @@ async def test_the_page_works_under_a_sub_path(stack: Any, browser: Browser) -> 
     await expect(page.locator("#status")).to_contain_text("Finished in", timeout=20_000)
     await expect(page.locator("#chart .point")).to_have_count(3)
     assert page.url.startswith(f"{nginx.subpath}?tool=ping")
+    # Plain text, once the run has ended, is its kept text: under the sub path too.
     href = await page.locator("#text-link").get_attribute("href")
-    assert href is not None and href.startswith(f"{nginx.subpath}ping?")
+    assert href is not None and href.startswith(f"{nginx.subpath}api/v1/results/") and href.endswith("?format=text")
+    async with session() as s:
+        resp = await s.get(href)
+        assert resp.status == 200 and "64 bytes from 127.0.0.1" in await resp.text()
     assert await watched.problems() == []

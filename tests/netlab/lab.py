@@ -1,6 +1,6 @@
 """A small internet in network namespaces: the webtrace host, two routers, a target.
 
-    host ── r1 ── r2 ── target
+    host ── r1 ══ r2 ── target
      A        B       C
 
 Link A 192.0.2.0/24 and 2001:db8:a::/64, link B 198.51.100.0/24 and
@@ -9,6 +9,8 @@ ranges, used only inside these namespaces. r1 never sends ICMP time-exceeded
 (the silent hop); r2 drops about half of the echo requests it forwards to the
 target (the lossy link, seen by ping and mtr; traceroute probes with UDP, so
 its view of the path is the same every run); ``UNREACHABLE`` sits on link C but no host answers for it.
+Link B carries at most ``LINK_B_MTU`` bytes a packet (a tunnel's, say): r1 says
+"too big" to larger ones, which tracepath reports as the path MTU dropping.
 The target listens on TCP port ``OPEN_PORT`` (both families); ``CLOSED_PORT``
 answers with a reset, as a closed port does.
 
@@ -49,6 +51,8 @@ TARGET_V4, TARGET_V6 = "203.0.113.10", "2001:db8:c::10"
 R1_V4, R1_V6 = "192.0.2.1", "2001:db8:a::1"
 R2_V4, R2_V6 = "198.51.100.2", "2001:db8:b::2"
 UNREACHABLE_V4 = "203.0.113.99"
+LINK_MTU = {"b": 1400}  # the others keep a veth's 1500
+LINK_B_MTU = LINK_MTU["b"]
 LOSS_PERCENT = 50
 OPEN_PORT, CLOSED_PORT = 8443, 8444
 # Names for the host's reverse lookups (ip netns exec bind-mounts /etc/netns/NS/hosts).
@@ -94,6 +98,13 @@ class Lab:
 
     def run(self, host: str, argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
         return _run(self.exec_argv(host, argv), **kwargs)
+
+    def forget_path_mtus(self) -> None:
+        """The host's kernel keeps a path MTU it learnt for ten minutes, and tracepath
+        then begins there and no hop reports the drop: a test that wants the drop
+        seen starts from a host that knows none."""
+        for family in ("-4", "-6"):
+            self.run("host", ["ip", family, "route", "flush", "cache"])
 
 
 def _run(argv: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -145,6 +156,8 @@ def _build(lab: Lab, hosts_dir: Path) -> None:
         for (host, v4, v6), ifname in zip(ends, (left_if, right_if), strict=True):
             lab.run(host, ["ip", "addr", "add", f"{v4}/24", "dev", ifname])
             lab.run(host, ["ip", "-6", "addr", "add", f"{v6}/64", "dev", ifname, "nodad"])
+            if link in LINK_MTU:
+                lab.run(host, ["ip", "link", "set", ifname, "mtu", str(LINK_MTU[link])])
             lab.run(host, ["ip", "link", "set", ifname, "up"])
     for host in ("r1", "r2"):
         for key in ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"):

@@ -15,7 +15,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from playwright.async_api import Browser, expect
 
+from tests.browser.fixtures import open_page
+from tests.browser.relay import relay_to
 from tests.helpers import SSE, collect, hop_table
 from tests.ipdbs import write_asn_db, write_geo_db
 from tests.netlab import lab as netlab
@@ -187,3 +190,70 @@ async def test_mtr_for_curl_reports_the_silent_hop(lab_server: ServerProcess, ta
     assert table[0].split()[1] == "???"
     assert "100.0%    20" in table[0]
     assert "ERROR" not in text
+
+
+@pytest.mark.parametrize(("target", "r1", "r2"), [(netlab.TARGET_V4, netlab.R1_V4, netlab.R2_V4),
+                                                  (netlab.TARGET_V6, netlab.R1_V6, netlab.R2_V6)])
+async def test_tracepath_finds_where_the_path_mtu_drops(lg: Any, lab: netlab.Lab, lab_server: ServerProcess,
+                                                        target: str, r1: str, r2: str) -> None:
+    lab.forget_path_mtus()
+    events = await lg("tracepath", target)
+    assert events[-1].data["status"] == "ok"
+    rows = final_rows(events)
+    assert [row["hop"] for row in rows] == [1, 2, 3]
+    assert rows[0]["hosts"] == [] and rows[0]["loss_pct"] == 100  # r1 is silent, but for "too big"
+    # r1 says the next link takes at most LINK_B_MTU bytes; asked again with that, r2 answers.
+    assert addresses(rows[1]) == [r1, r2] and rows[1]["pmtu"] == netlab.LINK_B_MTU
+    assert [(h["name"], h["asn"], h["country"]) for h in rows[1]["hosts"]] == [
+        ("r1.lab.test", 64500, "NL"), ("r2.lab.test", 64501, "DE")]
+    assert addresses(rows[2]) == [target] and "pmtu" not in rows[2]
+    assert [e.data for e in events if e.event == "summary"] == [
+        {"pmtu": netlab.LINK_B_MTU, "local_pmtu": 1500, "hops": 3, "back": 3}]  # a veth's 1500 to begin with
+    connector = aiohttp.UnixConnector(path=str(lab_server.socket))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def text_route() -> str:
+            return await (await session.get(f"{lab_server.base}/tracepath", params={"target": target})).text()
+
+        # Run again at once, tracepath begins at the path MTU the kernel learnt: no hop reports the drop.
+        known = await text_route()
+        assert re.search(rf"^ 1\?: \[LOCALHOST\] .*pmtu {netlab.LINK_B_MTU}$", known, re.MULTILINE), known
+        assert not re.search(r"^ \d+:  [\d.:a-f]+ +[\d.]+ms pmtu", known, re.MULTILINE), known  # no hop's
+        assert f"Resume: pmtu {netlab.LINK_B_MTU} hops 3 back 3" in known
+        # Forgotten, the text route prints tracepath's own lines with the drop at hop 2.
+        lab.forget_path_mtus()
+        text = await text_route()
+    assert re.search(rf"^ 2:  {re.escape(r1)} +[\d.]+ms pmtu {netlab.LINK_B_MTU}$", text, re.MULTILINE), text
+    assert f"Resume: pmtu {netlab.LINK_B_MTU} hops 3 back 3" in text and "ERROR" not in text
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("target", [netlab.TARGET_V4, netlab.TARGET_V6])
+async def test_the_page_marks_the_hop_where_the_path_mtu_drops(lab: netlab.Lab, lab_server: ServerProcess,
+                                                               browser: Browser, target: str) -> None:
+    assert lab_server.socket is not None  # the lab's server listens in the host's namespace, on a unix socket
+    lab.forget_path_mtus()
+    watched = await open_page(browser, width=1366, color_scheme="dark")
+    page = watched.page
+    async with relay_to(lab_server.socket) as relay:
+        await page.goto(f"http://127.0.0.1:{relay.port}/?tool=tracepath&target={target}")
+        await expect(page.locator("#status")).to_have_text(re.compile(r"^Finished in"))
+        await expect(page.locator("#hops thead th", has_text="MTU")).to_be_visible()
+        await expect(page.locator("#hops thead th", has_text="StDev")).to_be_hidden()  # not tracepath's
+        rows = page.locator("#hops tbody tr")
+        await expect(rows).to_have_count(3)
+        await expect(rows.nth(0).locator("td.hosts")).to_have_text("no reply")
+        await expect(rows.nth(1)).to_have_class(re.compile(r"\bmtu-drop\b"))
+        await expect(rows.nth(1).locator("td.mtu-cell")).to_have_text(f"\u2193 {netlab.LINK_B_MTU}")
+        await expect(page.locator("tr.mtu-drop")).to_have_count(1)
+        await expect(page.locator(".hops-summary").first).to_have_text(
+            f"Path MTU {netlab.LINK_B_MTU} bytes · 3 hops there, 3 back")
+        await expect(page.get_by_role("link", name="Plain text")).to_have_attribute(
+            "href", re.compile(r"/api/v1/results/[\w-]{22}\?format=text$"))
+        # At once again: the server knows the path MTU now, and says so where no hop can.
+        await page.get_by_role("button", name="Run", exact=True).click()
+        await expect(page.locator("#status")).to_have_text(re.compile(r"^Finished in"))
+        await expect(page.locator(".hops-summary").first).to_have_text(
+            f"Path MTU {netlab.LINK_B_MTU} bytes · 3 hops there, 3 back · this server already sends at most "
+            f"{netlab.LINK_B_MTU} bytes towards the target")
+        await expect(page.locator("tr.mtu-drop")).to_have_count(0)
+    assert await watched.problems() == []

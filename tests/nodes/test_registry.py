@@ -59,7 +59,7 @@ def silent_port() -> Iterator[int]:
 async def test_this_server_alone(client: Any) -> None:
     body = await (await client.get("/api/v1/nodes")).json()
     [me] = body["nodes"]
-    assert me["local"] and me["up"] and me["tools"] == ["mtr", "traceroute", "ping"] and me["info"] is None
+    assert me["local"] and me["up"] and me["tools"] == ["mtr", "traceroute", "ping", "tracepath"] and me["info"] is None
 
 
 async def test_other_nodes_are_up_or_down_as_the_periodic_check_finds_them(
@@ -85,9 +85,9 @@ async def test_other_nodes_are_up_or_down_as_the_periodic_check_finds_them(
         found = await listed()
         assert list(found) == ["lon1", "fra1", "ams1", "nyc1"]
         assert found["lon1"] == {"name": "lon1", "info": "London", "local": True, "up": True,
-                                 "tools": ["mtr", "traceroute", "ping"]}
+                                 "tools": ["mtr", "traceroute", "ping", "tracepath"]}
         assert found["fra1"] == {"name": "fra1", "info": "Frankfurt, AS64500", "local": False, "up": True,
-                                 "tools": ["mtr", "traceroute", "ping"]}
+                                 "tools": ["mtr", "traceroute", "ping", "tracepath"]}
         assert not found["ams1"]["up"] and not found["nyc1"]["up"]
 
         node.stop()

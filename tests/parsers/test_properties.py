@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from tests.helpers import DATA
 from webtrace.events import Event, Parser
-from webtrace.parsers import MtrParser, PingParser, TracerouteParser
+from webtrace.parsers import MtrParser, PingParser, TracepathParser, TracerouteParser
 
 KINDS = {"reply", "summary", "hop", "progress", "trim"}
 
@@ -20,6 +20,7 @@ PARSERS: dict[str, tuple[Callable[[], Parser], list[str]]] = {
     "ping": (lambda: PingParser(count=4), ["ping_v4_loopback.txt", "ping_v6_loopback.txt", "ping_v4_lossy.txt"]),
     "traceroute": (TracerouteParser, ["traceroute_v4_lab.txt", "traceroute_v6_lab.txt"]),
     "mtr": (lambda: MtrParser(address="203.0.113.10", count=3), ["mtr_v4_lab.raw", "mtr_v4_loopback.raw"]),
+    "tracepath": (TracepathParser, ["tracepath_v4_lab.txt", "tracepath_v6_lab.txt", "tracepath_v6_loopback.txt"]),
 }
 
 
@@ -77,6 +78,25 @@ def test_traceroute_parser_never_raises(lines: list[str]) -> None:
 @given(mixed("mtr"))
 def test_mtr_parser_never_raises(lines: list[str]) -> None:
     feed_all("mtr", lines)
+
+
+@settings(max_examples=150, deadline=None)
+@given(mixed("tracepath"))
+def test_tracepath_parser_never_raises(lines: list[str]) -> None:
+    feed_all("tracepath", lines)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(recorded("tracepath")), max_size=30))
+def test_tracepath_rows_add_up_whatever_the_order(lines: list[str]) -> None:
+    parser = TracepathParser()
+    for line in lines:
+        for event in parser.feed(line):
+            if event.kind == "hop":
+                row = event.data
+                assert row["sent"] == len(row["rtts_ms"]) == len(row["probe_hosts"])
+                assert row["received"] == sum(rtt is not None for rtt in row["rtts_ms"])
+                assert all(i is None or 0 <= i < len(row["hosts"]) for i in row["probe_hosts"])
 
 
 def test_lines_that_once_cut_the_stream() -> None:

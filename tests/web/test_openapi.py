@@ -46,7 +46,8 @@ def test_every_parameter_refusal_code_and_event_is_described() -> None:
                         ("index", "/")):
         names = {p["name"] for p in paths[path]["get"]["parameters"]}
         assert {p.name for p in next(r for r in ROUTES if r.name == route).params} <= names, route
-    assert paths["/api/v1/{tool}"]["get"]["parameters"][0]["schema"]["enum"] == ["mtr", "traceroute", "ping"]
+    tools = paths["/api/v1/{tool}"]["get"]["parameters"][0]["schema"]["enum"]
+    assert tools == ["mtr", "traceroute", "ping", "tracepath"]
     codes = doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
     assert set(codes) == set(refusal_codes())
     assert {"bad_request", "target_denied", "unknown_tool", "unresolvable", "rate_limited", "client_busy", "busy",

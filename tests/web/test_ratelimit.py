@@ -143,7 +143,7 @@ async def test_last_event_id_runs_nothing_and_costs_nothing_on_every_run_route(
     fake_tool: Callable[..., Path], tmp_path: Path, path: str,
 ) -> None:
     record = tmp_path / "started"
-    for tool in ("ping", "traceroute", "mtr"):
+    for tool in ("ping", "traceroute", "mtr", "tracepath"):
         fake_tool(tool, "recorder.py", {"WEBTRACE_TEST_RECORD": str(record)})
     client = await make_client(make_settings(ratelimit="1/minute", max_jobs_per_client=1))
     for _ in range(5):

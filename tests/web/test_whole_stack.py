@@ -306,7 +306,7 @@ async def test_head_on_a_run_route_runs_nothing_and_keeps_the_connection_in_step
     client: Any, fake_tool: Callable[..., Path], tmp_path: Path, path: str
 ) -> None:
     record = tmp_path / "started"
-    for tool in ("ping", "traceroute", "mtr"):
+    for tool in ("ping", "traceroute", "mtr", "tracepath"):
         fake_tool(tool, "recorder.py", {"WEBTRACE_TEST_RECORD": str(record)})
     reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
     # Two requests on one kept-alive connection: the second answer must be the
@@ -425,7 +425,7 @@ async def test_options_that_mean_nothing_are_400s_that_run_nothing(
     client: Any, fake_tool: Callable[..., Path], tmp_path: Path, path: str, params: dict[str, str], says: str
 ) -> None:
     record = tmp_path / "started"
-    for tool in ("ping", "traceroute", "mtr"):
+    for tool in ("ping", "traceroute", "mtr", "tracepath"):
         fake_tool(tool, "recorder.py", {"WEBTRACE_TEST_RECORD": str(record)})
     resp = await client.get(path, params={"target": "127.0.0.1", **params})
     assert resp.status == 400

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .mtr import MtrParser
 from .ping import PingParser
+from .tracepath import TracepathParser
 from .traceroute import TracerouteParser
 
-__all__ = ["MtrParser", "PingParser", "TracerouteParser"]
+__all__ = ["MtrParser", "PingParser", "TracepathParser", "TracerouteParser"]
