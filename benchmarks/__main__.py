@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 
-from .formats import result_formats
+from .formats import comparisons, result_formats
 from .harness import RESULTS, run
 from .load import cpu_per_line, latency_over_floor, median_round
 from .scenarios import disconnect_storm, followers, mtr_crowd, mtr_first_hop, nodes_fanout, ping_streams, refused_rate
@@ -51,6 +51,8 @@ FULL: dict[str, Callable[[Path], Any]] = {
     "mtr-first-hop": lambda w: mtr_first_hop(w, 10),
     # A result at WEBTRACE_RESULT_MAX_BYTES read in each format.
     "formats-2MiB": lambda w: result_formats(w),
+    # Two 30-hop mtr results against each other (a 10-cycle run, and two at the size cap).
+    "compare-mtr-30": lambda w: comparisons(w),
 }
 
 
@@ -65,6 +67,7 @@ SMOKE: dict[str, Callable[[Path], Any]] = {
     "followers-10": lambda w: followers(w, 10, 2),
     "nodes-5": lambda w: nodes_fanout(w, 5, 4),
     "formats-64KiB": lambda w: result_formats(w, 65536),
+    "compare-mtr-30": lambda w: comparisons(w, reads=1),
 }
 
 

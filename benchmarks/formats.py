@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from webtrace.formats.comparison import compare
 from webtrace.formats.exports import ATLAS_PING, ATLAS_TRACEROUTE, CSV_HOPS, CSV_REPLIES, MTR_JSON, Export
 from webtrace.results.records import Result, StoredEvent
 from webtrace.results.sqlite import SqliteStore
@@ -136,4 +137,37 @@ async def result_formats(work: Path, size: int = DEFAULT_MAX_BYTES) -> dict[str,
                     costs.append(server.cpu() - cpu0)
                 figures.setdefault(name, {}).update(
                     server_cpu_ms=round(sorted(costs)[len(costs) // 2] * 1000, 1), response_bytes=len(body))
+    return figures
+
+
+async def comparisons(work: Path, reads: int = 5) -> dict[str, Any]:
+    """Two 30-hop mtr results laid against each other: a run of about ten cycles (what
+    the default count makes), and two as large as a result may be; in this process
+    (the comparison alone) and through a server (the request, both read from SQLite)."""
+    pairs = {"mtr 10 cycles": (mtr_result(80_000), mtr_result(80_000)),
+             "mtr 2MiB": (mtr_result(DEFAULT_MAX_BYTES), mtr_result(DEFAULT_MAX_BYTES))}
+    figures: dict[str, Any] = {}
+    for name, (a, b) in pairs.items():
+        costs = []
+        for _ in range(20):
+            cpu0 = time.process_time()
+            compare(a, b, hops=True)
+            costs.append(time.process_time() - cpu0)
+        figures[name] = {"compare_cpu_ms": round(sorted(costs)[len(costs) // 2] * 1000, 2),
+                         "hops": len(compare(a, b, hops=True)["places"][0]["hops"])}
+    store = SqliteStore(work / "store" / "results.sqlite3", 3600)
+    await store.save([Batch(r.id, meta=r.meta, started_at=r.started_at, events=r.events, ended_at=r.ended_at,
+                            status=r.status) for pair in pairs.values() for r in pair])
+    await store.close()
+    async with webtrace(work, results=f"sqlite:///{work}/store/results.sqlite3") as server:
+        async with session(server) as http:
+            for name, (a, b) in pairs.items():
+                costs = []
+                for _ in range(reads):
+                    cpu0 = server.cpu()
+                    async with http.get(f"{server.base}/api/v1/compare/{a.id}/{b.id}") as resp:
+                        assert resp.status == 200, await resp.text()
+                        await resp.read()
+                    costs.append(server.cpu() - cpu0)
+                figures[name]["server_cpu_ms"] = round(sorted(costs)[len(costs) // 2] * 1000, 1)
     return figures

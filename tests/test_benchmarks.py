@@ -44,6 +44,8 @@ def test_every_scenario_runs_at_a_small_size(tmp_path: Path) -> None:
                  "ping atlas", "ping csv"):
         assert formats[name]["server_cpu_ms"] > 0 and formats[name]["response_bytes"] > 0
         assert formats[name]["written_bytes"] == formats[name]["response_bytes"]  # what the server sent
+    for name in ("mtr 10 cycles", "mtr 2MiB"):
+        assert results["compare-mtr-30"][name]["hops"] == 30 and results["compare-mtr-30"][name]["server_cpu_ms"] > 0
 
 
 def test_a_weighted_percentile_counts_each_value_by_its_weight() -> None:

@@ -1,10 +1,11 @@
 // webtrace page: wires the form, the buttons and the address bar to the run, once
 // the document is parsed (no module reads the page as it is imported).
 
+import { showComparison } from "./compare.js";
 import { announce, bindPage, showError, ui } from "./dom.js";
 import {
-  fillForm, paramsFromForm, paramsFromLocation, paramsFromResult, permalink, readConfig, RESULT, resultUrl,
-  showOptions, toolNamed,
+  COMPARISON, fillForm, paramsFromForm, paramsFromLocation, paramsFromResult, permalink, readConfig, RESULT,
+  resultUrl, showOptions, toolNamed,
 } from "./params.js";
 import { watchNodes } from "./nodes.js";
 import { outputText, shareLink } from "./parts.js";
@@ -46,6 +47,11 @@ function main() {
     });
   }
   if (ui.themeToggle) ui.themeToggle.addEventListener("click", toggleTheme);
+  // The stored result's query, run now, and laid against the stored result as it streams.
+  ui.runAgainCompare.addEventListener("click", () => {
+    const params = paramsFromResult(RESULT);
+    start(params, { push: true, compareWith: RESULT.id });
+  });
   window.addEventListener("popstate", () => {
     if (RESULT && location.pathname === resultUrl(RESULT.id).pathname) {
       fillForm(paramsFromResult(RESULT));
@@ -63,9 +69,14 @@ function main() {
     }
   });
 
+  ui.runAgainCompare.hidden = !RESULT; // a stored result's page only
   applyTheme(storedTheme());
   watchNodes();
-  if (RESULT) {
+  if (COMPARISON) {
+    // Two results against each other (compare/A/B), live while either run goes on.
+    fillForm(paramsFromResult({ ...COMPARISON.b, tool: COMPARISON.tool, family: "auto" }));
+    showComparison(COMPARISON);
+  } else if (RESULT) {
     // A stored result's page (r/ID): show it, live while its run goes on.
     fillForm(paramsFromResult(RESULT));
     follow(RESULT);

@@ -15,6 +15,8 @@ export let TOOLS = [];
 let ROOT = null;
 // The stored result this page shows (its description, without events), or null.
 export let RESULT = null;
+// The comparison this page shows (/compare/A/B), or null.
+export let COMPARISON = null;
 // The vantage points: this server first, then the others it lists (GET api/v1/nodes).
 let NODES = [];
 let LOCAL = "";
@@ -27,6 +29,7 @@ export function readConfig() {
   TOOLS = config.tools;
   ROOT = new URL(config.root || "", location.href);
   RESULT = config.result;
+  COMPARISON = config.comparison;
   NODES = config.nodes || [];
   LOCAL = NODES.length ? NODES[0].name : "";
   NAMES = Object.fromEntries(TOOLS.flatMap((tool) => [tool.name, ...tool.aliases].map((name) => [name, tool.name])));
@@ -155,6 +158,15 @@ export function resultEventsUrl(id, after) {
   const url = new URL(`api/v1/results/${encodeURIComponent(id)}/events`, ROOT);
   if (after) url.searchParams.set("last_event_id", String(after));
   return url;
+}
+
+// Two results against each other: the page, and its data.
+export function compareUrl(a, b) {
+  return new URL(`compare/${encodeURIComponent(a)}/${encodeURIComponent(b)}`, ROOT);
+}
+
+export function compareApiUrl(a, b) {
+  return new URL(`api/v1/compare/${encodeURIComponent(a)}/${encodeURIComponent(b)}`, ROOT);
 }
 
 // A result in one of its formats (json, text, and those its tool's record lists).

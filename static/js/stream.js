@@ -4,6 +4,7 @@
 // of its own (dom.js) and each with its own start ... end; "done" ends them all.
 
 import { onReply, onSummary } from "./chart.js";
+import { compareLive, hideComparison } from "./compare.js";
 import { announce, mainView, sentence, showError, ui } from "./dom.js";
 import { onHop, onHopsSummary, onTrim } from "./hops.js";
 import { apiUrl, nodesOf, paramsFromResult, permalink, resultEventsUrl, toolNamed } from "./params.js";
@@ -16,9 +17,11 @@ let current = null; // { source, params, started, parts, several, result, lastId
 // Reconnections to a run's result after its stream broke off, before giving up.
 const RESUME_ATTEMPTS = 4;
 
-export function start(params, { push }) {
+// ``compareWith``: a stored result's id, laid against this run's result as it streams.
+export function start(params, { push, compareWith = null }) {
   stop({ quiet: true });
   showError("");
+  if (!compareWith) hideComparison();
   if (!params.target) {
     showError("Type a host name or an IP address to run against.");
     ui.target.focus();
@@ -29,6 +32,7 @@ export function start(params, { push }) {
   setRunning(true);
   announce(`Starting ${params.tool} to ${params.target}…`);
   const run = newRun(params);
+  run.compareWith = compareWith;
   listen(run, apiUrl(params));
 }
 
@@ -191,6 +195,7 @@ function onStart(data, part, run) {
   if (data.result && !run.following && ui.resultAbout.hidden) {
     run.result = data.result;
     showAbout(data.result, "Saved as");
+    if (run.compareWith) compareLive(run.compareWith, data.result);
   }
   // A node's part that ended before its node began it has no address (its end says why).
   part.view.metaText.textContent = data.address ? `${data.tool} to ${data.target} (${data.address}):` : "";

@@ -35,6 +35,8 @@ RETRY_AFTER = str(hdrs.RETRY_AFTER)
 LAST_EVENT_ID = str(hdrs.LAST_EVENT_ID)
 
 Schema = dict[str, Any]
+_NUMBER_OR_NULL: Schema = {"type": ["number", "null"]}
+_INT_OR_NULL: Schema = {"type": ["integer", "null"]}
 
 _HEADERS: Mapping[str, Schema] = {
     RETRY_AFTER: {"description": "Seconds to wait before asking again.", "schema": {"type": "integer"}},
@@ -278,6 +280,55 @@ def result_json(route: Route, tools: list[ToolSpec], settings: Settings) -> Oper
                 TEXT: {"schema": {"type": "string"}},
                 "text/csv": {"schema": {"type": "string"}},
             }},
+            **_error_responses(JSON),
+        },
+    }
+
+
+_PAIR = [{"name": name, "in": "path", "required": True, "description": f"A result's id ({name}: {words}).",
+          "schema": {"type": "string"}} for name, words in (("a", "then"), ("b", "now"))]
+
+
+def comparison_page(route: Route, tools: list[ToolSpec], settings: Settings) -> Operations:
+    yield route.path, {
+        "description": f"{route.description} It has the results budget ({settings.results_ratelimit}).",
+        "parameters": _PAIR,
+        "responses": {
+            "200": {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}},
+            **{k: v for k, v in _error_responses(HTML).items() if k in ("400", "404", "429", "503")},
+        },
+    }
+
+
+def comparison_json(route: Route, tools: list[ToolSpec], settings: Settings) -> Operations:
+    moved = {"type": "object", "required": ["a", "b", "change"], "properties": {
+        "a": _NUMBER_OR_NULL, "b": _NUMBER_OR_NULL, "change": {**_NUMBER_OR_NULL, "description": "b - a"}}}
+    run = {"type": "object", "required": ["id", "target", "node", "started_at", "ended_at"], "properties": {
+        "id": {"type": "string"}, "target": {"type": ["string", "null"]}, "node": {"type": ["string", "null"]},
+        "started_at": {"type": "number"}, "ended_at": _NUMBER_OR_NULL}}
+    hop = {"type": "object", "required": ["hop", "state", "a", "b", "loss_pct", "avg_ms"], "properties": {
+        "hop": {"type": "integer"},
+        "state": {"enum": ["same", "varies", "changed", "unknown", "only_a", "only_b"],
+                  "description": "changed: no address in both; varies: some (ECMP); unknown: one heard nothing"},
+        "a": {"type": "array", "items": {"type": "object"}}, "b": {"type": "array", "items": {"type": "object"}},
+        "loss_pct": moved, "avg_ms": moved}}
+    place = {"type": "object", "required": ["node", "verdict"], "properties": {
+        "node": {"type": "string"}, "verdict": {"type": "string"},
+        "same_path": {"type": ["boolean", "null"]}, "changed_at": _INT_OR_NULL,
+        "target_hop": {"type": "object"}, "at_target": {"type": ["object", "null"]},
+        "hops": {"type": "array", "items": hop},
+        "statistics": {"type": "object", "additionalProperties": moved, "description": "ping"},
+        "series": {"type": "object", "description": "ping: each run's replies (seq, rtt_ms)"}}}
+    yield route.path, {
+        "description": f"{route.description} It has the results budget ({settings.results_ratelimit}).",
+        "parameters": _PAIR,
+        "responses": {
+            "200": {"description": "The comparison.", "content": {JSON: {"schema": {
+                "type": "object", "required": ["tool", "a", "b", "verdict", "places", "running"], "properties": {
+                    "tool": {"type": "string"}, "a": run, "b": run,
+                    "verdict": {"type": "string", "description": "one sentence, first"},
+                    "places": {"type": "array", "items": place},
+                    "running": {"type": "boolean", "description": "either run still goes on: ask again"}}}}}},
             **_error_responses(JSON),
         },
     }

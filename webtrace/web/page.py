@@ -14,7 +14,7 @@ from .params import EMBED
 
 
 def page_context(request: web.Request, *, tool: str, target: str, family: str, root: str = "",
-                 result: dict[str, Any] | None = None) -> dict[str, Any]:
+                 result: dict[str, Any] | None = None, comparison: dict[str, Any] | None = None) -> dict[str, Any]:
     """``root``: the way back to the site's root, for a page below it (its relative links)."""
     settings = request.app[SETTINGS]
     tools = list(request.app[TOOLS].values())
@@ -29,6 +29,7 @@ def page_context(request: web.Request, *, tool: str, target: str, family: str, r
             "tools": [page for spec in tools if (page := spec.page(platform)) is not None],
             "root": root,
             "result": result,
+            "comparison": comparison,
             "nodes": nodes,
         },
         "max_count": settings.max_count,

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from ..settings import SettingsError
-from . import openapi, results, views
+from . import compare, openapi, results, views
 from .keys import TOOLS
 from .params import (
     AFTYPE, COUNT, EMBED, FAMILY, FORMAT, LAST_EVENT_ID, NODES, PAGE_ACTION, PAGE_AFTYPE, PAGE_COUNT, PAGE_FAMILY,
@@ -65,6 +65,15 @@ ROUTES: tuple[Route, ...] = (
           summary="A result, as Server-Sent Events: replayed, then live until its end",
           description="Every event with its original id; Last-Event-ID (or ?last_event_id=) resumes after it. "
                       "A result that ended with nothing after it: 204."),
+    Route("comparison_page", "/compare/{a}/{b}", compare.comparison_page, budget="results", refuses="page",
+          describe=openapi.comparison_page, summary="Two results of one tool, laid against each other, as a page",
+          description="Live while either run goes on. Reading spends no run."),
+    Route("comparison_json", "/api/v1/compare/{a}/{b}", compare.comparison_json, budget="results",
+          refuses="json", describe=openapi.comparison_json,
+          summary="Two results of one tool, laid against each other",
+          description="A verdict sentence first, then place by place: hop by hop the hosts in each, whether the "
+                      "hop changed, and loss and average in each with their change (b - a); for ping, each "
+                      "statistic and both runs' replies. Different tools: 400; an unknown id: 404 naming it."),
     Route("healthz", "/healthz", views.healthz, budget="none", refuses="text", summary="Liveness",
           describe=openapi.healthz),
     Route("metrics", "/metrics", views.metrics_view, budget="none", refuses="text", summary="Prometheus metrics",
