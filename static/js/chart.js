@@ -67,13 +67,13 @@ function drawChart(part) {
   part.view.chart.replaceChildren(...nodes);
 }
 
-function titled(text) {
+export function titled(text) {
   const title = document.createElementNS(SVG, "title");
   title.textContent = text;
   return title;
 }
 
-function niceCeiling(value) {
+export function niceCeiling(value) {
   const power = 10 ** Math.floor(Math.log10(value));
   for (const step of [1, 2, 2.5, 5, 10]) if (value <= step * power) return step * power;
   return 10 * power;

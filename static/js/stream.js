@@ -7,6 +7,7 @@ import { onReply, onSummary } from "./chart.js";
 import { compareLive, hideComparison } from "./compare.js";
 import { announce, mainView, sentence, showError, ui } from "./dom.js";
 import { onHop, onHopsSummary, onTrim } from "./hops.js";
+import { drawnTogether, drawSeveral, resetSeveral } from "./several.js";
 import { apiUrl, nodesOf, paramsFromResult, permalink, resultEventsUrl, toolNamed } from "./params.js";
 import {
   newPart, onLine, onProgress, partView, resetResult, showAbout, showDownloads, showStoredText, showViews, when,
@@ -63,6 +64,7 @@ function newRun(params) {
   const run = { source: null, params, started: false, parts, several: Boolean(several), result: null, lastId: 0,
     retries: 0, following: false };
   current = run;
+  resetSeveral(run, toolNamed(params.tool));
   return run;
 }
 
@@ -74,6 +76,7 @@ function partOf(run, data) {
     part = newPart(partView(String(data.node)));
     showViews(part.view, run.params.tool);
     run.parts.set(data.node, part);
+    if (drawnTogether(run, toolNamed(run.params.tool))) part.view.chartView.hidden = true;
   }
   return part;
 }
@@ -91,10 +94,18 @@ function listen(run, url) {
     });
   on("start", onStart);
   on("line", onLine);
-  on("reply", onReply);
+  // ping from several nodes is drawn together too, as each node's replies come.
+  const together = (r) => drawnTogether(r, toolNamed(r.params.tool));
+  on("reply", (data, part, r) => {
+    onReply(data, part);
+    if (together(r)) drawSeveral(r);
+  });
   // A summary is the chart's (ping's statistics) or the hop table's (tracepath's path MTU).
-  on("summary", (data, part, r) => (toolNamed(r.params.tool)?.view === "hops" ? onHopsSummary : onSummary)(
-    data, part));
+  on("summary", (data, part, r) => {
+    part.summary = { ...part.summary, ...data };
+    (toolNamed(r.params.tool)?.view === "hops" ? onHopsSummary : onSummary)(data, part);
+    if (together(r)) drawSeveral(r);
+  });
   on("hop", (data, part, r) => onHop(data, part, toolNamed(r.params.tool)));
   on("trim", onTrim);
   on("progress", onProgress);
@@ -214,6 +225,7 @@ function onEnd(data, part, run) {
     part.view.status.classList.toggle("bad", data.status !== "ok");
     part.view.status.hidden = false;
     if (!part.started) part.view.metaText.textContent = "";
+    if (drawnTogether(run, toolNamed(run.params.tool))) drawSeveral(run);
     return;
   }
   endRun(run);

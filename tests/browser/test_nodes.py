@@ -74,22 +74,54 @@ async def test_the_picker_and_parts_side_by_side(places: Places, browser: Browse
     await expect(shown).to_have_count(3)
     await expect(shown.locator(".part-name")).to_have_text(["lon1", "fra1", "ams1"])
     await expect(shown.nth(0).locator(".part-status")).to_have_text(re.compile(r"^Finished in"))
-    await expect(shown.nth(1).locator(".ping-summary")).to_contain_text("3 sent, 3 received")
     await expect(shown.nth(2).locator(".part-status")).to_have_text(re.compile(r"127\.0\.0\.1"))  # ams1's own words
     boxes = [await shown.nth(i).bounding_box() for i in range(3)]
     assert all(boxes)
     assert boxes[0]["y"] == boxes[1]["y"] and boxes[0]["x"] < boxes[1]["x"]  # type: ignore[index]
-    # One time axis: the same probe sits at the same place in every node's chart.
-    where = [await shown.nth(i).locator(".point").evaluate_all("points => points.map((p) => p.getAttribute('cx'))")
-             for i in range(2)]
-    assert len(where[0]) == 3 and where[0] == where[1]
+    await expect_one_chart(page)
     # The whole run is one result, with every part.
     href = await page.locator("#result-link").get_attribute("href")
     assert href is not None
     await page.goto(href)
     await expect(page.locator("#status")).to_have_text("Done: some nodes did not finish.")
     await expect(parts(page).locator(".part-name")).to_have_text(["lon1", "fra1", "ams1"])
-    await expect(parts(page).nth(1).locator(".ping-summary")).to_contain_text("3 sent, 3 received")
+    await expect_one_chart(page)
+    assert await watched.problems() == []
+
+
+async def expect_one_chart(page: Page) -> None:
+    """ping from lon1, fra1 and ams1 (which refused): one chart, a line per node that ran, a legend, a table."""
+    chart = page.locator("#nodes-chart")
+    await expect(chart).to_be_visible()
+    await expect(page.locator(".part .chart-view:visible")).to_have_count(0)  # no chart of a node's own
+    await expect(page.locator("#nodes-legend li")).to_have_text(["lon1", "fra1", "ams1"])
+    # One time axis: the same probe sits at the same place in every node's line.
+    where = [await chart.locator(f"circle.point.node-{i}").evaluate_all(
+        "points => points.map((p) => p.getAttribute('cx'))") for i in range(2)]
+    assert len(where[0]) == 3 and where[0] == where[1]
+    await expect(chart.locator("polyline.line")).to_have_count(2)
+    fill = await chart.locator("polyline.line").first.evaluate("line => getComputedStyle(line).fill")
+    assert fill == "none"  # a line, not a filled polygon
+    rows = page.locator("#nodes-stats tbody tr")
+    await expect(rows.locator("th")).to_have_text(["lon1", "fra1", "ams1"])
+    for i in range(2):
+        await expect(rows.nth(i).locator("td").nth(0)).to_have_text("3")
+        await expect(rows.nth(i).locator("td").nth(1)).to_have_text("3")
+        await expect(rows.nth(i).locator("td").nth(2)).to_have_text("0%")
+    await expect(rows.nth(2).locator("td.why")).to_have_text(re.compile(r"127\.0\.0\.1"))  # its sentence, no figures
+
+
+async def test_ping_from_several_nodes_on_a_phone_in_dark_mode(places: Places, browser: Browser) -> None:
+    watched = await open_page(browser, width=375, height=800, color_scheme="dark")
+    page = watched.page
+    await page.goto(f"{places.front.base}/?tool=ping&target=127.0.0.1&count=2&nodes=lon1,fra1")
+    await expect(page.locator("#status")).to_have_text("Done: every node finished.")
+    await expect(page.locator("#nodes-legend li")).to_have_text(["lon1", "fra1"])
+    strokes = await page.locator("#nodes-chart polyline.line").evaluate_all(
+        "lines => lines.map((line) => getComputedStyle(line).stroke)")
+    assert strokes == ["rgb(88, 166, 255)", "rgb(255, 166, 87)"]  # the dark theme's own, light on a dark page
+    await expect(page.locator("#nodes-stats tbody tr th")).to_have_text(["lon1", "fra1"])
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert await watched.problems() == []
 
 
@@ -114,8 +146,8 @@ async def test_stop_ends_every_part_and_the_tool_on_every_node(places: Places, b
     shown = parts(page)
     await expect(shown.nth(2).locator(".part-status")).to_have_text(
         "Node gone is unavailable: cannot connect (connection refused).")
-    for i in range(2):
-        await expect(shown.nth(i).locator(".point").first).to_be_visible()
+    for i in range(2):  # each node's replies are coming, on the one chart
+        await expect(page.locator(f"#nodes-chart circle.point.node-{i}").first).to_be_visible()
     assert tool_processes(places.fra1.process.pid)  # the node's ping is running
     await page.get_by_role("button", name="Stop").click()
     await expect(page.locator("#status")).to_have_text("Stopped ping to 127.0.0.1.")
