@@ -285,9 +285,9 @@ def choose_options(spec: ToolSpec, platform: str, limits: RunLimits, *, protocol
     speaks = list(argv.protocols)
     chosen = speaks[0] if protocol is None or protocol == "" else protocol
     if chosen not in PROTOCOLS:
-        raise BadRequest(f"protocol must be {_either(PROTOCOLS)}, not {protocol!r}")
+        raise BadRequest(f"protocol must be {either(PROTOCOLS)}, not {protocol!r}")
     if chosen not in speaks:
-        raise BadRequest(f"{spec.name} here cannot send {chosen.upper()} probes: protocol must be {_either(speaks)}")
+        raise BadRequest(f"{spec.name} here cannot send {chosen.upper()} probes: protocol must be {either(speaks)}")
     return Options(chosen, _port(spec, chosen, port), _count(spec, limits, count))
 
 
@@ -334,7 +334,8 @@ def _whole_number(text: str, most: int) -> int | None:
     return number if 1 <= number <= most else None
 
 
-def _either(words: list[str] | tuple[str, ...]) -> str:
+def either(words: list[str] | tuple[str, ...]) -> str:
+    """``a``, ``a or b``, ``a, b or c``: the choices a refusal names."""
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" or {words[-1]}"
 
 

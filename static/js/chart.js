@@ -3,8 +3,30 @@
 
 import { ms } from "./dom.js";
 
-const SVG = "http://www.w3.org/2000/svg";
-const PAD = { left: 40, right: 10, top: 10, bottom: 20 };
+export const SVG = "http://www.w3.org/2000/svg";
+export const PAD = { left: 40, right: 10, top: 10, bottom: 20 };
+
+// An SVG drawing's elements, made in the order listed (``el``), to be put in place at once.
+export function drawing() {
+  const nodes = [];
+  const el = (name, attrs, text) => {
+    const node = document.createElementNS(SVG, name);
+    for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
+    if (text !== undefined) node.textContent = text;
+    nodes.push(node);
+    return node;
+  };
+  return { nodes, el };
+}
+
+// Where probe ``seq`` of ``total`` (x) and a time up to ``top`` ms (y) fall in a chart
+// of that size: every chart of probes shares this time axis.
+export function scales(width, height, total, top, pad = PAD) {
+  return {
+    x: (seq) => pad.left + ((seq - 0.5) / total) * (width - pad.left - pad.right),
+    y: (rtt) => height - pad.bottom - (rtt / top) * (height - pad.top - pad.bottom),
+  };
+}
 
 export function resetChart(view) {
   view.chart.replaceChildren();
@@ -34,16 +56,8 @@ function drawChart(part) {
   const total = Math.max(part.view.progress.max || 1, replies.length ? replies[replies.length - 1].seq : 1);
   const rtts = replies.filter((r) => r.rtt_ms !== null).map((r) => r.rtt_ms);
   const top = niceCeiling(Math.max(...rtts, 0.001));
-  const x = (seq) => PAD.left + ((seq - 0.5) / total) * (width - PAD.left - PAD.right);
-  const y = (rtt) => height - PAD.bottom - (rtt / top) * (height - PAD.top - PAD.bottom);
-  const nodes = [];
-  const el = (name, attrs, text) => {
-    const node = document.createElementNS(SVG, name);
-    for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
-    if (text !== undefined) node.textContent = text;
-    nodes.push(node);
-    return node;
-  };
+  const { x, y } = scales(width, height, total, top);
+  const { nodes, el } = drawing();
   el("line", { class: "axis", x1: PAD.left, y1: height - PAD.bottom, x2: width - PAD.right, y2: height - PAD.bottom });
   el("line", { class: "axis", x1: PAD.left, y1: PAD.top, x2: PAD.left, y2: height - PAD.bottom });
   el("text", { x: 2, y: PAD.top + 8 }, `${ms(top)}`);

@@ -5,6 +5,7 @@
 // run still goes on, the comparison is asked for again every second.
 // Everything from the server is shown through textContent only.
 
+import { drawing, niceCeiling, PAD, scales, SVG } from "./chart.js";
 import { ms, ui } from "./dom.js";
 import { compareUrl, compareApiUrl, resultUrl } from "./params.js";
 
@@ -170,41 +171,30 @@ function statisticsTable(statistics) {
   return table("Statistics, a against b", [["", ""], ["a → b", "num"]], rows);
 }
 
-const SVG = "http://www.w3.org/2000/svg";
-
 // Both runs on one chart: round-trip time per probe, a and b in two colours (and two
 // dash patterns, so the legend does not rest on colour alone); a lost probe is a cross.
 function seriesChart(series) {
   const figure = document.createElement("figure");
   figure.className = "chart comparison-chart";
-  const width = 600;
-  const height = 180;
-  const pad = { left: 40, right: 10, top: 10, bottom: 20 };
+  const [width, height] = [600, 180];
   const all = [...series.a, ...series.b];
-  const top = Math.max(0.001, ...all.map((p) => p.rtt_ms || 0));
-  const last = Math.max(1, ...all.map((p) => p.seq));
-  const x = (seq) => pad.left + ((seq - 0.5) / last) * (width - pad.left - pad.right);
-  const y = (rtt) => height - pad.bottom - (rtt / top) * (height - pad.top - pad.bottom);
+  const top = niceCeiling(Math.max(0.001, ...all.map((p) => p.rtt_ms || 0)));
+  const { x, y } = scales(width, height, Math.max(1, ...all.map((p) => p.seq)), top);
+  const { nodes, el } = drawing();
+  el("text", { x: 4, y: PAD.top + 8, class: "axis" }, `${ms(top)} ms`);
+  el("line", { x1: PAD.left, x2: width - PAD.right, y1: height - PAD.bottom, y2: height - PAD.bottom, class: "axis" });
+  for (const name of ["a", "b"]) {
+    const points = series[name].filter((p) => p.rtt_ms !== null).map((p) => `${x(p.seq)},${y(p.rtt_ms)}`);
+    if (points.length) el("polyline", { points: points.join(" "), class: `series series-${name}`, fill: "none" });
+    for (const p of series[name].filter((q) => q.rtt_ms === null)) {
+      el("text", { x: x(p.seq), y: height - PAD.bottom - 4, class: `lost series-${name}` }, "×");
+    }
+  }
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("role", "img");
   svg.setAttribute("aria-label", "Round-trip time per probe, a against b");
-  const add = (name, attrs, text) => {
-    const el = document.createElementNS(SVG, name);
-    for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
-    if (text) el.textContent = text;
-    svg.append(el);
-    return el;
-  };
-  add("text", { x: 4, y: pad.top + 8, class: "axis" }, `${ms(top)} ms`);
-  add("line", { x1: pad.left, x2: width - pad.right, y1: height - pad.bottom, y2: height - pad.bottom, class: "axis" });
-  for (const name of ["a", "b"]) {
-    const points = series[name].filter((p) => p.rtt_ms !== null).map((p) => `${x(p.seq)},${y(p.rtt_ms)}`);
-    if (points.length) add("polyline", { points: points.join(" "), class: `series series-${name}`, fill: "none" });
-    for (const p of series[name].filter((q) => q.rtt_ms === null)) {
-      add("text", { x: x(p.seq), y: height - pad.bottom - 4, class: `lost series-${name}` }, "×");
-    }
-  }
+  svg.replaceChildren(...nodes);
   figure.append(svg);
   const legend = document.createElement("figcaption");
   legend.className = "legend";

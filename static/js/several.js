@@ -4,10 +4,9 @@
 // keep their status and raw output; their single charts stay folded away.
 // Everything from the server is shown through textContent only.
 
-import { niceCeiling, titled } from "./chart.js";
+import { drawing, niceCeiling, scales, SVG, titled } from "./chart.js";
 import { ms, ui } from "./dom.js";
 
-const SVG = "http://www.w3.org/2000/svg";
 const PAD = { left: 44, right: 12, top: 12, bottom: 24 };
 const STYLES = 6; // node-0 ... node-5 in the style sheet; more nodes take them again
 
@@ -44,16 +43,8 @@ function drawChart(parts) {
   const all = parts.flatMap(([, part]) => [...part.replies.values()]);
   const total = Math.max(1, ...parts.map(([, part]) => part.view.progress.max || 1), ...all.map((r) => r.seq));
   const top = niceCeiling(Math.max(0.001, ...all.filter((r) => r.rtt_ms !== null).map((r) => r.rtt_ms)));
-  const x = (seq) => PAD.left + ((seq - 0.5) / total) * (width - PAD.left - PAD.right);
-  const y = (rtt) => height - PAD.bottom - (rtt / top) * (height - PAD.top - PAD.bottom);
-  const nodes = [];
-  const el = (name, attrs, text) => {
-    const node = document.createElementNS(SVG, name);
-    for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, String(value));
-    if (text !== undefined) node.textContent = text;
-    nodes.push(node);
-    return node;
-  };
+  const { x, y } = scales(width, height, total, top, PAD);
+  const { nodes, el } = drawing();
   for (const step of [0, 0.5, 1]) {
     el("line", { class: "grid", x1: PAD.left, x2: width - PAD.right, y1: y(top * step), y2: y(top * step) });
     el("text", { class: "axis", x: PAD.left - 4, y: y(top * step) + 4, "text-anchor": "end" }, ms(top * step));

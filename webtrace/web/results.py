@@ -19,7 +19,7 @@ from ..formats.folded import file_name
 from ..refusals import BadRequest
 from ..results.records import Result, StoredEvent, is_result_id
 from ..results.recorder import ResultNotFound
-from ..tools import ToolSpec
+from ..tools import ToolSpec, either
 from .keys import RESULTS, TOOLS
 from .page import page_context
 from .params import FORMAT, LAST_EVENT_ID
@@ -61,7 +61,7 @@ async def result_json(request: web.Request) -> web.StreamResponse:
     if export is None:
         fits = [*OWN_FORMATS, *(e.name for e in spec.exports)] if spec is not None else list(OWN_FORMATS)
         raise BadRequest(f"a {result.meta.get('tool')} result cannot be read as {name[:20]!r}: "
-                         f"format must be {_either(fits)}")
+                         f"format must be {either(fits)}")
     return await _send(request, export.render(result), export.media_type, file_name(result, export.extension),
                        download=True)
 
@@ -108,10 +108,6 @@ def text_chunks(spec: ToolSpec | None, result: Result) -> Iterator[bytes]:
     text = spec.text(str(result.meta.get("node", "")), result.started_at, several=bool(result.meta.get("nodes")))
     for event in _events(result.events):
         yield "".join(f"{line}\n" for line in text.lines(event)).encode()
-
-
-def _either(words: list[str]) -> str:
-    return ", ".join(words[:-1]) + f" or {words[-1]}"
 
 
 async def result_events(request: web.Request) -> web.StreamResponse:
