@@ -123,7 +123,7 @@ function fillHosts(cell, hosts, tool) {
   }
 }
 
-function hostButton(host) {
+export function hostButton(host) {
   const button = document.createElement("button");
   button.type = "button";
   button.className = "host";
@@ -146,7 +146,7 @@ function hostButton(host) {
 }
 
 // Who the address belongs to, where the server's databases know: "AS64500 Example Net · NL".
-function whois(host) {
+export function whois(host) {
   const parts = [];
   if (host.asn) parts.push(host.as_name ? `AS${host.asn} ${host.as_name}` : `AS${host.asn}`);
   if (host.country) parts.push(host.country);

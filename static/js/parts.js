@@ -8,7 +8,15 @@ import { resetHops, showColumns } from "./hops.js";
 import { nodeInfo, nodesOf, permalink, resultFormatUrl, resultUrl, textUrl, toolNamed } from "./params.js";
 
 export function newPart(view) {
-  return { view, rows: new Map(), replies: new Map(), ended: false };
+  // hops: each hop's latest row as the server sent it (the table's rows are drawn from them).
+  return { view, rows: new Map(), hops: new Map(), replies: new Map(), address: null, ended: false };
+}
+
+// A node's part that never began (refused, unavailable): its sentence and nothing of a run.
+export function showNotRun(view) {
+  for (const el of [view.meta, view.progressRow, view.hopsView, view.chartView, view.output.closest("details")]) {
+    if (el) el.hidden = true;
+  }
 }
 
 // A node's part: a copy of the template's, its ids made its own.
@@ -99,6 +107,8 @@ function resetView(view, params) {
   view.output.textContent = "";
   view.status.hidden = true;
   view.status.textContent = "";
+  view.meta.hidden = false;
+  view.output.closest("details").hidden = false;
   resetHops(view);
   resetChart(view);
   showViews(view, params.tool);

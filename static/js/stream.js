@@ -7,10 +7,12 @@ import { onReply, onSummary } from "./chart.js";
 import { compareLive, hideComparison } from "./compare.js";
 import { announce, mainView, sentence, showError, ui } from "./dom.js";
 import { onHop, onHopsSummary, onTrim } from "./hops.js";
+import { drawPaths, resetPaths, schedulePaths, sideBySide } from "./paths.js";
 import { drawnTogether, drawSeveral, resetSeveral } from "./several.js";
 import { apiUrl, nodesOf, paramsFromResult, permalink, resultEventsUrl, toolNamed } from "./params.js";
 import {
-  newPart, onLine, onProgress, partView, resetResult, showAbout, showDownloads, showStoredText, showViews, when,
+  newPart, onLine, onProgress, partView, resetResult, showAbout, showDownloads, showNotRun, showStoredText, showViews,
+  when,
 } from "./parts.js";
 
 let current = null; // { source, params, started, parts, several, result, lastId, retries, following }
@@ -65,6 +67,7 @@ function newRun(params) {
     retries: 0, following: false };
   current = run;
   resetSeveral(run, toolNamed(params.tool));
+  resetPaths(run, toolNamed(params.tool));
   return run;
 }
 
@@ -77,6 +80,7 @@ function partOf(run, data) {
     showViews(part.view, run.params.tool);
     run.parts.set(data.node, part);
     if (drawnTogether(run, toolNamed(run.params.tool))) part.view.chartView.hidden = true;
+    if (sideBySide(run, toolNamed(run.params.tool))) part.view.hopsView.hidden = true;
   }
   return part;
 }
@@ -106,8 +110,17 @@ function listen(run, url) {
     (toolNamed(r.params.tool)?.view === "hops" ? onHopsSummary : onSummary)(data, part);
     if (together(r)) drawSeveral(r);
   });
-  on("hop", (data, part, r) => onHop(data, part, toolNamed(r.params.tool)));
-  on("trim", onTrim);
+  // From several nodes a tool shown as hops is drawn side by side (paths.js), else in the part's table.
+  on("hop", (data, part, r) => {
+    part.hops.set(data.hop, data);
+    if (sideBySide(r, toolNamed(r.params.tool))) schedulePaths(r);
+    else onHop(data, part, toolNamed(r.params.tool));
+  });
+  on("trim", (data, part, r) => {
+    for (const hop of [...part.hops.keys()]) if (hop > data.hops) part.hops.delete(hop);
+    if (sideBySide(r, toolNamed(r.params.tool))) schedulePaths(r);
+    else onTrim(data, part);
+  });
   on("progress", onProgress);
   on("end", onEnd);
   source.addEventListener("done", (event) => {
@@ -213,6 +226,8 @@ function onStart(data, part, run) {
   part.view.command.textContent = data.command || "";
   if (!data.address) return;
   part.started = true;
+  part.address = data.address;
+  if (sideBySide(run, toolNamed(run.params.tool))) schedulePaths(run);
   if (!run.several) announce(`Running ${data.tool} to ${data.target} (${data.address}).`);
 }
 
@@ -224,8 +239,9 @@ function onEnd(data, part, run) {
     part.view.status.textContent = words;
     part.view.status.classList.toggle("bad", data.status !== "ok");
     part.view.status.hidden = false;
-    if (!part.started) part.view.metaText.textContent = "";
+    if (!part.started) showNotRun(part.view);
     if (drawnTogether(run, toolNamed(run.params.tool))) drawSeveral(run);
+    if (sideBySide(run, toolNamed(run.params.tool))) schedulePaths(run);
     return;
   }
   endRun(run);
@@ -242,6 +258,7 @@ function onEnd(data, part, run) {
 
 function onDone(data, run) {
   endRun(run);
+  if (sideBySide(run, toolNamed(run.params.tool))) drawPaths(run);
   const words = { ok: "every node finished", partial: "some nodes did not finish", failed: "no node finished" };
   announce(`Done: ${words[data.status] || data.status}.`);
 }

@@ -1,11 +1,13 @@
 """Vantage points on the page: the node picker, parts side by side on a wide screen
-and one under another on a phone, each with its own status; real webtrace
-processes as the nodes, all on loopback."""
+and one under another on a phone, each with its own status; traceroute and mtr
+from several nodes as one aligned table of their paths; real webtrace processes
+as the nodes, all on loopback."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pytest
@@ -13,6 +15,7 @@ from playwright.async_api import Browser, Locator, Page, expect
 
 from tests.browser.fixtures import BROWSER_ENV, open_page
 from tests.helpers import free_port, eventually, tool_processes
+from tests.ipdbs import write_asn_db, write_geo_db
 from tests.server import ServerProcess, server_process
 
 pytestmark = pytest.mark.browser
@@ -28,20 +31,25 @@ class Places:
 
 @pytest.fixture(scope="module")
 def places(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Places]:
-    """A front (lon1) and its nodes: fra1, ams1 whose policy refuses loopback, and gone,
-    where nothing answers."""
+    """A front (lon1) and its nodes: fra1, par1 and waw1, ams1 whose policy refuses
+    loopback, and gone, where nothing answers. Each knows loopback's AS and country."""
     tmp = tmp_path_factory.mktemp("places")
-    for name in ("fra1", "ams1", "lon1"):
+    env = {**NODE_ENV, "WEBTRACE_ASN_DB": str(write_asn_db(tmp / "asn.mmdb")),
+           "WEBTRACE_GEO_DB": str(write_geo_db(tmp / "geo.mmdb"))}
+    info = {"fra1": "Frankfurt", "ams1": "Amsterdam", "par1": "Paris", "waw1": "Warsaw", "lon1": "London"}
+    for name in info:
         (tmp / name).mkdir()
-    with server_process(tmp / "fra1", {**NODE_ENV, "WEBTRACE_NODE_NAME": "fra1",
-                                       "WEBTRACE_SERVERINFO": "Frankfurt"}, unix=False) as fra1, \
-            server_process(tmp / "ams1", {**NODE_ENV, "WEBTRACE_NODE_NAME": "ams1", "WEBTRACE_SERVERINFO": "Amsterdam",
-                                          "WEBTRACE_ALLOW_NETWORKS": ""}, unix=False) as ams1, \
-            server_process(tmp / "lon1", {**NODE_ENV, "WEBTRACE_NODE_NAME": "lon1", "WEBTRACE_SERVERINFO": "London",
-                                          "WEBTRACE_NODES": f"fra1={fra1.base},ams1={ams1.base},"
-                                                            f"gone=http://127.0.0.1:{free_port()}",
-                                          "WEBTRACE_NODES_CHECK_INTERVAL": "0.5"}, unix=False) as front:
-        yield Places(front, fra1)
+    with ExitStack() as stack:
+        nodes = {name: stack.enter_context(server_process(
+            tmp / name, {**env, "WEBTRACE_NODE_NAME": name, "WEBTRACE_SERVERINFO": info[name],
+                         **({"WEBTRACE_ALLOW_NETWORKS": ""} if name == "ams1" else {})}, unix=False))
+            for name in ("fra1", "ams1", "par1", "waw1")}
+        listed = ",".join(f"{name}={node.base}" for name, node in nodes.items())
+        front = stack.enter_context(server_process(tmp / "lon1", {
+            **env, "WEBTRACE_NODE_NAME": "lon1", "WEBTRACE_SERVERINFO": "London",
+            "WEBTRACE_NODES": f"{listed},gone=http://127.0.0.1:{free_port()}",
+            "WEBTRACE_NODES_CHECK_INTERVAL": "0.5"}, unix=False))
+        yield Places(front, nodes["fra1"])
 
 
 def parts(page: Page) -> Locator:
@@ -125,17 +133,77 @@ async def test_ping_from_several_nodes_on_a_phone_in_dark_mode(places: Places, b
     assert await watched.problems() == []
 
 
-async def test_parts_one_under_another_on_a_phone(places: Places, browser: Browser) -> None:
-    watched = await open_page(browser, width=375, height=800)
+async def unclipped(page: Page) -> None:
+    """No table shown clips a column: each is as wide as its content, and so is the page."""
+    widths = await page.locator("table:visible").evaluate_all(
+        "tables => tables.map((t) => [t.id, t.scrollWidth, t.clientWidth, t.parentElement.scrollWidth,"
+        " t.parentElement.clientWidth])")
+    assert widths and all(w[1] <= w[2] and w[3] <= w[4] for w in widths), widths
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+async def test_paths_side_by_side_from_four_nodes_on_a_wide_screen(places: Places, browser: Browser) -> None:
+    watched = await open_page(browser, width=1366)
     page = watched.page
-    await page.goto(f"{places.front.base}/?tool=traceroute&target=127.0.0.1&nodes=lon1,fra1")
-    await expect(page.locator("#status")).to_have_text("Done: every node finished.")
+    await page.goto(f"{places.front.base}/?tool=mtr&target=127.0.0.1&count=3&nodes=lon1,fra1,par1,waw1,ams1")
+    table = page.locator("#paths-table")
+    # Live: the shared first hop is drawn while mtr still runs.
+    await expect(table.locator("tbody tr.shared")).to_have_count(1)
+    await expect(page.get_by_role("button", name="Stop")).to_be_enabled()
+    await expect(page.locator("#status")).to_have_text("Done: some nodes did not finish.")
+    summary = page.locator("#paths-summary tbody tr")
+    assert await summary.evaluate_all("rows => rows.map((r) => r.dataset.node)") == [
+        "lon1", "fra1", "ams1", "par1", "waw1"]  # in the order the server lists its nodes
+    for i in (0, 1, 3, 4):
+        await expect(summary.nth(i).locator("td").nth(0)).to_have_text("1")  # hops to the target
+        await expect(summary.nth(i).locator("td").nth(1)).to_have_text("0.0%")
+        await expect(summary.nth(i).locator(".as-path .chip")).to_have_text(["AS64500"])
+    await expect(summary.locator(".tag")).to_have_text(["best"])  # one node, the lowest average there
+    await expect(summary.nth(2).locator("td.why")).to_have_text(re.compile(r"127\.0\.0\.1"))
+    await expect(page.locator("#paths-join")).to_have_text("The paths join at hop 1 (127.0.0.1).")
+    # A column per node that ran (ams1 refused: its sentence above, no column), one shared row.
+    await expect(table.locator("thead th")).to_have_text(["Hop", "lon1", "fra1", "par1", "waw1"])
+    shared = table.locator("tr.shared td.shared-hosts")
+    await expect(shared.locator(".tag")).to_have_text(["shared", "paths join"])
+    await expect(shared.locator("button.host")).to_have_text(["127.0.0.1"])
+    await expect(shared.locator(".whois")).to_have_text("AS64500 Example Net · NL")
+    figures = table.locator("tr.shared-figures td")
+    await expect(figures).to_have_count(4)
+    await expect(figures.first).to_have_text(re.compile(r"^loss 0\.0% · avg \d+\.\d+ ms$"))
+    # No node's own hop table; the part that refused shows its sentence and nothing of a run.
+    await expect(page.locator(".part .hops-view:visible")).to_have_count(0)
+    refused = parts(page).nth(2)
+    await expect(refused.locator(".part-status")).to_have_text(re.compile(r"127\.0\.0\.1"))
+    for what in (".meta", ".progress-row", ".raw"):
+        await expect(refused.locator(what)).to_be_hidden()
+    await unclipped(page)
+    # A host in the table makes it the target.
+    await shared.locator("button.host").click()
+    await expect(page.get_by_label("Target")).to_have_value("127.0.0.1")
+    assert await watched.problems() == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+async def test_paths_fold_under_each_hop_on_a_phone(places: Places, browser: Browser, scheme: str) -> None:
+    watched = await open_page(browser, width=375, height=800, color_scheme=scheme)
+    page = watched.page
+    await page.goto(f"{places.front.base}/?tool=traceroute&target=127.0.0.1&nodes=lon1,fra1,gone")
+    await expect(page.locator("#status")).to_have_text("Done: some nodes did not finish.")
     shown = parts(page)
-    await expect(shown).to_have_count(2)
+    await expect(shown).to_have_count(3)
     first, second = await shown.nth(0).bounding_box(), await shown.nth(1).bounding_box()
     assert first and second and first["x"] == second["x"] and second["y"] > first["y"]
-    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    await expect(shown.nth(1).locator("#hops--fra1 tbody tr")).to_have_count(1)
+    await expect(page.locator(".fold-cue")).to_be_visible()
+    await expect(page.locator("#paths-table thead")).to_be_hidden()
+    cells = page.locator("#paths-table tr.shared-figures td")
+    await expect(cells).to_have_count(2)
+    boxes = [await cells.nth(i).bounding_box() for i in range(2)]
+    assert boxes[0] and boxes[1] and boxes[0]["x"] == boxes[1]["x"] and boxes[1]["y"] > boxes[0]["y"]
+    labels = await cells.evaluate_all("cells => cells.map((c) => getComputedStyle(c, '::before').content)")
+    assert labels == ['"lon1"', '"fra1"']  # each node named in its place
+    await expect(page.locator("#paths-summary tbody tr").nth(2).locator("td.why")).to_have_text(
+        re.compile(r"^Node gone is unavailable"))
+    await unclipped(page)
     assert await watched.problems() == []
 
 
