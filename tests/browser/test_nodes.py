@@ -40,10 +40,11 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Places]:
     for name in info:
         (tmp / name).mkdir()
     with ExitStack() as stack:
-        nodes = {name: stack.enter_context(server_process(
-            tmp / name, {**env, "WEBTRACE_NODE_NAME": name, "WEBTRACE_SERVERINFO": info[name],
-                         **({"WEBTRACE_ALLOW_NETWORKS": ""} if name == "ams1" else {})}, unix=False))
-            for name in ("fra1", "ams1", "par1", "waw1")}
+        nodes = {}
+        for name in ("fra1", "ams1", "par1", "waw1"):
+            own = {"WEBTRACE_NODE_NAME": name, "WEBTRACE_SERVERINFO": info[name],
+                   **({"WEBTRACE_ALLOW_NETWORKS": ""} if name == "ams1" else {})}
+            nodes[name] = stack.enter_context(server_process(tmp / name, {**env, **own}, unix=False))
         listed = ",".join(f"{name}={node.base}" for name, node in nodes.items())
         front = stack.enter_context(server_process(tmp / "lon1", {
             **env, "WEBTRACE_NODE_NAME": "lon1", "WEBTRACE_SERVERINFO": "London",
