@@ -15,6 +15,7 @@ import { hostButton, whois } from "./hops.js";
 const MEASURE = "webtrace:paths"; // a performance measure per drawing, for the page benchmark
 
 let drawn = { columns: "", rows: new Map() };
+let silent = "no reply"; // how the tool marks a hop that did not answer
 let frame = 0;
 
 // Whether a run's parts are laid side by side here: a tool shown as hops, from several nodes.
@@ -26,6 +27,7 @@ export function resetPaths(run, tool) {
   if (frame) cancelAnimationFrame(frame);
   frame = 0;
   drawn = { columns: "", rows: new Map() };
+  silent = (tool && tool.silent) || "no reply";
   const shown = sideBySide(run, tool);
   ui.pathsView.hidden = !shown;
   ui.pathsSummary.tBodies[0].replaceChildren();
@@ -312,7 +314,7 @@ function hostsOf(hop) {
   box.className = "cell-hosts";
   if (!hop) return box;
   if (hop.hosts.length === 0) {
-    box.textContent = "no reply";
+    box.textContent = silent;
     box.classList.add("silent");
     return box;
   }

@@ -112,8 +112,8 @@ def test_runs_from_several_places_compare_place_by_place() -> None:
 
     found = compare(several({"ams": PATH, "fra": PATH}), several({"ams": PATH, "nyc": PATH}), hops=True)
     assert [p["node"] for p in found["places"]] == ["ams", "fra", "nyc"]
-    assert found["verdict"] == ("Ams: same path; at the target avg +0.0 ms, loss 0 % -> 0 %; fra: only a ran from "
-                                "fra; nyc: only b ran from nyc.")
+    assert found["verdict"] == ("From ams: same path; at the target avg +0.0 ms, loss 0 % -> 0 %; from fra: only a "
+                                "ran from fra; from nyc: only b ran from nyc.")
 
 
 def test_different_tools_cannot_be_compared() -> None:

@@ -1,6 +1,7 @@
 """Vantage points on real paths: three nodes in namespaces of their own, each with its
 own path to the target (see vantage.py), a front running from them, nginx in front
-of the front in one test."""
+of the front in one test; the page marking where their paths join, and a route
+moved between two runs named by the comparison."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from playwright.async_api import Browser, expect
 
+from tests.browser.fixtures import open_page
+from tests.browser.relay import relay_to
 from tests.edge.nginx import nginx_in_front
 from tests.helpers import SSE, collect, eventually, hop_table, sse_events
 from tests.netlab import vantage
@@ -178,6 +182,56 @@ async def test_through_nginx_the_nodes_see_the_visitor(front: ServerProcess, lab
     # nginx passed the visitor (here: 127.0.0.1) on, the front passed it to each node.
     line = "client=127.0.0.1 method=GET path='/api/v1/traceroute'"
     assert await eventually(lambda: line in (lab.work / "n1.log").read_text(), 5)
+
+
+async def test_a_route_moved_between_two_runs_is_named_by_the_comparison(run: Any, front: ServerProcess,
+                                                                         lab: vantage.VantageLab) -> None:
+    who = visitor()
+    before = await run("traceroute", "n3", who=who)
+    with lab.r3a_via_r2():
+        after = await run("traceroute", "n3", who=who)
+    [a, b] = [next(e.data["result"] for e in events if e.event == "start") for events in (before, after)]
+    assert [h["hosts"][0]["asn"] for h in rows(parts(before)["n3"])] == [64530, 64531, 64502]
+    assert front.socket is not None
+    async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(front.socket))) as session:
+        async with session.get(f"{front.base}/api/v1/compare/{a}/{b}", headers={"X-Forwarded-For": who}) as resp:
+            assert resp.status == 200, await resp.text()
+            comparison = await resp.json()
+    assert comparison["verdict"] == "From n3: the path changed at hop 2: AS64531 -> AS64520."
+    [place] = comparison["places"]
+    assert [h["state"] for h in place["hops"]] == ["same", "changed", "same"]
+    assert [h["address"] for h in place["hops"][1]["a"]] == ["198.51.100.66"]
+    assert [h["address"] for h in place["hops"][1]["b"]] == ["198.51.100.98"]
+
+
+@pytest.mark.browser
+async def test_the_page_marks_where_the_paths_join(front: ServerProcess, browser: Browser) -> None:
+    assert front.socket is not None
+    watched = await open_page(browser, width=1366, color_scheme="dark")
+    page = watched.page
+    async with relay_to(front.socket) as relay:
+        await page.goto(f"http://127.0.0.1:{relay.port}/?tool=traceroute&target={vantage.TARGET}&nodes=n1,n2,n3")
+        await expect(page.locator("#status")).to_have_text("Done: every node finished.")
+    target = vantage.TARGET
+    await expect(page.locator("#paths-join")).to_have_text(
+        f"The paths join at {target}: hop 1 from n1, hop 2 from n2, hop 3 from n3.")
+    table = page.locator("#paths-table")
+    await expect(table.locator("thead th")).to_have_text(["Hop", "n1", "n2", "n3"])
+    # Each node's own hop where the paths join: the target, at 1, 2 and 3 hops.
+    joins = table.locator("td.join")
+    await expect(joins).to_have_count(3)
+    assert await joins.evaluate_all("cells => cells.map((c) => [c.dataset.node, c.parentElement.rowIndex])") == [
+        ["n1", 1], ["n2", 2], ["n3", 3]]
+    await expect(joins.locator(".tag")).to_have_text(["paths join"] * 3)
+    await expect(table.locator("tr.shared")).to_have_count(0)  # no hop where all three answered alike
+    summary = page.locator("#paths-summary tbody tr")
+    for i, (hops, path) in enumerate([("1", ["AS64502"]), ("2", ["AS64520", "AS64502"]),
+                                      ("3", ["AS64530", "AS64531", "AS64502"])]):
+        await expect(summary.nth(i).locator("td").first).to_have_text(hops)
+        await expect(summary.nth(i).locator(".chip")).to_have_text(path)
+    await expect(summary.locator(".tag")).to_have_text(["best"])
+    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert await watched.problems() == []
 
 
 @pytest.fixture(autouse=True)

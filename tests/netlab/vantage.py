@@ -4,9 +4,13 @@ to one target, a front that runs from them, and room for nginx in front of it.
     front ─┬─ n1 ──────────────── target      1 hop
            ├─ n2 ── r2 ────────── target      2 hops
            └─ n3 ── r3a ── r3b ── target      3 hops, r3a drops some echo requests
+                     └──── r2                 (r3a's other way, see ``r3a_via_r2``)
 
 The front reaches each node over a link of its own (192.0.2.0/28, .16/28, .32/28);
 the paths are 198.51.100.0/24 cut in /28s; the target answers on 203.0.113.100.
+Each router's links are in an AS of its own in the nodes' AS database (``NETWORKS``):
+the path from n3 moves from AS64531 to AS64520 at its second hop when r3a's route
+to the target is moved to r2.
 The front and nginx listen on unix sockets, which the tests (in the root
 namespace) reach through the file system. Needs root.
 """
@@ -24,6 +28,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.ipdbs import write_asn_db
 from tests.netlab.lab import LabUnavailable, missing_requirements
 
 TARGET = "203.0.113.100"
@@ -45,17 +50,30 @@ LINKS = [
     ("n3", "198.51.100.49", "r3a", "198.51.100.50"),
     ("r3a", "198.51.100.65", "r3b", "198.51.100.66"),
     ("r3b", "198.51.100.81", "target", "198.51.100.82"),
+    ("r3a", "198.51.100.97", "r2", "198.51.100.98"),
 ]
+R3A_NEXT = {"r3b": "198.51.100.66", "r2": "198.51.100.98"}  # r3a's two ways to the target
 ROUTES = {
     "n1": [(f"{TARGET}/32", "198.51.100.2")],
     "n2": [(f"{TARGET}/32", "198.51.100.18")],
-    "r2": [(f"{TARGET}/32", "198.51.100.34")],
+    "r2": [(f"{TARGET}/32", "198.51.100.34"), ("198.51.100.48/28", "198.51.100.97")],
     "n3": [(f"{TARGET}/32", "198.51.100.50")],
-    "r3a": [(f"{TARGET}/32", "198.51.100.66")],
+    "r3a": [(f"{TARGET}/32", R3A_NEXT["r3b"])],
     "r3b": [(f"{TARGET}/32", "198.51.100.82"), ("198.51.100.48/28", "198.51.100.65")],
     "target": [("198.51.100.16/28", "198.51.100.33"), ("198.51.100.48/28", "198.51.100.81")],
 }
 ROUTERS = ("r2", "r3a", "r3b")
+# network -> (AS number, AS name, country): each router's links in an AS of its own.
+NETWORKS: dict[str, tuple[int, str, str]] = {
+    "198.51.100.0/28": (64510, "Direct Example", "NL"),
+    "198.51.100.16/28": (64520, "Transit Two", "DE"),
+    "198.51.100.32/28": (64520, "Transit Two", "DE"),
+    "198.51.100.96/28": (64520, "Transit Two", "DE"),
+    "198.51.100.48/28": (64530, "Access Three", "FR"),
+    "198.51.100.64/28": (64531, "Transit Three", "FR"),
+    "198.51.100.80/28": (64531, "Transit Three", "FR"),
+    "203.0.113.0/24": (64502, "Target Hosting", "JP"),
+}
 HOSTS = ("front", *NODES, *ROUTERS, "target")
 LOSSY = f"""
 table inet lossy {{
@@ -109,6 +127,7 @@ class VantageLab:
         full = {**os.environ, "XDG_STATE_HOME": str(self.work / f"{name}-state"),
                 "WEBTRACE_NODE_NAME": name, "WEBTRACE_SERVERINFO": f"{name}, {HOPS[name]} hops from the target",
                 "WEBTRACE_ALLOW_NETWORKS": "203.0.113.0/24", "WEBTRACE_NAMES": "off",
+                "WEBTRACE_ASN_DB": str(self.work / "asn.mmdb"),
                 "WEBTRACE_TRUSTED_PROXIES": f"{FRONT_ADDRESS[name]}/32",
                 "WEBTRACE_PINGINTERVAL": "0.2", "WEBTRACE_MTRINTERVAL": "0.2", **(env or {})}
         start = log.stat().st_size if log.exists() else 0
@@ -120,6 +139,15 @@ class VantageLab:
         _wait_for(log, re.compile(r"Running on http://"), process, start)
         self.nodes[name] = process
         return process
+
+    @contextmanager
+    def r3a_via_r2(self) -> Iterator[None]:
+        """r3a's route to the target moved to r2 (another AS) for a while, as a route changes."""
+        self.run("r3a", ["ip", "route", "replace", f"{TARGET}/32", "via", R3A_NEXT["r2"]])
+        try:
+            yield
+        finally:
+            self.run("r3a", ["ip", "route", "replace", f"{TARGET}/32", "via", R3A_NEXT["r3b"]])
 
     def stop_node(self, name: str) -> None:
         process = self.nodes.pop(name, None)
@@ -184,6 +212,7 @@ def _build(lab: VantageLab) -> None:
         for network, via in routes:
             lab.run(host, ["ip", "route", "add", network, "via", via])
     lab.run("r3a", ["nft", "-f", "-"], input=LOSSY)
+    write_asn_db(lab.work / "asn.mmdb", NETWORKS)
     # The front's resolver points at its own loopback: no lookup leaves the lab.
     etc = Path("/etc/netns") / lab.ns("front")
     etc.mkdir(parents=True, exist_ok=True)

@@ -48,7 +48,8 @@ def compare(a: KeptRun, b: KeptRun, *, hops: bool) -> dict[str, Any]:
     if not several and len(places) == 1:
         verdict = places[0]["verdict"]
     else:
-        verdict = "; ".join(f"{place['node']}: {place['verdict']}" for place in places)
+        # "from" first: a node's name keeps its own case when the sentence begins.
+        verdict = "; ".join(f"from {place['node']}: {place['verdict']}" for place in places)
     return {"tool": tool_a, "a": _about(a), "b": _about(b), "verdict": _sentence(verdict), "places": places}
 
 
