@@ -19,6 +19,7 @@ from typing import Any
 from .formats import comparisons, result_formats
 from .harness import RESULTS, run
 from .load import cpu_per_line, latency_over_floor, median_round
+from .page import paths_page
 from .scenarios import disconnect_storm, followers, mtr_crowd, mtr_first_hop, nodes_fanout, ping_streams, refused_rate
 
 
@@ -53,6 +54,8 @@ FULL: dict[str, Callable[[Path], Any]] = {
     "formats-2MiB": lambda w: result_formats(w),
     # Two 30-hop mtr results against each other (a 10-cycle run, and two at the size cap).
     "compare-mtr-30": lambda w: comparisons(w),
+    # The page drawing mtr from four nodes over 30 hops side by side, a cycle a second, in Chromium.
+    "page-paths-4x30": lambda w: paths_page(w),
 }
 
 
@@ -68,6 +71,7 @@ SMOKE: dict[str, Callable[[Path], Any]] = {
     "nodes-5": lambda w: nodes_fanout(w, 5, 4),
     "formats-64KiB": lambda w: result_formats(w, 65536),
     "compare-mtr-30": lambda w: comparisons(w, reads=1),
+    "page-paths-4x30": lambda w: paths_page(w, cycles=3, interval=0.2),
 }
 
 

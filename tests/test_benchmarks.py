@@ -46,6 +46,9 @@ def test_every_scenario_runs_at_a_small_size(tmp_path: Path) -> None:
         assert formats[name]["written_bytes"] == formats[name]["response_bytes"]  # what the server sent
     for name in ("mtr 10 cycles", "mtr 2MiB"):
         assert results["compare-mtr-30"][name]["hops"] == 30 and results["compare-mtr-30"][name]["server_cpu_ms"] > 0
+    page = results["page-paths-4x30"]
+    assert page["status"] == "Done: every node finished." and page["rows"] == 50  # 10 hops apart, 20 shared
+    assert page["draws"] > 0 and page["draw_p99_ms"] is not None and page["script_per_cycle_ms"] > 0
 
 
 def test_a_weighted_percentile_counts_each_value_by_its_weight() -> None:
