@@ -212,26 +212,26 @@ async def test_the_page_marks_where_the_paths_join(front: ServerProcess, browser
     async with relay_to(front.socket) as relay:
         await page.goto(f"http://127.0.0.1:{relay.port}/?tool=traceroute&target={vantage.TARGET}&nodes=n1,n2,n3")
         await expect(page.locator("#status")).to_have_text("Done: every node finished.")
-    target = vantage.TARGET
-    await expect(page.locator("#paths-join")).to_have_text(
-        f"The paths join at {target}: hop 1 from n1, hop 2 from n2, hop 3 from n3.")
-    table = page.locator("#paths-table")
-    await expect(table.locator("thead th")).to_have_text(["Hop", "n1", "n2", "n3"])
-    # Each node's own hop where the paths join: the target, at 1, 2 and 3 hops.
-    joins = table.locator("td.join")
-    await expect(joins).to_have_count(3)
-    assert await joins.evaluate_all("cells => cells.map((c) => [c.dataset.node, c.parentElement.rowIndex])") == [
-        ["n1", 1], ["n2", 2], ["n3", 3]]
-    await expect(joins.locator(".tag")).to_have_text(["paths join"] * 3)
-    await expect(table.locator("tr.shared")).to_have_count(0)  # no hop where all three answered alike
-    summary = page.locator("#paths-summary tbody tr")
-    for i, (hops, path) in enumerate([("1", ["AS64502"]), ("2", ["AS64520", "AS64502"]),
-                                      ("3", ["AS64530", "AS64531", "AS64502"])]):
-        await expect(summary.nth(i).locator("td").first).to_have_text(hops)
-        await expect(summary.nth(i).locator(".chip")).to_have_text(path)
-    await expect(summary.locator(".tag")).to_have_text(["best"])
-    assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-    assert await watched.problems() == []
+        target = vantage.TARGET
+        await expect(page.locator("#paths-join")).to_have_text(
+            f"The paths join at {target}: hop 1 from n1, hop 2 from n2, hop 3 from n3.")
+        table = page.locator("#paths-table")
+        await expect(table.locator("thead th")).to_have_text(["Hop", "n1", "n2", "n3"])
+        # Each node's own hop where the paths join: the target, at 1, 2 and 3 hops.
+        joins = table.locator("td.join")
+        await expect(joins).to_have_count(3)
+        assert await joins.evaluate_all("cells => cells.map((c) => [c.dataset.node, c.parentElement.rowIndex])") == [
+            ["n1", 1], ["n2", 2], ["n3", 3]]
+        await expect(joins.locator(".tag")).to_have_text(["paths join"] * 3)
+        await expect(table.locator("tr.shared")).to_have_count(0)  # no hop where all three answered alike
+        summary = page.locator("#paths-summary tbody tr")
+        for i, (hops, path) in enumerate([("1", ["AS64502"]), ("2", ["AS64520", "AS64502"]),
+                                          ("3", ["AS64530", "AS64531", "AS64502"])]):
+            await expect(summary.nth(i).locator("td").first).to_have_text(hops)
+            await expect(summary.nth(i).locator(".chip")).to_have_text(path)
+        await expect(summary.locator(".tag")).to_have_text(["best"])
+        assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert await watched.problems() == []
 
 
 @pytest.fixture(autouse=True)
