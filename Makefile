@@ -11,12 +11,17 @@ PORT ?= 8080
 # What serving needs, and what the whole test suite needs on top.
 RUN_PACKAGES := iputils-ping traceroute mtr-tiny iputils-tracepath
 TEST_PACKAGES := $(RUN_PACKAGES) nginx-light redis-server chromium nftables iproute2 \
-	procps util-linux systemd fonts-dejavu-core wrk
+	procps util-linux systemd fonts-dejavu-core wrk nodejs npm
+# axe-core, which the browser tests run inside the page, from npm (its lock file pins it).
+AXE_DIR := tests/browser/axe
 
 .PHONY: run test test-lowest lint bench fuzz soak deps test-deps system-run-deps system-test-deps clean
 
+# ALLOW: networks this server may probe besides the public internet, e.g.
+# `make run ALLOW=127.0.0.0/8` to try the page against this machine (never on a public deployment).
+ALLOW ?=
 run: deps
-	$(PY) -m webtrace --host $(HOST) --port $(PORT)
+	$(if $(ALLOW),WEBTRACE_ALLOW_NETWORKS=$(ALLOW)) $(PY) -m webtrace --host $(HOST) --port $(PORT)
 
 test: test-deps lint
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -57,9 +62,10 @@ SOAK_S ?= 600
 soak: test-deps
 	$(PY) -m benchmarks.soak --duration $(SOAK_S) $(SOAK_ARGS)
 
-deps: system-run-deps $(VENV)/.installed
+# Serving needs webtrace alone; the tests and benchmarks add their own tools (make test).
+deps: system-run-deps $(VENV)/.served
 
-test-deps: system-test-deps $(VENV)/.installed
+test-deps: system-test-deps $(VENV)/.installed $(AXE_DIR)/node_modules/.installed
 
 system-run-deps:
 	@$(call apt_install,$(RUN_PACKAGES))
@@ -82,11 +88,21 @@ define apt_install
 	fi
 endef
 
+$(VENV)/.served: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $@ $(VENV)/.served
+
+$(AXE_DIR)/node_modules/.installed: $(AXE_DIR)/package.json $(AXE_DIR)/package-lock.json
+	npm ci --prefix $(AXE_DIR) --no-audit --no-fund --loglevel=error
 	touch $@
 
 clean:
-	rm -rf $(VENV) $(LOWEST_VENV) build dist *.egg-info artifacts .pytest_cache
+	rm -rf $(VENV) $(LOWEST_VENV) build dist *.egg-info artifacts .pytest_cache $(AXE_DIR)/node_modules

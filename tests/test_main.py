@@ -237,3 +237,11 @@ async def test_databases_are_reopened_when_replaced_and_on_sighup(tmp_path: Path
         assert await _log_says(server, reopened, 2)
         assert (await _hop_host(server))["asn"] == 64510
         assert server.process.poll() is None
+
+
+def test_help_is_plain_text() -> None:
+    result = subprocess.run([sys.executable, "-m", "webtrace", "--help"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0
+    assert "``" not in result.stdout and "/ ``python" not in result.stdout  # no reStructuredText markup
+    assert "a looking glass" in result.stdout and "WEBTRACE_*" in result.stdout
+    assert "--unix-socket PATH" in result.stdout

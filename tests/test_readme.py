@@ -29,3 +29,17 @@ def test_the_python_example_reads_a_run_or_its_refusal(tmp_path: Path, target: s
     assert lines[-1:] == says
     if target == "127.0.0.1":
         assert " 1 127.0.0.1 0.0% loss" in lines
+
+
+def test_the_event_table_names_every_field_an_event_carries() -> None:
+    from webtrace.events import EVENT_DATA
+
+    intro, rest = README.read_text().split("### Events", 1)[1].split("\n\n|", 1)
+    table = rest.split("\n\n", 1)[0]
+    assert "`node`" in intro  # every event of a run from several nodes carries it, said once above the table
+    rows = {line.split("|")[1].strip().strip("`"): line for line in table.splitlines() if line.startswith("| `")}
+    assert set(rows) == set(EVENT_DATA)
+    for kind, schema in EVENT_DATA.items():
+        fields = set(schema.get("properties", {})) - {"node"}
+        for field in fields:
+            assert f"`{field}`" in rows[kind], (kind, field)

@@ -33,7 +33,7 @@ def test_linux_argv() -> None:
     assert build_argv(LINUX_TOOLS["traceroute"], ctx("2001:db8::1", Family.V6, tool="traceroute")) == [
         "traceroute", "-n", "-6", "-q", "3", "-m", "30", "2001:db8::1"]
     assert build_argv(LINUX_TOOLS["mtr"], ctx(tool="mtr")) == [
-        "mtr", "--raw", "--no-dns", "-c", "10", "-i", "0.5", "-m", "30", "-4", "192.0.2.1"]
+        "mtr", "--raw", "--no-dns", "-c", "10", "-i", "0.5", "-G", "2", "-m", "30", "-4", "192.0.2.1"]
 
 
 def test_windows_argv() -> None:

@@ -29,8 +29,15 @@ SD_LISTEN_FDS_START = 3
 LISTEN_BACKLOG = 4096
 
 
+DESCRIPTION = """webtrace: a looking glass. Serves a page and an API that run ping, traceroute,
+mtr and tracepath from this server towards a target a visitor types, streaming
+their output live. Settings are read from WEBTRACE_* environment variables (see
+the README); the options below say only where to listen."""
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="webtrace", description=__doc__)
+    parser = argparse.ArgumentParser(prog="webtrace", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="TCP port (8080)")
     parser.add_argument("--unix-socket", metavar="PATH", help="listen on a unix socket instead")

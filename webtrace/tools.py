@@ -152,6 +152,9 @@ class ToolSpec:
             return None
         return {"name": self.name, "label": self.label, "text_route": self.text_route, "aliases": list(self.aliases),
                 "protocols": list(argv.protocols), "ports": self.ports, "count": self.count is not None,
+                "interval_s": self.count.interval_s if self.count is not None else None,
+                # Its lines are records for a program: people read a report made of its rows instead.
+                "report": self.text_view is not None,
                 "view": self.view, "silent": self.silent, "columns": list(self.columns),
                 "formats": [*({"name": name, "label": label} for name, label in OWN_LABELS.items()),
                             *({"name": export.name, "label": export.label} for export in self.exports)]}
@@ -173,6 +176,11 @@ class ToolSpec:
         return self.parser(address, total)
 
 
+# How long mtr waits for the last cycle's answers before it ends (its own default is
+# 5 s, which every run spent idle after its count): an answer slower than this is
+# one no path a looking glass shows should give.
+MTR_GRACE_S = "2"
+
 MTR = ToolSpec(
     name="mtr",
     label="mtr",
@@ -182,8 +190,8 @@ MTR = ToolSpec(
     # (webtrace.hops), so a slow PTR answer never holds a probe back.
     argv={LINUX: Argv(
         "mtr",
-        ("--raw", "--no-dns", "{protocol}", "-c", "{count}", "-i", "{interval}", "-m", "{max_hops}",
-         "{family}", "{address}"),
+        ("--raw", "--no-dns", "{protocol}", "-c", "{count}", "-i", "{interval}", "-G", MTR_GRACE_S,
+         "-m", "{max_hops}", "{family}", "{address}"),
         protocols={ICMP: (), UDP: ("--udp",), TCP: ("--tcp", "-P", "{port}")},
         with_port={UDP: ("--udp", "-P", "{port}")},
     )},

@@ -1,7 +1,9 @@
-// The chart of a tool shown as one: round-trip time per probe, a cross for each lost one.
-// Its size is the template's (the SVG's viewBox), read as it is drawn.
+// The chart of a tool shown as one: round-trip time per probe on a time axis, a cross
+// for each lost one, each probe's value on hover and on keyboard focus. The helpers
+// (drawing, scales, niceCeiling) serve the other charts too: several nodes', a comparison's.
 
 import { ms } from "./dom.js";
+import { toolNamed } from "./params.js";
 
 export const SVG = "http://www.w3.org/2000/svg";
 export const PAD = { left: 40, right: 10, top: 10, bottom: 20 };
@@ -37,6 +39,7 @@ export function resetChart(view) {
 // same scale of probes, so the charts of several nodes share one time axis.
 export function onReply(reply, part) {
   part.replies.set(reply.seq, reply);
+  watchSize(part);
   drawChart(part);
 }
 
@@ -50,35 +53,123 @@ export function onSummary(summary, part) {
   part.view.chartSummary.textContent = parts.join(" · ");
 }
 
+// The chart is drawn at the size it is shown (its viewBox its own width in pixels), so
+// its text and dots keep their shape at any width; drawn again when that changes.
+const HEIGHT = 180;
+const CHART_PAD = { left: 52, right: 16, top: 20, bottom: 36 };
+const charts = new WeakMap(); // svg -> the part it draws
+let resizer = null;
+
+function watchSize(part) {
+  const svg = part.view.chart;
+  const known = charts.has(svg);
+  charts.set(svg, part);
+  if (known) return;
+  resizer ??= new ResizeObserver((entries) => {
+    for (const entry of entries) {
+      const drawn = charts.get(entry.target);
+      if (drawn && drawn.replies.size) drawChart(drawn);
+    }
+  });
+  resizer.observe(svg);
+  // Each probe's value on hover and on keyboard focus, in one tip the chart moves about.
+  for (const [name, show] of [["pointerover", true], ["focusin", true], ["pointerout", false], ["focusout", false]]) {
+    svg.addEventListener(name, (event) => showTip(svg, show ? event.target.closest("[data-tip]") : null));
+  }
+}
+
+function showTip(svg, mark) {
+  const tip = svg.querySelector(".tip");
+  if (!tip) return;
+  if (!mark) {
+    tip.setAttribute("visibility", "hidden");
+    return;
+  }
+  const text = tip.querySelector("text");
+  text.textContent = mark.dataset.tip;
+  const width = text.getComputedTextLength() + 12;
+  const { width: chartWidth } = svg.viewBox.baseVal;
+  const x = Math.min(Math.max(Number(mark.dataset.x) - width / 2, 2), chartWidth - width - 2);
+  const y = Math.max(Number(mark.dataset.y) - 30, 2);
+  tip.querySelector("rect").setAttribute("width", String(width));
+  tip.setAttribute("transform", `translate(${x},${y})`);
+  tip.setAttribute("visibility", "visible");
+}
+
+// Round steps for an axis: 1, 2 or 5 times a power of ten, at least ``value``.
+export function niceStep(value) {
+  const power = 10 ** Math.floor(Math.log10(value));
+  for (const step of [1, 2, 5, 10]) if (value <= step * power + 1e-12) return step * power;
+  return 10 * power;
+}
+
+const seconds = (t) => `${Number(t.toFixed(2))} s`;
+
 function drawChart(part) {
-  const { width, height } = part.view.chart.viewBox.baseVal;
+  const svg = part.view.chart;
+  const width = Math.max(240, Math.round(svg.clientWidth) || 600);
+  const height = HEIGHT;
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  const pad = CHART_PAD;
   const replies = [...part.replies.values()].sort((a, b) => a.seq - b.seq);
   const total = Math.max(part.view.progress.max || 1, replies.length ? replies[replies.length - 1].seq : 1);
+  const interval = toolNamed("ping")?.interval_s || 1;
+  // Time: probe n is sent (n - 1) intervals after the first.
+  const span = Math.max(total - 1, 1) * interval;
+  const x = (seq) => pad.left + (((seq - 1) * interval) / span) * (width - pad.left - pad.right);
   const rtts = replies.filter((r) => r.rtt_ms !== null).map((r) => r.rtt_ms);
-  const top = niceCeiling(Math.max(...rtts, 0.001));
-  const { x, y } = scales(width, height, total, top);
+  const step = Math.max(niceStep(Math.max(...rtts, 0.001) / 4), 0.01); // labels show hundredths at most
+  const top = step * Math.max(1, Math.ceil(Math.max(...rtts, 0.001) / step));
+  const y = (rtt) => height - pad.bottom - (rtt / top) * (height - pad.top - pad.bottom);
   const { nodes, el } = drawing();
-  el("line", { class: "axis", x1: PAD.left, y1: height - PAD.bottom, x2: width - PAD.right, y2: height - PAD.bottom });
-  el("line", { class: "axis", x1: PAD.left, y1: PAD.top, x2: PAD.left, y2: height - PAD.bottom });
-  el("text", { x: 2, y: PAD.top + 8 }, `${ms(top)}`);
-  el("text", { x: 2, y: height - PAD.bottom }, "0");
-  el("text", { x: width - PAD.right - 60, y: height - 4 }, `${total} probes`);
+  for (let i = 0; i * step <= top + step / 2; i += 1) {
+    const value = i * step;
+    el("line", { class: "grid", x1: pad.left, x2: width - pad.right, y1: y(value), y2: y(value) });
+    el("text", { class: "tick", x: pad.left - 6, y: y(value) + 4, "text-anchor": "end" }, ms(value));
+  }
+  el("text", { class: "unit", x: pad.left - 6, y: pad.top - 8, "text-anchor": "end" }, "ms");
+  const timeStep = niceStep(span / Math.max(1, Math.floor((width - pad.left - pad.right) / 70)));
+  for (let i = 0; i * timeStep <= span + 1e-9; i += 1) {
+    const t = i * timeStep;
+    const tx = x(t / interval + 1);
+    el("line", { class: "tick-mark", x1: tx, x2: tx, y1: height - pad.bottom, y2: height - pad.bottom + 4 });
+    el("text", { class: "tick", x: tx, y: height - pad.bottom + 16, "text-anchor": "middle" }, seconds(t));
+  }
+  el("line", { class: "axis", x1: pad.left, y1: height - pad.bottom, x2: width - pad.right, y2: height - pad.bottom });
+  el("text", { class: "unit", x: width - pad.right, y: height - 4, "text-anchor": "end" }, "time since the first probe");
   const answered = replies.filter((r) => r.rtt_ms !== null);
   if (answered.length > 1) {
     el("polyline", { class: "line", points: answered.map((r) => `${x(r.seq)},${y(r.rtt_ms)}`).join(" ") });
   }
   for (const reply of replies) {
+    const at = seconds((reply.seq - 1) * interval);
     if (reply.rtt_ms !== null) {
-      const dot = el("circle", { class: "point", cx: x(reply.seq), cy: y(reply.rtt_ms), r: 3.5 });
-      dot.append(titled(`#${reply.seq}: ${reply.rtt_ms} ms`));
+      const words = `#${reply.seq} at ${at}: ${reply.rtt_ms} ms`;
+      const cy = y(reply.rtt_ms);
+      el("circle", { class: "point", cx: x(reply.seq), cy, r: 4, tabindex: 0, role: "img", "aria-label": words,
+        "data-tip": words, "data-x": x(reply.seq), "data-y": cy });
     } else {
+      // A lost probe: a cross on the time axis, where its answer would be.
       const cx = x(reply.seq);
-      const cy = height - PAD.bottom - 6;
-      const lost = el("path", { class: "lost", d: `M${cx - 5},${cy - 5}L${cx + 5},${cy + 5}M${cx + 5},${cy - 5}L${cx - 5},${cy + 5}` });
-      lost.append(titled(`#${reply.seq}: ${reply.error || "lost"}`));
+      const cy = height - pad.bottom - 7;
+      const words = `#${reply.seq} at ${at}: ${reply.error || "lost"}`;
+      el("path", { class: "lost", d: `M${cx - 5},${cy - 5}L${cx + 5},${cy + 5}M${cx + 5},${cy - 5}L${cx - 5},${cy + 5}`,
+        tabindex: 0, role: "img", "aria-label": words, "data-tip": words, "data-x": cx, "data-y": cy });
     }
   }
-  part.view.chart.replaceChildren(...nodes);
+  const tip = el("g", { class: "tip", visibility: "hidden", "aria-hidden": "true" });
+  const box = document.createElementNS(SVG, "rect");
+  for (const [k, v] of Object.entries({ x: 0, y: 0, rx: 4, height: 22 })) box.setAttribute(k, String(v));
+  const label = document.createElementNS(SVG, "text");
+  for (const [k, v] of Object.entries({ x: 6, y: 15 })) label.setAttribute(k, String(v));
+  tip.append(box, label);
+  const focused = svg.contains(document.activeElement) ? document.activeElement.getAttribute("aria-label") : null;
+  svg.replaceChildren(...nodes);
+  if (focused) {
+    // Drawn again while a probe had focus (a new reply, a resize): it keeps it.
+    const again = [...svg.querySelectorAll("[data-tip]")].find((mark) => mark.getAttribute("aria-label") === focused);
+    if (again) again.focus();
+  }
 }
 
 export function titled(text) {

@@ -82,6 +82,8 @@ export function viewOf(part) {
     chart: find("chart-svg"),
     chartSummary: find("chart-summary"),
     output: find("output"),
+    records: find("records"),
+    recordsOutput: find("records-output"),
   };
 }
 

@@ -93,14 +93,28 @@ function fillRow(row, hop, tool) {
   for (const { key } of columnsOf()) {
     const cell = cells[key];
     if (key === "hosts") fillHosts(cell, hop.hosts, tool);
-    else if (key === "loss_pct") {
-      cell.textContent = `${hop.loss_pct.toFixed(1)}%`;
-      cell.className = `num ${hop.loss_pct >= 100 ? "loss-all" : hop.loss_pct > 0 ? "loss-some" : ""}`;
-    } else if (key === "sent") cell.textContent = String(hop.sent);
+    else if (key === "loss_pct") fillLoss(row, cell, hop.loss_pct); else if (key === "sent") cell.textContent = String(hop.sent);
     else if (key.endsWith("_ms")) cell.textContent = ms(hop[key]);
     else if (key === "pmtu") fillMtu(row, cell, hop.pmtu);
   }
   row.avg = hop.avg_ms;
+}
+
+// A hop that loses packets is marked as a whole row, and by a sign beside its figure, not by colour alone.
+function fillLoss(row, cell, loss) {
+  const state = loss >= 100 ? "loss-all" : loss > 0 ? "loss-some" : "";
+  cell.className = `num ${state}`;
+  cell.replaceChildren();
+  if (state) {
+    const sign = document.createElement("span");
+    sign.className = "loss-sign";
+    sign.textContent = "\u25B2 ";
+    sign.title = "This hop loses packets";
+    cell.append(sign);
+  }
+  cell.append(`${loss.toFixed(1)}%`);
+  row.tr.classList.toggle("lossy", loss > 0 && loss < 100);
+  row.tr.classList.toggle("all-lost", loss >= 100);
 }
 
 // Where the path MTU drops the hop says so in words and an arrow, and its whole row is marked.
@@ -159,7 +173,14 @@ export function whois(host) {
   return [line];
 }
 
+// Says "swipe sideways" only where the table is wider than its place (a phone, mostly).
+function cueScrolling(part) {
+  const wrap = part.view.hopsBody.closest(".table-wrap");
+  part.view.hopsView.classList.toggle("overflows", wrap.scrollWidth > wrap.clientWidth + 1);
+}
+
 function scaleBars(part) {
+  cueScrolling(part);
   const worst = Math.max(0, ...[...part.rows.values()].map((r) => r.avg || 0));
   for (const row of part.rows.values()) {
     if (!row.bar) continue;

@@ -9,7 +9,7 @@ import {
 } from "./params.js";
 import { watchNodes } from "./nodes.js";
 import { outputText, shareLink } from "./parts.js";
-import { follow, start, stop } from "./stream.js";
+import { follow, shownRun, start, stop } from "./stream.js";
 import { applyTheme, storedTheme, toggleTheme } from "./theme.js";
 
 async function copy(text, what) {
@@ -38,7 +38,7 @@ function main() {
   ui.stop.addEventListener("click", () => stop());
   for (const radio of ui.form.querySelectorAll('input[name="tool"]')) radio.addEventListener("change", showOptions);
   ui.protocol.addEventListener("change", showOptions);
-  ui.copyOutput.addEventListener("click", () => copy(outputText(), "Output"));
+  ui.copyOutput.addEventListener("click", () => copy(outputText(shownRun()), "Output"));
   ui.copyLink.addEventListener("click", () => copy(shareLink(), "Link"));
   if (ui.useMyIp) {
     ui.useMyIp.addEventListener("click", () => {
@@ -71,6 +71,8 @@ function main() {
 
   ui.runAgainCompare.hidden = !RESULT; // a stored result's page only
   applyTheme(storedTheme());
+  // Ready to type a target (not inside another site's page, where focus is the host page's).
+  if (!document.body.dataset.embed) ui.target.focus({ preventScroll: true });
   watchNodes();
   if (COMPARISON) {
     // Two results against each other (compare/A/B), live while either run goes on.

@@ -37,6 +37,11 @@ export function readConfig() {
   embed = document.body.dataset.embed === "1";
 }
 
+// The name of the server the page is on (its node name), as a report heads its table with it.
+export function localName() {
+  return LOCAL || location.hostname;
+}
+
 export function toolNamed(name) {
   return TOOLS.find((tool) => tool.name === name);
 }
@@ -100,7 +105,7 @@ export function fillForm(params) {
   ui.port.value = params.port || "";
   ui.count.value = params.count || "";
   const nodes = nodesOf(params) || [LOCAL];
-  for (const box of ui.form.querySelectorAll('input[name="node"]')) box.checked = nodes.includes(box.value);
+  for (const box of ui.form.querySelectorAll('input[name="node"]')) box.checked = nodes.includes(box.value) && !box.disabled;
   showOptions();
 }
 

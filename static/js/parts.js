@@ -5,11 +5,18 @@
 import { resetChart } from "./chart.js";
 import { mainView, ui, viewOf } from "./dom.js";
 import { resetHops, showColumns } from "./hops.js";
-import { nodeInfo, nodesOf, permalink, resultFormatUrl, resultUrl, textUrl, toolNamed } from "./params.js";
+import {
+  localName, nodeInfo, nodesOf, permalink, resultFormatUrl, resultUrl, textUrl, toolNamed,
+} from "./params.js";
+import { reportText } from "./report.js";
 
 export function newPart(view) {
   // hops: each hop's latest row as the server sent it (the table's rows are drawn from them).
-  return { view, rows: new Map(), hops: new Map(), replies: new Map(), address: null, ended: false };
+  const part = { view, rows: new Map(), hops: new Map(), replies: new Map(), address: null, ended: false,
+    report: false, startedAt: new Date() };
+  // Opening the raw view of a tool shown by its report draws the report as it stands.
+  view.output.closest("details").ontoggle = () => showReport(part);
+  return part;
 }
 
 // A node's part that never began (refused, unavailable): its sentence and nothing of a run.
@@ -63,8 +70,10 @@ export function shareLink() {
   return ui.resultAbout.hidden ? location.href : ui.resultAbout.dataset.link;
 }
 
+// The result shows once its run says something: a run refused or never begun leaves
+// no empty command, progress bar, table or buttons under its sentence.
 export function resetResult(params) {
-  ui.result.hidden = false;
+  ui.result.hidden = true;
   ui.resultAbout.hidden = true;
   ui.taken.textContent = "";
   ui.runAgain.href = permalink(params);
@@ -105,6 +114,7 @@ function resetView(view, params) {
   view.metaText.textContent = `${params.tool} to ${params.target}`;
   view.command.textContent = "";
   view.output.textContent = "";
+  view.recordsOutput.textContent = "";
   view.status.hidden = true;
   view.status.textContent = "";
   view.meta.hidden = false;
@@ -118,7 +128,14 @@ function resetView(view, params) {
 }
 
 export function onLine(data, part) {
-  part.view.output.append(document.createTextNode(`${data.text}\n`));
+  const pre = part.report ? part.view.recordsOutput : part.view.output;
+  pre.append(document.createTextNode(`${data.text}\n`));
+}
+
+// A tool whose lines are records (mtr): its raw view is its report, drawn while it is open.
+export function showReport(part, { now = false } = {}) {
+  if (!part.report || !(now || part.view.output.closest("details").open)) return;
+  part.view.output.textContent = reportText(part.hops, part.view.part.dataset.node || localName(), part.startedAt);
 }
 
 export function onProgress(data, part) {
@@ -127,11 +144,13 @@ export function onProgress(data, part) {
   part.view.progressLabel.textContent = `${data.done} of ${data.total}`;
 }
 
-// Every part's raw output, each under its node's name when there are several.
-export function outputText() {
-  const parts = [...ui.parts.querySelectorAll(".part")].filter((part) => !part.hidden);
-  if (parts.length === 1 && !parts[0].dataset.node) return viewOf(parts[0]).output.textContent;
-  return parts.map((part) => `[${part.dataset.node}]\n${viewOf(part).output.textContent}`).join("\n");
+// Every part's output (mtr's: its report), each under its node's name when there are several.
+export function outputText(run) {
+  const parts = run ? [...run.parts.values()] : [];
+  for (const part of parts) showReport(part, { now: true });
+  const text = (part) => part.view.output.textContent;
+  if (parts.length === 1 && !parts[0].view.part.dataset.node) return text(parts[0]);
+  return parts.map((part) => `[${part.view.part.dataset.node}]\n${text(part)}`).join("\n");
 }
 
 // The views its tool's output is shown in: the hop table, the chart, the lines alone;
@@ -142,6 +161,8 @@ export function showViews(view, tool) {
   view.chartView.hidden = spec.view !== "chart";
   view.progressRow.hidden = !spec.count;
   showColumns(view, spec);
+  view.records.hidden = !spec.report;
+  view.records.open = false;
   // A tool shown as its lines alone has them open; the others keep them folded under their view.
   const raw = view.output.closest("details");
   if (raw) raw.open = spec.view === "lines";

@@ -11,11 +11,12 @@ import { drawPaths, resetPaths, schedulePaths, sideBySide } from "./paths.js";
 import { drawnTogether, drawSeveral, resetSeveral } from "./several.js";
 import { apiUrl, nodesOf, paramsFromResult, permalink, resultEventsUrl, toolNamed } from "./params.js";
 import {
-  newPart, onLine, onProgress, partView, resetResult, showAbout, showDownloads, showNotRun, showStoredText, showViews,
-  when,
+  newPart, onLine, onProgress, partView, resetResult, showAbout, showDownloads, showNotRun, showReport, showStoredText,
+  showViews, when,
 } from "./parts.js";
 
 let current = null; // { source, params, started, parts, several, result, lastId, retries, following }
+let shown = null; // the run on the page, running or not: what "Copy output" copies
 
 // Reconnections to a run's result after its stream broke off, before giving up.
 const RESUME_ATTEMPTS = 4;
@@ -50,6 +51,7 @@ export function follow(result) {
   setRunning(true);
   announce(`Showing the result of ${params.tool} to ${params.target}…`);
   const run = newRun(params);
+  for (const part of run.parts.values()) part.startedAt = new Date(result.started_at);
   run.result = result.id;
   run.following = true;
   listen(run, resultEventsUrl(result.id, 0));
@@ -65,7 +67,9 @@ function newRun(params) {
   }
   const run = { source: null, params, started: false, parts, several: Boolean(several), result: null, lastId: 0,
     retries: 0, following: false };
+  for (const part of parts.values()) part.report = Boolean(toolNamed(params.tool)?.report);
   current = run;
+  shown = run;
   resetSeveral(run, toolNamed(params.tool));
   resetPaths(run, toolNamed(params.tool));
   return run;
@@ -77,6 +81,7 @@ function partOf(run, data) {
   let part = run.parts.get(data.node);
   if (!part) {
     part = newPart(partView(String(data.node)));
+    part.report = Boolean(toolNamed(run.params.tool)?.report);
     showViews(part.view, run.params.tool);
     run.parts.set(data.node, part);
     if (drawnTogether(run, toolNamed(run.params.tool))) part.view.chartView.hidden = true;
@@ -93,6 +98,7 @@ function listen(run, url) {
       if (current !== run || run.source !== source) return;
       run.lastId = Number(event.lastEventId) || run.lastId;
       run.retries = 0;
+      ui.result.hidden = false;
       const data = JSON.parse(event.data);
       handler(data, partOf(run, data), run);
     });
@@ -113,6 +119,7 @@ function listen(run, url) {
   // From several nodes a tool shown as hops is drawn side by side (paths.js), else in the part's table.
   on("hop", (data, part, r) => {
     part.hops.set(data.hop, data);
+    showReport(part);
     if (sideBySide(r, toolNamed(r.params.tool))) schedulePaths(r);
     else onHop(data, part, toolNamed(r.params.tool));
   });
@@ -160,6 +167,11 @@ function listen(run, url) {
       explainRefusal(run.params);
     }
   });
+}
+
+// The run on the page (running, ended or stopped), or null.
+export function shownRun() {
+  return shown;
 }
 
 export function stop({ quiet = false } = {}) {
@@ -229,6 +241,7 @@ function onStart(data, part, run) {
   part.address = data.address;
   if (sideBySide(run, toolNamed(run.params.tool))) schedulePaths(run);
   if (!run.several) announce(`Running ${data.tool} to ${data.target} (${data.address}).`);
+  else announceParts(run);
 }
 
 function onEnd(data, part, run) {
@@ -240,6 +253,7 @@ function onEnd(data, part, run) {
     part.view.status.classList.toggle("bad", data.status !== "ok");
     part.view.status.hidden = false;
     if (!part.started) showNotRun(part.view);
+    announceParts(run);
     if (drawnTogether(run, toolNamed(run.params.tool))) drawSeveral(run);
     if (sideBySide(run, toolNamed(run.params.tool))) schedulePaths(run);
     return;
@@ -254,6 +268,14 @@ function onEnd(data, part, run) {
     announce(sentence(data.message));
     showError(sentence(data.message));
   }
+}
+
+// A run from several nodes, as it goes: "Running mtr to example.net from 3 nodes: 2 of 3 finished."
+function announceParts(run) {
+  const parts = [...run.parts.values()];
+  const finished = parts.filter((part) => part.ended).length;
+  announce(`Running ${run.params.tool} to ${run.params.target} from ${parts.length} nodes: `
+    + `${finished} of ${parts.length} finished.`);
 }
 
 function onDone(data, run) {

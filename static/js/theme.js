@@ -8,8 +8,13 @@ export function applyTheme(theme) {
   if (theme) document.documentElement.dataset.theme = theme;
   else delete document.documentElement.dataset.theme;
   if (!ui.themeToggle) return;
-  const dark = theme ? theme === "dark" : matchMedia("(prefers-color-scheme: dark)").matches;
-  ui.themeToggle.setAttribute("aria-pressed", dark ? "true" : "false");
+  // The button names the mode it switches to.
+  ui.themeToggle.dataset.dark = isDark(theme) ? "1" : "";
+  ui.themeToggle.textContent = isDark(theme) ? "Light mode" : "Dark mode";
+}
+
+function isDark(theme) {
+  return theme ? theme === "dark" : matchMedia("(prefers-color-scheme: dark)").matches;
 }
 
 export function storedTheme() {
@@ -21,7 +26,7 @@ export function storedTheme() {
 }
 
 export function toggleTheme() {
-  const dark = ui.themeToggle.getAttribute("aria-pressed") !== "true";
+  const dark = !ui.themeToggle.dataset.dark;
   const theme = dark ? "dark" : "light";
   try {
     localStorage.setItem(THEME_KEY, theme);

@@ -25,6 +25,9 @@ CHROMIUM_ARGS = [
     "--disable-sync", "--no-first-run", "--disable-quic",
 ]
 ARTIFACTS = Path(__file__).parent.parent.parent / "artifacts" / "screenshots"
+# axe-core from npm (make test installs it: tests/browser/axe/package.json), run inside the page.
+AXE = Path(__file__).parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_SERIOUS = ("serious", "critical")
 # Only 127.0.0.0/8 is allowed: ::1 stands in for a denied target without leaving the machine.
 # Names are on: 127.0.0.1 is named in /etc/hosts, so no lookup leaves the machine.
 BROWSER_ENV = {
@@ -61,6 +64,12 @@ window.EventSource = class extends NativeEventSource {
   }
 };
 """
+
+
+def axe_source() -> Path:
+    if not AXE.exists():
+        pytest.skip("axe-core is not installed (make test installs it with npm)")
+    return AXE
 
 
 def client_address() -> str:
@@ -113,6 +122,16 @@ class Watched:
     async def events(self) -> list[dict[str, Any]]:
         return await self.page.evaluate("window.__wt.events")
 
+    async def inaccessible(self) -> list[str]:
+        """What axe-core finds of serious or critical impact on the page as it is now, one
+        line per rule and the elements it found."""
+        found = await self.page.evaluate("""async (impacts) => {
+            const { violations } = await axe.run(document, { resultTypes: ["violations"] });
+            return violations.filter((v) => impacts.includes(v.impact)).map(
+                (v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+        }""", list(AXE_SERIOUS))
+        return list(found)
+
 
 async def open_page(browser: Browser, *, width: int = 1200, height: int = 900,
                     color_scheme: str = "light", client: str | None = None) -> Watched:
@@ -122,6 +141,7 @@ async def open_page(browser: Browser, *, width: int = 1200, height: int = 900,
         extra_http_headers={"X-Forwarded-For": client},
     )
     await context.add_init_script(RECORDER)
+    await context.add_init_script(path=axe_source())  # as the browser's own, outside the page's CSP
     page = await context.new_page()
     page.set_default_timeout(20_000)
     return Watched(page, client)

@@ -70,7 +70,10 @@ async def test_the_picker_and_parts_side_by_side(places: Places, browser: Browse
     await expect(picker.get_by_text("Frankfurt")).to_be_visible()
     await page.reload()  # the front has checked its nodes by now: each is shown up
     await expect(page.locator('.node-state[data-node="fra1"]')).to_have_text("")
-    await expect(page.locator('.node-state[data-node="gone"]')).to_have_text("down")
+    # A node a check found down says since when, and cannot be picked.
+    await expect(page.locator('.node-state[data-node="gone"]')).to_have_text(re.compile(r"^down since \d\d:\d\d UTC$"))
+    await expect(box("gone")).to_be_disabled()
+    await expect(box("fra1")).to_be_enabled()
     for name in ("fra1", "ams1"):
         await box(name).check()
     await page.get_by_label("ping", exact=True).check()
@@ -179,6 +182,7 @@ async def test_paths_side_by_side_from_four_nodes_on_a_wide_screen(places: Place
     for what in (".meta", ".progress-row", ".raw"):
         await expect(refused.locator(what)).to_be_hidden()
     await unclipped(page)
+    assert await watched.inaccessible() == []
     # A host in the table makes it the target.
     await shared.locator("button.host").click()
     await expect(page.get_by_label("Target")).to_have_value("127.0.0.1")
@@ -206,6 +210,7 @@ async def test_paths_fold_under_each_hop_on_a_phone(places: Places, browser: Bro
     await expect(page.locator("#paths-summary tbody tr").nth(2).locator("td.why")).to_have_text(
         re.compile(r"^Node gone is unavailable"))
     await unclipped(page)
+    assert await watched.inaccessible() == []
     assert await watched.problems() == []
 
 
@@ -216,6 +221,8 @@ async def test_stop_ends_every_part_and_the_tool_on_every_node(places: Places, b
     shown = parts(page)
     await expect(shown.nth(2).locator(".part-status")).to_have_text(
         "Node gone is unavailable: cannot connect (connection refused).")
+    # The status counts the nodes that have finished while the others run.
+    await expect(page.locator("#status")).to_have_text("Running ping to 127.0.0.1 from 3 nodes: 1 of 3 finished.")
     for i in range(2):  # each node's replies are coming, on the one chart
         await expect(page.locator(f"#nodes-chart circle.point.node-{i}").first).to_be_visible()
     assert tool_processes(places.fra1.process.pid)  # the node's ping is running

@@ -40,7 +40,9 @@ async def test_mtr_table_fills_live_and_hosts_become_targets(lg: ServerProcess, 
     await expect(row.locator("td").nth(0)).to_have_text("1")
     await expect(row.locator("td.hosts")).to_contain_text("127.0.0.1")
     await expect(row.locator("td").nth(2)).to_have_text("0.0%")
-    await expect(row.locator("td").nth(3)).to_have_text("5")
+    await expect(row.locator("td").nth(3)).to_have_text(re.compile(r"^\d+\.\d+$"))  # Avg, beside Loss
+    await expect(row.locator("td").nth(4)).to_have_text("5")
+    await expect(row).not_to_have_class(re.compile(r"\blossy\b"))  # nothing lost on loopback
     await expect(page.locator("#progress-label")).to_have_text("5 of 5")
     await expect(page.locator("#command")).to_have_text(re.compile(r"^mtr --raw --no-dns -c 5 .* 127\.0\.0\.1$"))
     assert page.url.endswith("?tool=mtr&target=127.0.0.1&family=auto")
@@ -137,6 +139,10 @@ async def test_refusals_are_explained(
     await expect(page.get_by_role("alert")).to_have_text(message)
     await expect(page.locator("#status")).to_have_text("The run was refused.")
     await expect(page.get_by_role("button", name="Run")).to_be_enabled()
+    # Its sentence and nothing of a run that did not happen: no command, bar, table or buttons.
+    await expect(page.locator("#result")).to_be_hidden()
+    for what in ("#command", "#progress", "#hops", "#copy-output", "#copy-link"):
+        await expect(page.locator(what)).to_be_hidden()
 
 
 async def test_rate_limit_says_when_to_try_again(lg: ServerProcess, watched: Watched) -> None:
@@ -245,7 +251,20 @@ async def test_phone_width_has_no_horizontal_overflow(lg: ServerProcess, browser
     assert width <= 375
     wrap = await page.locator("#hops-view .table-wrap").evaluate("w => [w.scrollWidth, w.clientWidth]")
     assert wrap[0] > wrap[1]  # the wide table scrolls inside its box
+    await expect(page.locator("#hops-view .scroll-cue")).to_be_visible()  # and says so
+    # What a person reads first is in view without scrolling: the host, its loss and its average.
+    row = page.locator("#hops tbody tr").first
+    for cell in (row.locator("td.hosts"), row.locator("td").nth(2), row.locator("td").nth(3)):
+        box = await cell.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 375, box
     assert await watched.problems() == []
+
+
+async def test_no_scroll_cue_where_the_table_fits(lg: ServerProcess, watched: Watched) -> None:
+    page = watched.page
+    await page.goto(f"{lg.base}/?tool=mtr&target=127.0.0.1&count=1")
+    await expect(page.locator("#status")).to_have_text(FINISHED)
+    await expect(page.locator("#hops-view .scroll-cue")).to_be_hidden()
 
 
 async def test_embed_mode_shows_only_form_and_output(lg: ServerProcess, watched: Watched) -> None:
@@ -276,14 +295,17 @@ async def test_keyboard_labels_theme_and_copy(lg: ServerProcess, watched: Watche
     assert page.url.endswith("?tool=mtr&target=127.0.0.1&family=auto")
     await expect(page.locator("#status")).to_have_text("Link copied to the clipboard.")
     await page.get_by_role("button", name="Copy output").click()
-    assert "p 0 " in await page.evaluate("navigator.clipboard.readText()")
-    toggle = page.get_by_role("button", name="Dark mode")
-    await expect(toggle).to_have_attribute("aria-pressed", "false")
+    copied = await page.evaluate("navigator.clipboard.readText()")
+    assert "HOST: " in copied and "p 0 " not in copied  # mtr's report, not its protocol records
+    # The theme button names the mode it switches to.
+    toggle = page.locator("#theme-toggle")
+    await expect(toggle).to_have_text("Dark mode")
     await toggle.click()
     await expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    await expect(toggle).to_have_text("Light mode")
     await page.reload()
     await expect(page.locator("html")).to_have_attribute("data-theme", "dark")
-    await expect(toggle).to_have_attribute("aria-pressed", "true")
+    await expect(toggle).to_have_text("Light mode")
     await page.get_by_role("button", name="Use as target").click()
     await expect(page.get_by_label("Target")).to_have_value(watched.client)
 
@@ -335,6 +357,13 @@ async def test_options_appear_where_they_mean_something_and_a_tcp_mtr_runs(
         await expect(port).to_be_visible()
         await port.fill(str(listening))
         await count.fill("2")
+        # Every option shown, Run and Stop still on the row of the options, side by side.
+        run, stop = await page.locator("#run").bounding_box(), await page.locator("#stop").bounding_box()
+        boxes = [await page.locator(f"#{name}").bounding_box() for name in ("family", "protocol", "port", "count")]
+        assert run and stop and all(boxes)
+        assert run["y"] == stop["y"] and abs(run["y"] - boxes[-1]["y"]) < 2, (run, boxes)  # type: ignore[index]
+        for hint, words in (("#port-hint", "1–65535"), ("#count-hint", "1–16")):
+            await expect(page.locator(hint)).to_have_text(words)
         await page.get_by_label("Target").fill("127.0.0.1")
         await page.get_by_label("Target").press("Enter")
         await expect(page.locator("#status")).to_have_text(FINISHED)

@@ -4,8 +4,10 @@ real webtrace processes (never by a visitor's request)."""
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import time
+from datetime import datetime, timezone
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -84,11 +86,21 @@ async def test_other_nodes_are_up_or_down_as_the_periodic_check_finds_them(
         assert await eventually_async(fra1_up, 10)
         found = await listed()
         assert list(found) == ["lon1", "fra1", "ams1", "nyc1"]
-        assert found["lon1"] == {"name": "lon1", "info": "London", "local": True, "up": True,
+        assert found["lon1"] == {"name": "lon1", "info": "London", "local": True, "up": True, "down_since": None,
                                  "tools": ["mtr", "traceroute", "ping", "tracepath"]}
         assert found["fra1"] == {"name": "fra1", "info": "Frankfurt, AS64500", "local": False, "up": True,
-                                 "tools": ["mtr", "traceroute", "ping", "tracepath"]}
+                                 "down_since": None, "tools": ["mtr", "traceroute", "ping", "tracepath"]}
         assert not found["ams1"]["up"] and not found["nyc1"]["up"]
+        assert datetime.fromisoformat(found["ams1"]["down_since"]) <= datetime.now(timezone.utc)
+        # /check names the nodes found down: the run would start, their parts end unavailable.
+        checked = await client.get("/api/v1/ping/check", params={"target": "127.0.0.1", "nodes": "lon1,fra1,ams1"})
+        assert checked.status == 200
+        said = await checked.json()
+        assert [n["name"] for n in said["down"]] == ["ams1"]
+        assert re.fullmatch(r"Node ams1 is down since \d{4}-\d\d-\d\d \d\d:\d\d UTC: cannot connect.*\.",
+                            said["message"]), said
+        all_up = await client.get("/api/v1/ping/check", params={"target": "127.0.0.1", "nodes": "lon1,fra1"})
+        assert all_up.status == 204
 
         node.stop()
 

@@ -90,13 +90,28 @@ class AddressPolicy:
     deny: tuple[Network, ...] = ()
 
     def reason(self, address: IPAddress) -> str | None:
-        """Why ``address`` is denied, or None when it may be probed."""
+        """Why ``address`` is denied ("127.0.0.1 is a loopback address"), or None when it may be probed."""
+        why = self._why(address)
+        return None if why is None else f"{address} {why[0]}"
+
+    def reason_for_name(self, name: str, address: IPAddress) -> str | None:
+        """Why ``name``, resolving to ``address``, is denied, as one sentence:
+        "localhost resolves to 127.0.0.1, a loopback address"."""
+        why = self._why(address)
+        return None if why is None else f"{name} resolves to {address}, {why[1]}"
+
+    def _why(self, address: IPAddress) -> tuple[str, str] | None:
+        """Why ``address`` is denied, said of it ("is a loopback address") and beside it
+        ("a loopback address"), or None."""
         if in_networks(address, self.deny):
-            return f"{address} is denied by this server's policy"
+            return "is denied by this server's policy", "which this server's policy denies"
         if in_networks(address, self.allow):
             return None
         category = self._category(address)
-        return None if category is None else f"{address} is {category}"
+        if category is None:
+            return None
+        beside = category if category.startswith(("a ", "an ")) else f"which is {category}"
+        return f"is {category}", beside
 
     def _category(self, address: IPAddress) -> str | None:
         if isinstance(address, ipaddress.IPv6Address):
@@ -117,7 +132,8 @@ class AddressPolicy:
             return "not a globally routable address"
         return None
 
-    def check(self, address: IPAddress) -> None:
-        why = self.reason(address)
+    def check(self, address: IPAddress, name: str | None = None) -> None:
+        """Raises PolicyDenied where ``address`` (what ``name`` resolves to, if given) may not be probed."""
+        why = self.reason(address) if name is None else self.reason_for_name(name, address)
         if why is not None:
             raise PolicyDenied(why)

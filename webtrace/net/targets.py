@@ -22,7 +22,7 @@ import idna
 
 from ..refusals import BadRequest, Refusal
 from .addresses import IPAddress, normalise
-from .policy import AddressPolicy, PolicyDenied
+from .policy import AddressPolicy
 
 MAX_NAME = 253
 MAX_LABEL = 63
@@ -213,8 +213,5 @@ async def resolve(
         suffix = "" if family is Family.AUTO else f" to an IPv{family.value} address"
         raise ResolveError(f"{target.host} does not resolve{suffix}")
     for address in addresses:
-        try:
-            policy.check(address)
-        except PolicyDenied as denied:
-            raise PolicyDenied(f"{target.host} resolves to {denied}") from None
+        policy.check(address, name=target.host)
     return addresses[0]

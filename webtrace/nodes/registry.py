@@ -13,8 +13,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
@@ -44,13 +46,30 @@ class Node:
     tools: list[str] = field(default_factory=list)
     up: bool = False
     why_down: str | None = None
+    down_since: float | None = None  # when a check first found it down (epoch seconds); None: up, or not checked yet
 
     @property
     def local(self) -> bool:
         return self.url is None
 
+    @property
+    def down(self) -> bool:
+        """Found down by a check (a node not checked yet is not down: the first check comes at once)."""
+        return not self.up and self.down_since is not None
+
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "info": self.info, "local": self.local, "up": self.up, "tools": self.tools}
+        since = None
+        if self.down_since is not None:
+            since = datetime.fromtimestamp(self.down_since, timezone.utc).isoformat(timespec="seconds")
+        return {"name": self.name, "info": self.info, "local": self.local, "up": self.up, "down_since": since,
+                "tools": self.tools}
+
+    def down_sentence(self) -> str:
+        """As a visitor reads it: "Node gone is down since 2026-12-05 10:42 UTC: cannot connect (…)"."""
+        assert self.down_since is not None
+        since = datetime.fromtimestamp(self.down_since, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        why = f": {self.why_down}" if self.why_down else ""
+        return f"Node {self.name} is down since {since}{why}."
 
 
 class BrokeOff(aiohttp.ClientConnectionError):
@@ -160,11 +179,13 @@ class Nodes:
         node.tools = [t for t in tools if isinstance(t, str)] if isinstance(tools, list) else []
         if not node.up:
             log.info("node %s (%s) is up", node.name, node.url)
-        node.up, node.why_down = True, None
+        node.up, node.why_down, node.down_since = True, None, None
 
     def _down(self, node: Node, why: str) -> None:
         if node.up or node.why_down is None:
             log.warning("node %s (%s) is down: %s", node.name, node.url, why)
+        if node.down_since is None:
+            node.down_since = time.time()
         node.up, node.why_down = False, why
 
     def stop(self) -> None:

@@ -37,6 +37,7 @@ class PingParser:
         self.count = count
         self._done = 0
         self._summary: dict[str, Any] = {}
+        self._summary_sent = False
 
     def feed(self, line: str) -> list[Event]:
         if line.startswith("["):
@@ -64,12 +65,12 @@ class PingParser:
                 errors=int(m["errors"] or 0),
                 loss_pct=float(m["loss"]),
             )
-            return [Event("summary", dict(self._summary))]
+            return []  # sent with the times on the next line, or as ping ends where none are (all lost)
         if m := _RTT.match(line):
             values = [float(v) for v in m[1].split("/")]
             names = ("min_ms", "avg_ms", "max_ms", "mdev_ms")
             self._summary.update(zip(names, values, strict=False))
-            return [Event("summary", dict(self._summary))]
+            return self._send_summary()
         return []
 
     def _progress(self, seq: int) -> list[Event]:
@@ -80,4 +81,9 @@ class PingParser:
         return [Event("progress", dict(done=done, total=self.count))]
 
     def finish(self) -> list[Event]:
-        return []
+        return [] if self._summary_sent or not self._summary else self._send_summary()
+
+    def _send_summary(self) -> list[Event]:
+        """ping's statistics once, whole: its totals line and the times after it are one summary."""
+        self._summary_sent = True
+        return [Event("summary", dict(self._summary))]

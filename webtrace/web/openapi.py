@@ -204,7 +204,21 @@ def api_run(route: Route, tools: list[ToolSpec], settings: Settings) -> Operatio
 def api_check(route: Route, tools: list[ToolSpec], settings: Settings) -> Operations:
     yield route.path, {
         "parameters": [_tool_param(tools), *_query(route.params)],
-        "responses": {"204": {"description": "The run would start."}, **_error_responses(JSON)},
+        "responses": {
+            "204": {"description": "The run would start."},
+            "200": {"description": "With nodes=: the run would start, but these nodes were found down by the last "
+                                   "check (their parts would end unavailable).",
+                    "content": {JSON: {"schema": {
+                        "type": "object", "required": ["down", "message"], "additionalProperties": False,
+                        "properties": {
+                            "down": {"type": "array", "items": {
+                                "type": "object", "required": ["name", "since", "why"], "additionalProperties": False,
+                                "properties": {"name": {"type": "string"},
+                                               "since": {"type": "string", "format": "date-time"},
+                                               "why": {"type": ["string", "null"]}}}},
+                            "message": {"type": "string"}}}}}},
+            **_error_responses(JSON),
+        },
     }
 
 
@@ -351,10 +365,12 @@ def result_events(route: Route, tools: list[ToolSpec], settings: Settings) -> Op
 
 
 def nodes(route: Route, tools: list[ToolSpec], settings: Settings) -> Operations:
-    node = {"type": "object", "required": ["name", "info", "local", "up", "tools"], "properties": {
+    node = {"type": "object", "required": ["name", "info", "local", "up", "down_since", "tools"], "properties": {
         "name": {"type": "string"}, "info": {"type": ["string", "null"]},
         "local": {"type": "boolean", "description": "true: this server"},
         "up": {"type": "boolean", "description": "as the last periodic check found it"},
+        "down_since": {"type": ["string", "null"], "format": "date-time",
+                       "description": "when a check first found it down; null: up, or not checked yet"},
         "tools": {"type": "array", "items": {"type": "string"}, "description": "as the node itself says"}}}
     yield route.path, {
         "responses": {"200": {"description": "This server first.", "content": {JSON: {"schema": {

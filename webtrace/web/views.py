@@ -53,13 +53,22 @@ async def api_check(request: web.Request) -> web.Response:
     """``GET /api/v1/{tool}/check``: what ``api_run`` would answer, without running anything.
 
     EventSource cannot see why a stream was refused; the page asks here after a
-    stream failed before it started, and shows the reason.
+    stream failed before it started, and shows the reason. With ``nodes=``, a 200
+    names the nodes a check found down (their parts would end unavailable).
     """
     query = query_of(request)
     if query.nodes is None:  # with nodes, each node refuses for itself in the stream
         await plan_job(query, request.app[HERE])
         request.app[RUNNER].check_capacity()
-    return web.Response(status=204)
+        return web.Response(status=204)
+    # The run would start; a node found down would end its part "unavailable": say which, and since when.
+    down = [node for name in query.nodes if (node := request.app[NODES].named(name)) is not None and node.down]
+    if not down:
+        return web.Response(status=204)
+    body = {"down": [{"name": node.name, "since": node.as_json()["down_since"], "why": node.why_down}
+                     for node in down],
+            "message": " ".join(node.down_sentence() for node in down)}
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
 async def nodes_view(request: web.Request) -> web.Response:
