@@ -257,3 +257,29 @@ async def test_the_page_marks_the_hop_where_the_path_mtu_drops(lab: netlab.Lab, 
             f"{netlab.LINK_B_MTU} bytes towards the target")
         await expect(page.locator("tr.mtu-drop")).to_have_count(0)
     assert await watched.problems() == []
+
+
+@pytest.mark.browser
+async def test_the_page_marks_each_lossy_hop_along_its_whole_row(lab_server: ServerProcess, browser: Browser) -> None:
+    assert lab_server.socket is not None
+    watched = await open_page(browser, width=1366)
+    page = watched.page
+    async with relay_to(lab_server.socket) as relay:
+        await page.goto(f"http://127.0.0.1:{relay.port}/?tool=mtr&target={netlab.TARGET_V4}")
+        await expect(page.locator("#status")).to_have_text(re.compile(r"^Finished in"))
+        rows = page.locator("#hops tbody tr")
+        await expect(rows).to_have_count(3)
+        # r1 never answers (all lost), r2 loses nothing, the target loses about half: marked by
+        # the row and a sign by its loss, not by the colour of one cell.
+        await expect(rows.nth(0)).to_have_class(re.compile(r"\ball-lost\b"))
+        await expect(rows.nth(1)).not_to_have_class(re.compile(r"\blossy\b|\ball-lost\b"))
+        await expect(rows.nth(2)).to_have_class(re.compile(r"\blossy\b"))
+        await expect(rows.nth(2).locator("td").nth(2)).to_have_text(re.compile(r"^\u25B2 \d+\.\d%$"))
+        await expect(rows.nth(1).locator(".loss-sign")).to_have_count(0)
+        tinted = await rows.nth(2).locator("td").evaluate_all(
+            "cells => cells.filter((c) => !c.hidden).map((c) => getComputedStyle(c).backgroundColor)")
+        assert len(set(tinted)) == 1 and tinted[0] != "rgba(0, 0, 0, 0)"  # every cell of the row
+        assert await watched.inaccessible() == []
+        await page.emulate_media(color_scheme="dark")  # readable in dark mode too
+        assert await watched.inaccessible() == []
+        assert await watched.problems() == []
