@@ -282,4 +282,11 @@ async def test_the_page_marks_each_lossy_hop_along_its_whole_row(lab_server: Ser
         assert await watched.inaccessible() == []
         await page.emulate_media(color_scheme="dark")  # readable in dark mode too
         assert await watched.inaccessible() == []
+        # ping's chart marks each lost probe on its time axis, with its reason on focus.
+        await page.goto(f"http://127.0.0.1:{relay.port}/?tool=ping&target={netlab.UNREACHABLE_V4}")
+        await expect(page.get_by_role("alert")).to_have_text("Ping exited with status 1.")
+        lost = page.locator("#chart .lost")
+        await expect(lost).to_have_count(3)
+        await lost.first.focus()
+        await expect(page.locator("#chart .tip")).to_have_text("#1 at 0 s: Destination Host Unreachable")
         assert await watched.problems() == []
