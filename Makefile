@@ -11,11 +11,12 @@ PORT ?= 8080
 # What serving needs, and what the whole test suite needs on top.
 RUN_PACKAGES := iputils-ping traceroute mtr-tiny iputils-tracepath
 TEST_PACKAGES := $(RUN_PACKAGES) nginx-light redis-server chromium nftables iproute2 \
-	procps util-linux systemd fonts-dejavu-core wrk nodejs npm
+	procps util-linux systemd fonts-dejavu-core wrk
 # axe-core, which the browser tests run inside the page, from npm (its lock file pins it).
 AXE_DIR := tests/browser/axe
 
-.PHONY: run test test-lowest lint bench fuzz soak deps test-deps system-run-deps system-test-deps clean
+.PHONY: run test test-lowest lint bench fuzz soak deps test-deps system-run-deps system-test-deps system-node-deps \
+	clean
 
 # ALLOW: networks this server may probe besides the public internet, e.g.
 # `make run ALLOW=127.0.0.0/8` to try the page against this machine (never on a public deployment).
@@ -65,13 +66,18 @@ soak: test-deps
 # Serving needs webtrace alone; the tests and benchmarks add their own tools (make test).
 deps: system-run-deps $(VENV)/.served
 
-test-deps: system-test-deps $(VENV)/.installed $(AXE_DIR)/node_modules/.installed
+test-deps: system-test-deps system-node-deps $(VENV)/.installed $(AXE_DIR)/node_modules/.installed
 
 system-run-deps:
 	@$(call apt_install,$(RUN_PACKAGES))
 
 system-test-deps:
 	@$(call apt_install,$(TEST_PACKAGES))
+
+# Node.js with npm, for axe-core: Debian's (nodejs and npm) unless an npm is there already
+# (NodeSource's nodejs carries its own npm, and conflicts with Debian's npm package).
+system-node-deps:
+	@if command -v npm >/dev/null; then :; else $(call apt_install,nodejs npm); fi
 
 # Installs only the packages dpkg does not already know as installed; python3-venv
 # too when this python cannot make a virtual environment.
