@@ -15,7 +15,7 @@ TEST_PACKAGES := $(RUN_PACKAGES) nginx-light redis-server chromium nftables ipro
 # axe-core, which the browser tests run inside the page, from npm (its lock file pins it).
 AXE_DIR := tests/browser/axe
 
-.PHONY: run test test-lowest lint bench fuzz soak deps test-deps system-run-deps system-test-deps system-node-deps \
+.PHONY: run test test-lowest lint bench profile fuzz soak deps test-deps system-run-deps system-test-deps system-node-deps \
 	clean
 
 # ALLOW: networks this server may probe besides the public internet, e.g.
@@ -51,6 +51,11 @@ test-lowest: system-test-deps
 
 bench: test-deps
 	$(PY) -m benchmarks $(BENCH_ARGS)
+
+# Where a crowd's CPU goes: py-spy samples the server through two crowd scenarios and
+# writes the stacks and their top costs under benchmarks/results/ (profile-*.txt).
+profile: test-deps
+	$(PY) -m benchmarks.profile $(PROFILE_ARGS)
 
 # schemathesis against a real server for longer than make test does (its
 # tests/test_fuzz.py tries 150 requests an operation; this, FUZZ_EXAMPLES).

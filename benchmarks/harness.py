@@ -133,6 +133,7 @@ async def _serve(work: Path, tcp: bool, settings: dict[str, str]) -> AsyncIterat
     listen = ["--host", "127.0.0.1", "--port", "0"] if tcp else ["--unix-socket", str(sock)]
     process = subprocess.Popen([sys.executable, "-m", "webtrace", *listen],
                                env=env, stdout=log, stderr=subprocess.STDOUT)
+    profiler: subprocess.Popen[bytes] | None = None
     try:
         deadline = time.monotonic() + 20
         base = "http://webtrace"
@@ -145,6 +146,7 @@ async def _serve(work: Path, tcp: bool, settings: dict[str, str]) -> AsyncIterat
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"webtrace did not start; see {log_path}")
             await asyncio.sleep(0.02)
+        profiler = _profiler(process.pid)
         yield Server(process, sock, base)
     finally:
         process.send_signal(signal.SIGTERM)
@@ -153,6 +155,22 @@ async def _serve(work: Path, tcp: bool, settings: dict[str, str]) -> AsyncIterat
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+        if profiler is not None:
+            profiler.wait(30)  # it writes its stacks as the server exits
+
+
+# Set by ``make profile`` (benchmarks/profile.py): every server a scenario starts is
+# sampled by py-spy, native frames too, its stacks written to this file.
+PROFILE_TO = "WEBTRACE_BENCH_PROFILE"
+
+
+def _profiler(pid: int) -> subprocess.Popen[bytes] | None:
+    out = os.environ.get(PROFILE_TO)
+    if not out:
+        return None
+    return subprocess.Popen(["py-spy", "record", "--native", "--pid", str(pid), "--rate", "250", "--format", "raw",
+                             "--output", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
 
 
 @asynccontextmanager

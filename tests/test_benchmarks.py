@@ -66,3 +66,22 @@ def test_lines_are_compared_with_the_yardstick_moment_for_moment() -> None:
     assert weighted == [(10.0, 1 / 3), (11.0, 1 / 3), (12.0, 1 / 3), (50.0, 1.0)]
     assert kept == [1.0, 2.0]  # the third slice has nothing to compare it with
     assert weighted_percentile(weighted, 99) == 50.0  # the late line weighs half, not a quarter
+
+
+def test_a_profile_leaves_waits_out_and_scales_shares_to_the_measured_cpu() -> None:
+    from benchmarks.profile import read_stacks, summary
+
+    stacks = read_stacks([
+        "serve (webtrace/web/serving.py:94);pump (webtrace/runs/job.py:85);write (libc.so.6) 3",
+        "serve (webtrace/web/serving.py:94);gc_collect_main (libpython3.11.so.1.0) 1",
+        "_worker (concurrent/futures/thread.py:81);_queue_SimpleQueue_get (_queuemodule.c.h:177);futex (libc) 50",
+        "run_forever (asyncio/base_events.py:608);select (selectors.py:468);epoll_pwait (libc.so.6) 40",
+        "not a stack line",
+    ])
+    assert sum(stacks.values()) == 4  # the executor's and the loop's waits are not work
+    report = summary(stacks, cpu_s=0.4, requests=100, lines=400)
+    assert report[0].startswith("4 busy samples")
+    [write] = [line for line in report if line.endswith("write (libc.so.6)")]
+    assert write.split()[:3] == ["75.0%", "3000.0", "µs/request"]  # 3/4 of 0.4 s over 100 requests
+    inclusive = report[report.index("Inclusive (webtrace, aiohttp, asyncio, limits, with all they called):") + 1:]
+    assert inclusive[0].endswith("serve (webtrace/web/serving.py:94)") and inclusive[0].startswith("100.0%")
