@@ -47,13 +47,16 @@ export function onHopsSummary(summary, part) {
 // ``part``: one part of a run (its view, its rows), ``tool``: the record of what it runs.
 export function onHop(hop, part, tool) {
   let row = part.rows.get(hop.hop);
-  if (!row) {
+  const added = !row;
+  if (added) {
     row = makeRow(hop.hop, tool);
     part.rows.set(hop.hop, row);
     const after = [...part.rows.keys()].filter((n) => n > hop.hop).sort((a, b) => a - b)[0];
     part.view.hopsBody.insertBefore(row.tr, after ? part.rows.get(after).tr : null);
   }
   fillRow(row, hop, tool);
+  // A new row may widen the table; an updated one hardly does, and reading widths costs a layout.
+  if (added) cueScrolling(part);
   scaleBars(part);
 }
 
@@ -65,6 +68,7 @@ export function onTrim(data, part) {
       part.rows.delete(n);
     }
   }
+  cueScrolling(part);
   scaleBars(part);
 }
 
@@ -93,7 +97,8 @@ function fillRow(row, hop, tool) {
   for (const { key } of columnsOf()) {
     const cell = cells[key];
     if (key === "hosts") fillHosts(cell, hop.hosts, tool);
-    else if (key === "loss_pct") fillLoss(row, cell, hop.loss_pct); else if (key === "sent") cell.textContent = String(hop.sent);
+    else if (key === "loss_pct") fillLoss(row, cell, hop.loss_pct);
+    else if (key === "sent") cell.textContent = String(hop.sent);
     else if (key.endsWith("_ms")) cell.textContent = ms(hop[key]);
     else if (key === "pmtu") fillMtu(row, cell, hop.pmtu);
   }
@@ -180,7 +185,6 @@ function cueScrolling(part) {
 }
 
 function scaleBars(part) {
-  cueScrolling(part);
   const worst = Math.max(0, ...[...part.rows.values()].map((r) => r.avg || 0));
   for (const row of part.rows.values()) {
     if (!row.bar) continue;

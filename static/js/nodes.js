@@ -28,7 +28,6 @@ function showState(node) {
   if (!state) return;
   const box = state.closest("label").querySelector('input[name="node"]');
   const down = !node.up && Boolean(node.down_since);
-  state.dataset.since = node.down_since || "";
   state.textContent = down ? `down since ${String(node.down_since).slice(11, 16)} UTC` : node.up ? "" : "not checked yet";
   if (down) box.checked = false;
   box.disabled = down;

@@ -9,8 +9,9 @@ export function applyTheme(theme) {
   else delete document.documentElement.dataset.theme;
   if (!ui.themeToggle) return;
   // The button names the mode it switches to.
-  ui.themeToggle.dataset.dark = isDark(theme) ? "1" : "";
-  ui.themeToggle.textContent = isDark(theme) ? "Light mode" : "Dark mode";
+  const dark = isDark(theme);
+  ui.themeToggle.dataset.dark = dark ? "1" : "";
+  ui.themeToggle.textContent = dark ? "Light mode" : "Dark mode";
 }
 
 function isDark(theme) {

@@ -57,12 +57,16 @@ class Node:
         """Found down by a check (a node not checked yet is not down: the first check comes at once)."""
         return not self.up and self.down_since is not None
 
+    @property
+    def down_since_iso(self) -> str | None:
+        """``down_since`` as the API gives it: "2026-12-05T10:42:00+00:00", or None."""
+        if self.down_since is None:
+            return None
+        return datetime.fromtimestamp(self.down_since, timezone.utc).isoformat(timespec="seconds")
+
     def as_json(self) -> dict[str, Any]:
-        since = None
-        if self.down_since is not None:
-            since = datetime.fromtimestamp(self.down_since, timezone.utc).isoformat(timespec="seconds")
-        return {"name": self.name, "info": self.info, "local": self.local, "up": self.up, "down_since": since,
-                "tools": self.tools}
+        return {"name": self.name, "info": self.info, "local": self.local, "up": self.up,
+                "down_since": self.down_since_iso, "tools": self.tools}
 
     def down_sentence(self) -> str:
         """As a visitor reads it: "Node gone is down since 2026-12-05 10:42 UTC: cannot connect (…)"."""

@@ -65,7 +65,7 @@ async def api_check(request: web.Request) -> web.Response:
     down = [node for name in query.nodes if (node := request.app[NODES].named(name)) is not None and node.down]
     if not down:
         return web.Response(status=204)
-    body = {"down": [{"name": node.name, "since": node.as_json()["down_since"], "why": node.why_down}
+    body = {"down": [{"name": node.name, "since": node.down_since_iso, "why": node.why_down}
                      for node in down],
             "message": " ".join(node.down_sentence() for node in down)}
     return web.Response(body=orjson.dumps(body), content_type="application/json")
