@@ -210,7 +210,7 @@ def setup_results(app: web.Application) -> None:
     app[NODE] = settings.node_name or socket.gethostname()
     store = open_store(settings.results, settings.results_ttl)
     results = app[RESULTS] = Results(store, max_bytes=settings.result_max_bytes, node=app[NODE],
-                                     run_timeout=settings.timeout)
+                                     run_timeout=settings.timeout, continuous_max=settings.continuous_max)
     app[METRICS].watch_results(results)
 
     async def keep(app: web.Application) -> AsyncIterator[None]:
@@ -236,7 +236,9 @@ def setup_nodes(app: web.Application) -> None:
     nodes = app[NODES] = Nodes(local, settings.nodes, interval=settings.nodes_check_interval,
                                silence=settings.nodes_silence_timeout, max_parts=settings.max_jobs,
                                part_deadline=part_deadline(settings.timeout, settings.resolve_timeout,
-                                                           settings.name_timeout))
+                                                           settings.name_timeout),
+                               continuous_deadline=part_deadline(settings.continuous_max, settings.resolve_timeout,
+                                                                 settings.name_timeout))
 
     async def keep_checking(app: web.Application) -> AsyncIterator[None]:
         await nodes.start()
@@ -266,7 +268,7 @@ def setup_here(app: web.Application) -> None:
     """What every run is planned and started with."""
     settings = app[SETTINGS]
     app[HERE] = Here(policy=app[POLICY], resolver=app[RESOLVER], platform=app[PLATFORM],
-                     limits=RunLimits(settings.max_count, settings.timeout),
+                     limits=RunLimits(settings.max_count, settings.timeout, settings.continuous_max),
                      resolve_timeout=settings.resolve_timeout, max_hops=settings.max_hops, runner=app[RUNNER],
                      directory=app[DIRECTORY])
 

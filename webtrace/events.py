@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol, get_args
 
 # Every event a stream can carry (see README, Events).
-Kind = Literal["start", "line", "reply", "summary", "hop", "trim", "progress", "end", "done", "incomplete"]
-Status = Literal["ok", "failed", "timeout", "cancelled", "shutdown"]
+Kind = Literal["start", "line", "reply", "summary", "hop", "trim", "cycle", "progress", "end", "done", "incomplete"]
+# limit: a continuous run whose visitor's budget could not pay its next slice.
+Status = Literal["ok", "failed", "timeout", "cancelled", "shutdown", "limit"]
 # How one node's part of a run from several places may end, besides a Status.
-PartStatus = Literal["ok", "failed", "timeout", "cancelled", "shutdown", "refused", "unavailable"]
+PartStatus = Literal["ok", "failed", "timeout", "cancelled", "shutdown", "limit", "refused", "unavailable"]
 # What probes can be: every tool's protocol option speaks of these.
 PROTOCOLS = ("icmp", "udp", "tcp")
 
@@ -45,6 +46,9 @@ EVENT_DATA: Mapping[str, Schema] = {
                                                                    "where address is"},
             "result": {"type": ["string", "null"],
                        "description": "the run's result id (/r/{id}); null where results are not kept"},
+            "continuous": {"type": "boolean",
+                           "description": "present and true for a continuous run (continuous=true): it runs until "
+                                          "stopped, its budget allows no more, or its most (progress.max_s)"},
         },
     },
     "line": {
@@ -123,10 +127,27 @@ EVENT_DATA: Mapping[str, Schema] = {
         "required": ["hops"],
         "properties": {"hops": {"type": "integer"}},
     },
+    "cycle": {
+        "type": "object",
+        "description": "mtr: one completed cycle, a probe to every hop; each list has an entry per hop from hop 1 "
+                       "(a reply later than the next cycle counts in the hop's row, not here)",
+        "required": ["cycle", "rtts_ms", "hosts"],
+        "properties": {
+            "cycle": {"type": "integer", "minimum": 1},
+            "rtts_ms": {"type": "array", "items": _NUMBER_OR_NULL, "description": "null: no reply"},
+            "hosts": {"type": "array", "items": {"type": ["string", "null"]},
+                      "description": "the address that answered; null: no reply"},
+        },
+    },
     "progress": {
         "type": "object",
         "required": ["done", "total"],
-        "properties": {"done": {"type": "integer"}, "total": {"type": "integer"}},
+        "properties": {
+            "done": {"type": "integer"},
+            "total": {"type": "integer", "description": "a continuous run: the most it may make"},
+            "elapsed_s": {"type": "number", "description": "a continuous run: the seconds it has run"},
+            "max_s": {"type": "number", "description": "a continuous run: the most seconds it may run"},
+        },
     },
     "end": {
         "type": "object",
@@ -182,11 +203,14 @@ class Outcome:
 
 
 def start_event(*, tool: str, target: str, address: str | None, family: str | None, protocol: str,
-                port: int | None, count: int | None, command: str | None, result: str | None) -> Event:
+                port: int | None, count: int | None, command: str | None, result: str | None,
+                continuous: bool = False) -> Event:
     """A run's (or a node's part's) first event: what runs, against what."""
-    return Event("start", {"tool": tool, "target": target, "address": address, "family": family,
-                           "protocol": protocol, "port": port, "count": count, "command": command,
-                           "result": result})
+    data = {"tool": tool, "target": target, "address": address, "family": family, "protocol": protocol,
+            "port": port, "count": count, "command": command, "result": result}
+    if continuous:
+        data["continuous"] = True
+    return Event("start", data)
 
 
 def end_event(status: str, message: str, *, duration_s: float, exit_code: int | None = None,
@@ -215,9 +239,11 @@ def done_event(status: str, nodes: Mapping[str, str]) -> Event:
     return Event("done", {"status": status, "nodes": dict(nodes)})
 
 
-def runs_summary(statuses: Mapping[str, str]) -> str:
-    """A run from several nodes' status: ok if every part was, failed if none was, else partial."""
-    good = sum(status == "ok" for status in statuses.values())
+def runs_summary(statuses: Mapping[str, str], *, continuous: bool = False) -> str:
+    """A run from several nodes' status: ok if every part was, failed if none was, else
+    partial. A continuous part that ran its most (``timeout``) ended as it should."""
+    fine = ("ok", "timeout") if continuous else ("ok",)
+    good = sum(status in fine for status in statuses.values())
     return "ok" if good == len(statuses) else "failed" if good == 0 else "partial"
 
 

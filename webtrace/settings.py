@@ -84,6 +84,17 @@ class Settings:
     max_jobs_per_client: int = setting(
         "WEBTRACE_MAX_JOBS_PER_CLIENT", values.int_between(1, 100_000), "Runs at once per client.", 2
     )
+    continuous_max: float = setting(
+        "WEBTRACE_CONTINUOUS_MAX",
+        values.float_between(0, 86400),
+        "Seconds a continuous run (continuous=true, ping and mtr) may last; 0 offers none. It pays a run from "
+        "its visitor's budget for each WEBTRACE_TIMEOUT seconds begun.",
+        600.0,
+    )
+    max_continuous_per_client: int = setting(
+        "WEBTRACE_MAX_CONTINUOUS_PER_CLIENT", values.int_between(1, 100_000),
+        "Continuous runs at once per client (they count towards WEBTRACE_MAX_JOBS_PER_CLIENT too).", 1
+    )
     allow_networks: tuple[Network, ...] = setting(
         "WEBTRACE_ALLOW_NETWORKS",
         parse_networks,

@@ -18,6 +18,7 @@ test) can put a wrapper first, and a missing tool fails that tool alone.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import shutil
 import sys
@@ -61,10 +62,12 @@ class Counting:
 
 @dataclass(frozen=True, slots=True)
 class RunLimits:
-    """What the server allows any run: the most a count may be, and how long a run may last."""
+    """What the server allows any run: the most a count may be, and how long a run may
+    last; a continuous run, at most ``continuous_max_s`` (0: none are offered)."""
 
     max_count: int
     timeout_s: float
+    continuous_max_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +138,9 @@ class ToolSpec:
     columns: tuple[str, ...] = HOP_COLUMNS  # the hop table's columns it shows, in the template's order
     # The formats its results can be read in besides json and text (?format=).
     exports: tuple[Export, ...] = ()
+    # Whether it can run until stopped (continuous=true): a tool that probes again and
+    # again at its interval. Its count is then what the most a run may last allows.
+    continuous: bool = False
 
     def text(self, server: str, started: float, *, several: bool = False) -> TextLines | NodeLines:
         """What its text route prints for a run (``several``: from several nodes) begun at ``started``."""
@@ -154,7 +160,7 @@ class ToolSpec:
                 "protocols": list(argv.protocols), "ports": self.ports, "count": self.count is not None,
                 "interval_s": self.count.interval_s if self.count is not None else None,
                 # Its lines are records for a program: people read a report made of its rows instead.
-                "report": self.text_view is not None,
+                "report": self.text_view is not None, "continuous": self.continuous,
                 "view": self.view, "silent": self.silent, "columns": list(self.columns),
                 "formats": [*({"name": name, "label": label} for name, label in OWN_LABELS.items()),
                             *({"name": export.name, "label": export.label} for export in self.exports)]}
@@ -204,7 +210,9 @@ MTR = ToolSpec(
     hops=True,
     view="hops",
     silent="???",
+    columns=(*HOP_COLUMNS, "history"),  # each hop's recent cycles, from its cycle events
     exports=(ATLAS_TRACEROUTE, MTR_JSON, CSV_HOPS),
+    continuous=True,
 )
 
 TRACEROUTE = ToolSpec(
@@ -244,6 +252,7 @@ PING = ToolSpec(
     count=Counting(4, 1.0),
     view="chart",
     exports=(ATLAS_PING, CSV_REPLIES),
+    continuous=True,
 )
 
 TRACEPATH = ToolSpec(
@@ -330,6 +339,33 @@ def _count(spec: ToolSpec, limits: RunLimits, text: str | None) -> int | None:
             f"longer than the {limits.timeout_s:g} s a run may last"
         )
     return chosen
+
+
+TRUE, FALSE = ("true", "1", "on", "yes"), ("false", "0", "off", "no", "")
+
+
+def choose_continuous(spec: ToolSpec, limits: RunLimits, text: str | None, count: str | None) -> bool:
+    """Whether the run goes on until stopped (``continuous=``); raises BadRequest
+    naming why not. Pure."""
+    if text is None or text.lower() in FALSE:
+        return False
+    if text.lower() not in TRUE:
+        raise BadRequest(f"continuous must be true or false, not {text[:20]!r}")
+    if not spec.continuous or spec.count is None:
+        raise BadRequest(f"{spec.name} cannot run continuously: continuous=true is for tools that probe again "
+                         f"and again, ping and mtr")
+    if limits.continuous_max_s <= 0:
+        raise BadRequest("continuous runs are turned off on this server (WEBTRACE_CONTINUOUS_MAX=0)")
+    if count is not None and count != "":
+        raise BadRequest("count means nothing for a continuous run, which goes on until stopped: leave it out")
+    return True
+
+
+def continuous_count(spec: ToolSpec, limits: RunLimits) -> int:
+    """The count a continuous run is started with: more probes (or cycles) than fit in
+    its most, so that the most, not the count, is what ends it."""
+    assert spec.count is not None
+    return math.ceil(limits.continuous_max_s / spec.count.interval_s) + 2
 
 
 def _whole_number(text: str, most: int) -> int | None:

@@ -104,6 +104,8 @@ export function niceStep(value) {
 }
 
 const seconds = (t) => `${Number(t.toFixed(2))} s`;
+// A continuous run's chart scrolls: it shows the last five minutes.
+export const WINDOW_S = 300;
 
 function drawChart(part) {
   const svg = part.view.chart;
@@ -111,12 +113,20 @@ function drawChart(part) {
   const height = HEIGHT;
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   const pad = CHART_PAD;
-  const replies = [...part.replies.values()].sort((a, b) => a.seq - b.seq);
-  const total = Math.max(part.view.progress.max || 1, replies.length ? replies[replies.length - 1].seq : 1);
   const interval = toolNamed("ping")?.interval_s || 1;
-  // Time: probe n is sent (n - 1) intervals after the first.
-  const span = Math.max(total - 1, 1) * interval;
-  const x = (seq) => pad.left + (((seq - 1) * interval) / span) * (width - pad.left - pad.right);
+  let replies = [...part.replies.values()].sort((a, b) => a.seq - b.seq);
+  const lastSeq = replies.length ? replies[replies.length - 1].seq : 1;
+  // Time: probe n is sent (n - 1) intervals after the first. A run with a count spans
+  // all of it from the start; a continuous one, the last WINDOW_S seconds, scrolling.
+  let from = 0;
+  let span = Math.max(Math.max(part.view.progress.max || 1, lastSeq) - 1, 1) * interval;
+  if (part.continuous) {
+    const latest = (lastSeq - 1) * interval;
+    from = Math.max(0, latest - WINDOW_S);
+    span = Math.max(latest - from, 10 * interval);
+    replies = replies.filter((r) => (r.seq - 1) * interval >= from);
+  }
+  const x = (seq) => pad.left + (((seq - 1) * interval - from) / span) * (width - pad.left - pad.right);
   const rtts = replies.filter((r) => r.rtt_ms !== null).map((r) => r.rtt_ms);
   const step = Math.max(niceStep(Math.max(...rtts, 0.001) / 4), 0.01); // labels show hundredths at most
   const top = step * Math.max(1, Math.ceil(Math.max(...rtts, 0.001) / step));
@@ -129,7 +139,7 @@ function drawChart(part) {
   }
   el("text", { class: "unit", x: pad.left - 6, y: pad.top - 8, "text-anchor": "end" }, "ms");
   const timeStep = niceStep(span / Math.max(1, Math.floor((width - pad.left - pad.right) / 70)));
-  for (let i = 0; i * timeStep <= span + 1e-9; i += 1) {
+  for (let i = Math.ceil(from / timeStep - 1e-9); i * timeStep <= from + span + 1e-9; i += 1) {
     const t = i * timeStep;
     const tx = x(t / interval + 1);
     el("line", { class: "tick-mark", x1: tx, x2: tx, y1: height - pad.bottom, y2: height - pad.bottom + 4 });

@@ -24,6 +24,8 @@ const findElements = () => ({
   portField: $("#port-field"),
   count: $("#count"),
   countField: $("#count-field"),
+  continuous: $("#continuous"),
+  continuousField: $("#continuous-field"),
   run: $("#run"),
   stop: $("#stop"),
   status: $("#status"),

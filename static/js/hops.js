@@ -1,7 +1,12 @@
 // The hop table of a tool shown as hops: one row per hop, updated in place.
 // Its columns are the template's (each <th data-column>), read once, at the first row.
 
+import { SVG } from "./chart.js";
 import { announce, mainView, ms, ui } from "./dom.js";
+
+// Cycles a hop's sparkline and loss strip show: the last minute at mtr's own interval.
+export const HISTORY = 60;
+const SPARK = { width: 120, height: 26, strip: 5 };
 
 let columns = null;
 
@@ -55,9 +60,69 @@ export function onHop(hop, part, tool) {
     part.view.hopsBody.insertBefore(row.tr, after ? part.rows.get(after).tr : null);
   }
   fillRow(row, hop, tool);
+  if (added && row.cells.history) drawHistory(row.cells.history, part.history.get(hop.hop) || [], hop.hop);
   // A new row may widen the table; an updated one hardly does, and reading widths costs a layout.
   if (added) cueScrolling(part);
   scaleBars(part);
+}
+
+// mtr's cycle: each hop's time in it (null: lost), added to the hop's recent history.
+export function onCycle(cycle, part) {
+  part.cycles = cycle.cycle;
+  cycle.rtts_ms.forEach((rtt, index) => {
+    const hop = index + 1;
+    const history = part.history.get(hop) || [];
+    history.push({ cycle: cycle.cycle, rtt, host: cycle.hosts[index] });
+    if (history.length > HISTORY) history.splice(0, history.length - HISTORY);
+    part.history.set(hop, history);
+    const row = part.rows.get(hop);
+    if (row && row.cells.history) drawHistory(row.cells.history, history, hop);
+  });
+}
+
+// A sparkline of a hop's recent times (scaled to its own worst), and under it a strip
+// with a red mark for each lost probe; in words for a screen reader and on hover.
+function drawHistory(cell, history, hop) {
+  const { width, height, strip } = SPARK;
+  const step = width / HISTORY;
+  const lineHeight = height - strip - 2;
+  const answered = history.filter((h) => h.rtt !== null);
+  const worst = Math.max(...answered.map((h) => h.rtt), 0.001);
+  const x = (i) => width - (history.length - i) * step + step / 2;
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("width", String(width));
+  svg.setAttribute("height", String(height));
+  svg.setAttribute("class", "spark");
+  const points = [];
+  history.forEach((h, i) => {
+    if (h.rtt !== null) points.push(`${x(i).toFixed(1)},${(1 + lineHeight - (h.rtt / worst) * lineHeight).toFixed(1)}`);
+    else {
+      const mark = document.createElementNS(SVG, "rect");
+      for (const [k, v] of Object.entries({ x: x(i) - step / 2, y: height - strip, width: Math.max(step - 0.5, 1),
+        height: strip, class: "spark-lost" })) mark.setAttribute(k, String(v));
+      svg.append(mark);
+    }
+  });
+  if (points.length) {
+    const line = document.createElementNS(SVG, "polyline");
+    line.setAttribute("points", points.join(" "));
+    line.setAttribute("class", "spark-line");
+    svg.append(line);
+  }
+  const lost = history.length - answered.length;
+  const best = Math.min(...answered.map((h) => h.rtt));
+  const words = history.length === 0 ? "no cycles yet"
+    : `hop ${hop}, last ${history.length} cycles: ${lost} lost`
+      + (answered.length ? `, ${ms(best)} to ${ms(worst)} ms` : "");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", words);
+  const title = document.createElementNS(SVG, "title");
+  title.textContent = words;
+  svg.prepend(title);
+  cell.replaceChildren(svg);
+  cell.dataset.cycles = String(history.length);
+  cell.dataset.lost = String(lost);
 }
 
 export function onTrim(data, part) {

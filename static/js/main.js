@@ -38,6 +38,7 @@ function main() {
   ui.stop.addEventListener("click", () => stop());
   for (const radio of ui.form.querySelectorAll('input[name="tool"]')) radio.addEventListener("change", showOptions);
   ui.protocol.addEventListener("change", showOptions);
+  ui.continuous.addEventListener("change", showOptions);
   ui.copyOutput.addEventListener("click", () => copy(outputText(shownRun()), "Output"));
   ui.copyLink.addEventListener("click", () => copy(shareLink(), "Link"));
   if (ui.useMyIp) {

@@ -49,21 +49,24 @@ export function toolNamed(name) {
 // The options a run of this tool sends, as far as it takes them: a protocol
 // only if it speaks more than one, a port only with UDP or TCP, a count only
 // where it takes one. Empty means the tool's own.
-function optionsFor(tool, { protocol = "", port = "", count = "" }) {
+function optionsFor(tool, { protocol = "", port = "", count = "", continuous = false }) {
   const spec = toolNamed(tool);
   if (!spec) return {};
   const options = {};
   const speaks = spec.protocols.includes(protocol) ? protocol : "";
   if (spec.protocols.length > 1 && speaks) options.protocol = speaks;
   if (spec.ports && port && (speaks || spec.protocols[0]) !== "icmp") options.port = port;
-  if (spec.count && count) options.count = count;
+  // Continuous: until Stop, so no count.
+  if (spec.continuous && continuous) options.continuous = "true";
+  else if (spec.count && count) options.count = count;
   return options;
 }
 
 export function paramsFromForm() {
   const checked = ui.form.querySelector('input[name="tool"]:checked');
   const tool = checked ? checked.value : DEFAULT_TOOL;
-  const options = optionsFor(tool, { protocol: ui.protocol.value, port: ui.port.value, count: ui.count.value });
+  const options = optionsFor(tool, { protocol: ui.protocol.value, port: ui.port.value, count: ui.count.value,
+    continuous: ui.continuous.checked });
   const params = { tool, target: ui.target.value.trim(), family: ui.family.value, ...options };
   const nodes = [...ui.form.querySelectorAll('input[name="node"]:checked')].map((box) => box.value);
   // This server alone is a run as without vantage points.
@@ -90,7 +93,8 @@ export function paramsFromLocation() {
   const tool = NAMES[query.get("tool") || query.get("action") || ""] || DEFAULT_TOOL;
   let family = query.get("family") || LEGACY_FAMILIES[query.get("aftype") || ""] || "auto";
   if (!FAMILIES.includes(family)) family = "auto";
-  const asked = { protocol: query.get("protocol") || "", port: query.get("port") || "", count: query.get("count") || "" };
+  const asked = { protocol: query.get("protocol") || "", port: query.get("port") || "", count: query.get("count") || "",
+    continuous: ["true", "1"].includes(query.get("continuous") || "") };
   const params = { tool, target: (query.get("target") || "").trim(), family, ...optionsFor(tool, asked) };
   if (query.get("nodes")) params.nodes = query.get("nodes");
   return params;
@@ -104,6 +108,7 @@ export function fillForm(params) {
   ui.protocol.value = params.protocol || "";
   ui.port.value = params.port || "";
   ui.count.value = params.count || "";
+  ui.continuous.checked = Boolean(params.continuous);
   const nodes = nodesOf(params) || [LOCAL];
   for (const box of ui.form.querySelectorAll('input[name="node"]')) box.checked = nodes.includes(box.value) && !box.disabled;
   showOptions();
@@ -122,9 +127,12 @@ export function showOptions() {
   ui.portField.hidden = !spec.ports || (ui.protocol.value || spec.protocols[0]) === "icmp";
   ui.port.placeholder = (ui.protocol.value || spec.protocols[0]) === "tcp" ? "80" : "its own";
   ui.countField.hidden = !spec.count;
+  ui.continuousField.hidden = !spec.continuous;
+  // A continuous run goes on until Stop: it takes no count.
+  ui.count.disabled = Boolean(spec.continuous && ui.continuous.checked);
 }
 
-const OPTIONS = ["protocol", "port", "count", "nodes"];
+const OPTIONS = ["protocol", "port", "count", "continuous", "nodes"];
 
 function withOptions(query, params) {
   for (const name of OPTIONS) if (params[name]) query.set(name, params[name]);
@@ -141,7 +149,7 @@ export function permalink(params) {
 // What a stored result asked for, as the form's params.
 export function paramsFromResult(result) {
   const asked = { protocol: result.protocol || "", port: result.port ? String(result.port) : "",
-    count: result.count ? String(result.count) : "" };
+    count: result.count ? String(result.count) : "", continuous: Boolean(result.continuous) };
   const params = { tool: result.tool, target: result.target, family: result.family || "auto",
     ...optionsFor(result.tool, asked) };
   if (result.nodes) params.nodes = result.nodes.join(",");

@@ -12,8 +12,9 @@ import { reportText } from "./report.js";
 
 export function newPart(view) {
   // hops: each hop's latest row as the server sent it (the table's rows are drawn from them).
-  const part = { view, rows: new Map(), hops: new Map(), replies: new Map(), address: null, ended: false,
-    report: false, startedAt: new Date() };
+  // history: mtr's recent cycles per hop (hops.js); continuous: a run until Stop (its progress is time).
+  const part = { view, rows: new Map(), hops: new Map(), replies: new Map(), history: new Map(), cycles: 0,
+    address: null, ended: false, report: false, continuous: false, startedAt: new Date() };
   // Opening the raw view of a tool shown by its report draws the report as it stands.
   view.output.closest("details").ontoggle = () => showReport(part);
   return part;
@@ -127,21 +128,42 @@ function resetView(view, params) {
   view.progressLabel.textContent = "Progress";
 }
 
+// A continuous run keeps its latest lines on the page, not every one of ten minutes of them.
+const CONTINUOUS_LINES = 2000;
+
 export function onLine(data, part) {
   const pre = part.report ? part.view.recordsOutput : part.view.output;
   pre.append(document.createTextNode(`${data.text}\n`));
+  if (part.continuous && pre.childNodes.length > CONTINUOUS_LINES) pre.firstChild.remove();
 }
 
 // A tool whose lines are records (mtr): its raw view is its report, drawn while it is open.
 export function showReport(part, { now = false } = {}) {
   if (!part.report || !(now || part.view.output.closest("details").open)) return;
-  part.view.output.textContent = reportText(part.hops, part.view.part.dataset.node || localName(), part.startedAt);
+  part.view.output.textContent = reportText(part.hops, part.view.part.dataset.node || localName(), part.startedAt,
+    part.continuous ? part.cycles : null);
 }
 
 export function onProgress(data, part) {
+  if (data.max_s !== undefined) {
+    // A continuous run: the time it has run, against the most it may.
+    part.continuous = true;
+    part.view.progress.max = data.max_s;
+    part.view.progress.value = data.elapsed_s;
+    part.view.progressLabel.textContent = `Running for ${clock(data.elapsed_s)} of at most ${clock(data.max_s)}`;
+    return;
+  }
   part.view.progress.max = data.total;
   part.view.progress.value = data.done;
   part.view.progressLabel.textContent = `${data.done} of ${data.total}`;
+}
+
+// 83 -> "1:23", 4000 -> "1:06:40".
+export function clock(seconds) {
+  const whole = Math.floor(seconds);
+  const [h, m, s] = [Math.floor(whole / 3600), Math.floor((whole % 3600) / 60), whole % 60];
+  const two = (n) => String(n).padStart(2, "0");
+  return h ? `${h}:${two(m)}:${two(s)}` : `${m}:${two(s)}`;
 }
 
 // Every part's output (mtr's: its report), each under its node's name when there are several.

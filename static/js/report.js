@@ -16,13 +16,16 @@ function hostLabel(host) {
 const right = (text, width) => String(text).padStart(width);
 const fixed = (value) => right((value ?? 0).toFixed(1), 6);
 
-// ``started``: a Date; ``server``: the name heading the table.
-export function reportText(hops, server, started) {
+// ``started``: a Date; ``server``: the name heading the table; ``cycles``: a continuous
+// run's cycles so far, which its report says (null: an ordinary run's).
+export function reportText(hops, server, started, cycles = null) {
   const rows = [...hops.values()].sort((a, b) => a.hop - b.hop);
   const labels = rows.map((row) => (row.hosts.length ? row.hosts.map(hostLabel) : ["???"]));
   const width = Math.max(HOST_WIDTH, ...labels.flat().map((label) => label.length));
   const head = `HOST: ${server.padEnd(width + 3)}${COLUMNS.map((c) => right(c, 6)).join("")}`;
-  const out = ["", `Start: ${started.toISOString().slice(0, 19)}+0000`, head.trimEnd()];
+  const out = ["", `Start: ${started.toISOString().slice(0, 19)}+0000`];
+  if (cycles !== null) out.push(`Cycles: ${cycles}`);
+  out.push(head.trimEnd());
   rows.forEach((row, i) => {
     const figures = `${right(row.loss_pct.toFixed(1), 5)}% ${right(row.sent, 5)}`
       + ["last_ms", "avg_ms", "best_ms", "worst_ms", "stdev_ms"].map((key) => fixed(row[key])).join("");

@@ -6,7 +6,7 @@
 import { onReply, onSummary } from "./chart.js";
 import { compareLive, hideComparison } from "./compare.js";
 import { announce, mainView, sentence, showError, ui } from "./dom.js";
-import { onHop, onHopsSummary, onTrim } from "./hops.js";
+import { onCycle, onHop, onHopsSummary, onTrim } from "./hops.js";
 import { drawPaths, resetPaths, schedulePaths, sideBySide } from "./paths.js";
 import { drawnTogether, drawSeveral, resetSeveral } from "./several.js";
 import { apiUrl, nodesOf, paramsFromResult, permalink, resultEventsUrl, toolNamed } from "./params.js";
@@ -128,6 +128,10 @@ function listen(run, url) {
     if (sideBySide(r, toolNamed(r.params.tool))) schedulePaths(r);
     else onTrim(data, part);
   });
+  on("cycle", (data, part, r) => {
+    part.cycles = data.cycle;
+    if (!sideBySide(r, toolNamed(r.params.tool))) onCycle(data, part);
+  });
   on("progress", onProgress);
   on("end", onEnd);
   source.addEventListener("done", (event) => {
@@ -201,6 +205,7 @@ function endRun(run) {
 function setRunning(running) {
   ui.run.disabled = running;
   ui.stop.disabled = !running;
+  if (!running) setContinuous(false);
   ui.form.setAttribute("aria-busy", running ? "true" : "false");
 }
 
@@ -226,8 +231,18 @@ async function explainRefusal(params) {
   }
 }
 
+// A continuous run goes on until Stop: the button says so, and stands out.
+function setContinuous(on) {
+  ui.stop.classList.toggle("prominent", on);
+  ui.stop.textContent = on ? "Stop the run" : "Stop";
+}
+
 function onStart(data, part, run) {
   run.started = true;
+  if (data.continuous) {
+    part.continuous = true;
+    if (current === run && !run.following) setContinuous(true);
+  }
   if (data.result && !run.following && ui.resultAbout.hidden) {
     run.result = data.result;
     showAbout(data.result, "Saved as");
@@ -261,6 +276,8 @@ function onEnd(data, part, run) {
   endRun(run);
   if (data.status === "ok") {
     announce(`Finished in ${data.duration_s.toFixed(1)} s.`);
+  } else if (data.status === "timeout" && part.continuous) {
+    announce(sentence(data.message));  // a continuous run's most: how it ends, no failure
   } else if (data.status === "timeout") {
     announce(sentence(data.message));
     showError(`${sentence(data.message)} The results so far are shown.`);

@@ -234,6 +234,66 @@ async def test_the_page_marks_where_the_paths_join(front: ServerProcess, browser
         assert await watched.problems() == []
 
 
+async def test_a_continuous_mtr_shows_a_route_change_mid_run_at_its_hop(front: ServerProcess,
+                                                                        lab: vantage.VantageLab) -> None:
+    """Continuous mtr from n3 across its lossy last link while r3a's route moves to r2 and
+    back: its cycles tell the change at hop 2, the target's losses at hop 3, and leaving
+    ends the tool on n3."""
+    assert front.socket is not None
+    cycles: list[dict[str, Any]] = []
+    async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(front.socket))) as session:
+        resp = await session.get(f"{front.base}/api/v1/mtr", params={"target": vantage.TARGET, "nodes": "n3",
+                                                                     "continuous": "true"},
+                                 headers={"X-Forwarded-For": visitor()})
+        assert resp.status == 200
+        events = sse_events(resp)
+        moved_at: int | None = None
+
+        async def cycles_until(count: int) -> None:
+            async for event in events:
+                if event.event == "cycle":
+                    cycles.append(event.data)
+                    if len(cycles) >= count:
+                        return
+                assert event.event not in ("end", "done"), event.data
+
+        await cycles_until(10)
+        with lab.r3a_via_r2():
+            moved_at = len(cycles)
+            await cycles_until(moved_at + 12)
+        assert lab.tools_in("n3")
+        resp.close()
+        assert await eventually(lambda: not lab.tools_in("n3"), 2.0)
+    # null: no answer in that cycle (a router limits the ICMP errors it sends).
+    second = [c["hosts"][1] for c in cycles]
+    assert set(second[:moved_at]) - {None} == {"198.51.100.66"}
+    # A cycle or two may straddle the change; after it, hop 2 answers from r2's side.
+    assert set(second[moved_at + 2:]) - {None} == {"198.51.100.98"}
+    assert len({c["hosts"][0] for c in cycles} - {None}) == 1  # hop 1 never moved
+    target = [c["rtts_ms"][2] for c in cycles if len(c["rtts_ms"]) > 2]
+    assert None in target and any(rtt is not None for rtt in target), "r3a drops some probes to the target"
+
+
+async def test_a_continuous_ping_across_the_lossy_link_goes_on_until_its_visitor_leaves(
+        front: ServerProcess, lab: vantage.VantageLab) -> None:
+    assert front.socket is not None
+    replies: list[dict[str, Any]] = []
+    async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(front.socket))) as session:
+        resp = await session.get(f"{front.base}/api/v1/ping", params={"target": vantage.TARGET, "nodes": "n3",
+                                                                      "continuous": "true"},
+                                 headers={"X-Forwarded-For": visitor()})
+        async for event in sse_events(resp):
+            assert event.event not in ("end", "done"), event.data
+            if event.event == "reply":
+                replies.append(event.data)
+            if len(replies) >= 20 and any(r["lost"] for r in replies):
+                break
+        resp.close()
+        assert await eventually(lambda: not lab.tools_in("n3"), 2.0)
+    assert [r["seq"] for r in replies] == list(range(1, len(replies) + 1))  # none missing, past any count
+    assert any(not r["lost"] for r in replies)
+
+
 @pytest.fixture(autouse=True)
 def no_leftover_tools(lab: vantage.VantageLab) -> Iterator[None]:
     yield

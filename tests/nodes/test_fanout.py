@@ -341,3 +341,26 @@ async def test_a_run_from_several_places_reads_in_other_formats_a_place_at_a_tim
     assert [r["report"]["mtr"]["src"] for r in json.loads(await read("mtr-json"))] == ["lon1", "fra1"]
     rows = list(csv.DictReader(io.StringIO((await read("csv")).decode())))
     assert [(r["node"], r["address"]) for r in rows] == [("lon1", "127.0.0.1"), ("fra1", "127.0.0.1")]
+
+
+async def test_a_continuous_run_from_several_places_pays_on_each_node_and_ends_there(
+        make_client: Any, make_settings: Any, tmp_path: Path) -> None:
+    # fra1's budget pays its part's start and one slice of 1 s; the front's own part runs its most, 2 s.
+    env = {**NODE_ENV, "WEBTRACE_NODE_NAME": "fra1", "WEBTRACE_TIMEOUT": "1", "WEBTRACE_RATELIMIT": "2/minute",
+           "WEBTRACE_MTRCOUNT": "3", "WEBTRACE_CONTINUOUS_MAX": "60"}
+    with server_process(tmp_path / "fra1", env, unix=False) as fra1:
+        client = await front(make_client, make_settings, NodeSpec("fra1", fra1.base), continuous_max=2, timeout=5)
+        resp = await client.get("/api/v1/ping",
+                                params={"target": "127.0.0.1", "nodes": "all", "continuous": "true"})
+        assert resp.headers["RateLimit-Remaining"] == str(1000 - 2)  # a run per node, here, to begin with
+        events = await collect(resp)
+        parts = by_node(events)
+        assert all(part[0].data["continuous"] is True for part in parts.values())
+        assert parts["lon1"][-1].data["status"] == "timeout"
+        assert parts["lon1"][-1].data["message"] == "ping ran for 2 s, the most a continuous run may here"
+        assert parts["fra1"][-1].data["status"] == "limit"
+        assert "budget of 2 per 1 minute" in parts["fra1"][-1].data["message"]
+        assert {e.data["max_s"] for e in parts["fra1"] if e.event == "progress"} == {60}
+        # Running its most is how a continuous part should end; a spent budget is not.
+        assert events[-1].data == {"status": "partial", "nodes": {"lon1": "timeout", "fra1": "limit"}}
+        assert await eventually(lambda: not tool_processes(fra1.process.pid), 2.0)

@@ -14,7 +14,7 @@ from tests.helpers import DATA
 from webtrace.events import Event, Parser
 from webtrace.parsers import MtrParser, PingParser, TracepathParser, TracerouteParser
 
-KINDS = {"reply", "summary", "hop", "progress", "trim"}
+KINDS = {"reply", "summary", "hop", "progress", "trim", "cycle"}
 
 PARSERS: dict[str, tuple[Callable[[], Parser], list[str]]] = {
     "ping": (lambda: PingParser(count=4), ["ping_v4_loopback.txt", "ping_v6_loopback.txt", "ping_v4_lossy.txt"]),

@@ -1,5 +1,7 @@
 """mtr for a terminal (the text route): a line as each hop's host is first seen,
-and at the end the hop table laid out as ``mtr --report`` lays it out.
+and at the end the hop table laid out as ``mtr --report`` lays it out. A
+continuous run prints the table every ``EVERY_CYCLES`` cycles too, with the
+count of cycles so far, so that ``curl -N`` shows something while it runs.
 
 mtr's own ``--raw`` records, which the live table is made from, mean nothing
 to a person; this reads the events the parser made of them instead. Pure:
@@ -15,6 +17,7 @@ from ..events import Event
 
 HOST_WIDTH = 25  # mtr --report's narrowest host column
 COLUMNS = ("Loss%", "Snt", "Last", "Avg", "Best", "Wrst", "StDev")
+EVERY_CYCLES = 10
 
 
 def host_label(host: dict[str, Any]) -> str:
@@ -38,11 +41,18 @@ class MtrReport:
         self._rows: dict[int, dict[str, Any]] = {}
         self._shown: set[tuple[int, str]] = set()  # (hop, address) already announced
         self._started = False
+        self._continuous = False
+        self._cycles = 0
 
     def lines(self, event: Event) -> list[str]:
         if event.kind == "start":
             # A node's part that ended before its node began it has a start with no address.
             self._started = event.data.get("address") is not None
+            self._continuous = event.data.get("continuous") is True
+        elif event.kind == "cycle":
+            self._cycles = event.data["cycle"]
+            if self._continuous and self._cycles % EVERY_CYCLES == 0:
+                return self.report()
         elif event.kind == "hop":
             return self._hop(event.data)
         elif event.kind == "trim":
@@ -76,7 +86,10 @@ class MtrReport:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started))
         # Each heading right-aligned over its column: a row is "NNN.|-- ", the host, a space, six-wide figures.
         head = f"HOST: {self.server:<{width + 3}}" + "".join(f"{c:>6}" for c in COLUMNS)
-        out = ["", f"Start: {stamp}", head.rstrip()]
+        out = ["", f"Start: {stamp}"]
+        if self._continuous:
+            out.append(f"Cycles: {self._cycles}")
+        out.append(head.rstrip())
         for row, names in zip(rows, labels, strict=True):
             out.append(f"{row['hop']:>3}.|-- {names[0]:<{width}} " + _figures(row))
             out.extend(f"    |-- {name}" for name in names[1:])

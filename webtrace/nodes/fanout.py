@@ -19,7 +19,7 @@ from typing import Any
 
 from ..events import Event, done_event, end_since, runs_summary, start_event
 from ..refusals import Refusal
-from ..runs.job import Emit
+from ..runs.job import Emit, Pay
 from ..runs.plan import Here
 from ..runs.query import RunQuery
 from ..runs.source import Source, local_run
@@ -42,12 +42,14 @@ class NodesRun(Source):
 
     final = "done"
 
-    def __init__(self, query: RunQuery, nodes: Nodes, here: Here, forwarded_for: str, *, names: bool = True) -> None:
+    def __init__(self, query: RunQuery, nodes: Nodes, here: Here, forwarded_for: str, *, names: bool = True,
+                 pay: Pay | None = None) -> None:
         self.query = query
         self.registry = nodes
         self.here = here
         self.forwarded_for = forwarded_for  # the visitor, as each node is told
         self.names = names  # whether this server's part gives its hop rows names
+        self.pay = pay  # how this server's own part of a continuous run pays its slices (each node's, there)
         self.nodes = [node for name in query.nodes or () if (node := nodes.named(name)) is not None]
         self.statuses: dict[str, str] = {node.name: "cancelled" for node in self.nodes}
         self.status: str | None = None
@@ -64,7 +66,7 @@ class NodesRun(Source):
         query, options = self.query, self.query.options
         return start_event(tool=query.spec.name, target=query.target.strip(), address=None, family=None,
                            protocol=options.protocol, port=options.port, count=options.count, command=None,
-                           result=result)
+                           result=result, continuous=query.continuous)
 
     def abandoned(self) -> Event:
         return done_event("cancelled", self.statuses)
@@ -100,7 +102,7 @@ class NodesRun(Source):
                     parts.create_task(self._part(node, tagged))
         except* VisitorLeft as left:
             raise ConnectionError("the visitor left") from left.exceptions[0]
-        self.status = runs_summary(self.statuses)
+        self.status = runs_summary(self.statuses, continuous=self.query.continuous)
         await emit([done_event(self.status, self.statuses)])
 
     async def _part(self, node: Node, emit: PartEmit) -> None:
@@ -120,7 +122,10 @@ class NodesRun(Source):
                 params["port"] = str(options.port)
             if options.count is not None:
                 params["count"] = str(options.count)
-            await relay(self.registry, node, f"/api/v1/{query.spec.name}", params, self.forwarded_for, mine)
+            if query.continuous:
+                params["continuous"] = "true"
+            await relay(self.registry, node, f"/api/v1/{query.spec.name}", params, self.forwarded_for, mine,
+                        continuous=query.continuous)
         except VisitorLeft:
             raise
         except Exception:
@@ -137,7 +142,7 @@ class NodesRun(Source):
         """This server's part: a run as one without nodes would be, refusals included."""
         started = time.monotonic()
         try:
-            part = await local_run(self.query, self.here, names=self.names)
+            part = await local_run(self.query, self.here, names=self.names, pay=self.pay)
         except Refusal as refusal:
             await emit([end_since("refused", refusal.message, started, code=refusal.code,
                                   http_status=refusal.status)])

@@ -96,12 +96,15 @@ class Nodes:
     """This server first, then the others in the order WEBTRACE_NODES gives."""
 
     def __init__(self, local: Node, others: Sequence[NodeSpec], *, interval: float,
-                 silence: float = SILENCE_TIMEOUT_S, max_parts: int = 100, part_deadline: float = 60.0) -> None:
+                 silence: float = SILENCE_TIMEOUT_S, max_parts: int = 100, part_deadline: float = 60.0,
+                 continuous_deadline: float = 0.0) -> None:
         self.local = local
         self.others = [Node(spec.name, spec.url) for spec in others]
         self.interval = interval
         self.silence = silence
         self.part_deadline = part_deadline  # seconds a node's part may last, whatever the node sends
+        # The same for a continuous run's part (0: as any part).
+        self.continuous_deadline = max(continuous_deadline, part_deadline)
         # Runs relayed to one node at once (WEBTRACE_MAX_JOBS, as for runs here): one
         # more is refused at once rather than left waiting for a connection.
         self.max_parts = max_parts

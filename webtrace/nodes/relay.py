@@ -32,8 +32,9 @@ MAX_FRAME_BYTES = 1024 * 1024  # an SSE event; a node's tool lines are far short
 
 
 async def relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], forwarded_for: str,
-                emit: Emit) -> None:
-    """Pass the node's events for ``path?query`` to ``emit``, ending with the part's ``end``."""
+                emit: Emit, *, continuous: bool = False) -> None:
+    """Pass the node's events for ``path?query`` to ``emit``, ending with the part's ``end``
+    (``continuous``: a continuous run's part, which may last as long as one may)."""
     started = time.monotonic()
     with nodes.part(node) as placed:
         if not placed:
@@ -41,14 +42,15 @@ async def relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], f
                                   f"once ({nodes.max_parts}); try again in a moment.", started, code="busy",
                                   http_status=503)])
             return
-        await _relay(nodes, node, path, query, forwarded_for, emit, started)
+        await _relay(nodes, node, path, query, forwarded_for, emit, started,
+                     nodes.continuous_deadline if continuous else nodes.part_deadline)
 
 
 async def _relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], forwarded_for: str,
-                 emit: Emit, started: float) -> None:
+                 emit: Emit, started: float, most: float) -> None:
     session = nodes.session(node)
     headers = {"X-Forwarded-For": forwarded_for, "Accept": "text/event-stream"}
-    deadline = asyncio.timeout(nodes.part_deadline)
+    deadline = asyncio.timeout(most)
     try:
         # Whatever the node sends, and however slowly, its part ends by the deadline.
         async with deadline:
@@ -69,7 +71,7 @@ async def _relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], 
         await emit([end_since("shutdown", "the run was stopped: the server is shutting down", started)])
     except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
         # Not logged here, once per visitor: the periodic check logs a node going down, once.
-        why = f"it did not end its run within {nodes.part_deadline:g} s" if deadline.expired() else _why(exc)
+        why = f"it did not end its run within {most:g} s" if deadline.expired() else _why(exc)
         await emit([end_since("unavailable", f"Node {node.name} is unavailable: {why}", started)])
 
 

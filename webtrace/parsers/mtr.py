@@ -12,6 +12,11 @@ out to be nearer than a row already sent (its first replies were lost), a
 ``trim`` event tells the client how many hops the table really has. At the end
 every hop's last row carries each probe's round-trip time (``rtts_ms``, in the
 order sent, null for a lost probe): what the per-probe formats (RIPE Atlas) need.
+
+Each completed cycle (a probe to every hop) is told as a ``cycle`` event with each
+hop's time and answering address in it, once the next cycle begins (or as the
+run ends): what a continuous run's history per hop is drawn from. A reply that
+comes after the next cycle began counts in its hop's row, not in its cycle.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ class _Hop:
     lost_seqs: set[int] = field(default_factory=set)
     rtt: RttStats = field(default_factory=RttStats)
     probes: dict[int, float | None] = field(default_factory=dict)  # by seq, in the order sent
+    order: list[int] = field(default_factory=list)  # seqs in the order sent: cycle n's is order[n - 1]
+    answered_by: dict[int, str] = field(default_factory=dict)  # seq -> the address that answered it
+    current: str | None = None  # the address this hop answers from now (its last ``h``)
 
     def row(self, pos: int) -> dict[str, Any]:
         settled = self.rtt.count + self.lost
@@ -67,6 +75,7 @@ class MtrParser:
         self._answered = -1  # the furthest hop with a host
         self._emitted: set[int] = set()  # hops the client has a row for
         self._cycles = 0
+        self._told = 0  # cycles told in a ``cycle`` event
 
     def feed(self, line: str) -> list[Event]:
         parts = line.split()
@@ -107,7 +116,9 @@ class MtrParser:
         hop.sent += 1
         hop.pending.add(seq)
         hop.probes[seq] = None
-        events = [Event("hop", hop.row(pos))]
+        hop.order.append(seq)
+        events = self._cycles_up_to(hop.sent - 1) if pos == 0 else []
+        events.append(Event("hop", hop.row(pos)))
         cycles = min(hop.sent, self.count)
         if cycles > self._cycles:
             self._cycles = cycles
@@ -124,6 +135,7 @@ class MtrParser:
             if any(p > pos for p in self._emitted):
                 self._emitted = {p for p in self._emitted if p <= pos}
                 events.append(Event("trim", {"hops": pos + 1}))
+        hop.current = address
         if address in hop.hosts:
             return events
         hop.hosts.append(address)
@@ -155,10 +167,33 @@ class MtrParser:
         rtt = usec / 1000.0
         hop.rtt.add(rtt)
         hop.probes[seq] = rtt
+        if hop.current is not None:
+            hop.answered_by[seq] = hop.current
         return [Event("hop", hop.row(pos))]
 
+    def _cycles_up_to(self, last: int) -> list[Event]:
+        """A ``cycle`` event for each completed cycle not told yet, up to ``last``."""
+        events = []
+        while self._told < last:
+            self._told += 1
+            events.append(self._cycle(self._told))
+        return events
+
+    def _cycle(self, number: int) -> Event:
+        """Cycle ``number``: each shown hop's time and answering address in it."""
+        rtts: list[float | None] = []
+        hosts: list[str | None] = []
+        for pos in range(max(self._emitted, default=-1) + 1):
+            hop = self._hops.get(pos)
+            seq = hop.order[number - 1] if hop is not None and len(hop.order) >= number else None
+            rtt = hop.probes.get(seq) if hop is not None and seq is not None else None
+            rtts.append(rtt)
+            hosts.append(hop.answered_by.get(seq) if hop is not None and seq is not None and rtt is not None else None)
+        return Event("cycle", {"cycle": number, "rtts_ms": rtts, "hosts": hosts})
+
     def finish(self) -> list[Event]:
-        rows = []
+        first = self._hops.get(0)
+        rows = self._cycles_up_to(first.sent) if first is not None else []
         for pos, hop in sorted(self._hops.items()):
             hop.settle()
             if self._visible(pos) and hop.sent:

@@ -138,10 +138,13 @@ class ProcessRunner:
         name: str,
         timeout: float,
         executable: str | None = None,
+        timeout_words: str | None = None,
     ) -> Run:
-        """Reserve a slot for one run; raises Busy or ShuttingDown at once."""
+        """Reserve a slot for one run; raises Busy or ShuttingDown at once.
+        ``timeout_words``: what its end says when ``timeout`` ends it, where the
+        usual sentence ("timed out") would mislead (a continuous run's most)."""
         self.check_capacity()
-        run = Run(self, list(argv), name=name, timeout=timeout, executable=executable)
+        run = Run(self, list(argv), name=name, timeout=timeout, executable=executable, timeout_words=timeout_words)
         self._runs.add(run)
         if self.on_start is not None:
             self.on_start(run)
@@ -177,8 +180,11 @@ class Run:
         name: str,
         timeout: float,
         executable: str | None,
+        timeout_words: str | None = None,
     ) -> None:
         self._runner = runner
+        self.timeout_words = timeout_words
+        self._message: str | None = None  # the sentence given with stop(), if any
         self.argv = argv
         self.name = name
         self.timeout = timeout
@@ -270,10 +276,12 @@ class Run:
         if pending and self._status is None:
             yield [decode(pending)]
 
-    def stop(self, status: Status) -> None:
-        """End the run with ``status`` (the first reason given wins)."""
+    def stop(self, status: Status, message: str | None = None) -> None:
+        """End the run with ``status`` (the first reason given wins), its end saying
+        ``message`` where given."""
         if self._status is None:
             self._status = status
+            self._message = message
         if self._proc is None or self._signalled:
             return
         self._signalled = True
@@ -321,7 +329,9 @@ class Run:
         duration = round(time.monotonic() - self._started, 3)
         status: Status = self._status or ("ok" if code == 0 else "failed")
         name = self.name
-        if status == "ok":
+        if self._message is not None:
+            message = self._message
+        elif status == "ok":
             message = f"{name} finished"
         elif status == "failed":
             if code is None:
@@ -331,7 +341,7 @@ class Run:
             else:
                 message = f"{name} exited with status {code}"
         elif status == "timeout":
-            message = f"{name} timed out after {self.timeout:g} s"
+            message = self.timeout_words or f"{name} timed out after {self.timeout:g} s"
         elif status == "cancelled":
             message = f"{name} was stopped: the client went away"
         else:

@@ -15,6 +15,7 @@ import bisect
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import orjson
@@ -48,12 +49,39 @@ class ResultsUnavailable(Refusal):
     retry_after_s = 30
 
 
+# An event a continuous run's result keeps only the latest of: (node, kind, hop).
+Latest = tuple[str | None, str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Compaction:
+    """What a continuous run's result keeps (design §13): what the page needs to draw
+    it again. Every reply and every mtr ``cycle``, but only the latest row of each hop
+    and the latest ``progress``: a row is sent again at every probe, and over ten
+    minutes of a 30-hop path the rows alone would be megabytes."""
+
+    lines: bool  # whether its tool's own lines are kept: ping's are its text; mtr's are probe records
+
+    def key(self, kind: str, data: dict[str, Any]) -> Latest | None:
+        """The latest-only key of an event (None: every one is kept)."""
+        if kind == "hop":
+            return data.get("node"), kind, int(data["hop"])
+        if kind in ("progress", "trim"):
+            return data.get("node"), kind, 0
+        return None
+
+    def skips(self, kind: str) -> bool:
+        return kind == "line" and not self.lines
+
+
 class Recorder:
     """One run's result while it runs: its events in memory, for the store and for followers."""
 
     def __init__(self, results: Results, writer: ResultWriter, result_id: str, meta: dict[str, Any],
-                 started_at: float, final: str = "end") -> None:
+                 started_at: float, final: str = "end", compaction: Compaction | None = None) -> None:
         self.results = results
+        self.compaction = compaction
+        self._latest: dict[Latest, tuple[int, int]] = {}  # key -> (number, size) of the one kept
         self.final = final  # the event that ends the result: "end", or "done" for a run from several nodes
         self.writer = writer
         self.id = result_id
@@ -82,7 +110,10 @@ class Recorder:
             return everything
         kept: list[StoredEvent] = []
         encoded: list[bytes] = []
+        dropped: list[int] = []
         cap = self.results.max_bytes
+        compaction = self.compaction
+        kept_from = self._next  # the first number of this batch
         for (kind, data), raw in zip(events, everything, strict=True):
             number, self._next = self._next, self._next + 1
             if kind == self.final:
@@ -90,7 +121,13 @@ class Recorder:
             elif self.cut:
                 continue
             else:
-                self._size += len(raw) + EVENT_OVERHEAD
+                size = len(raw) + EVENT_OVERHEAD
+                if compaction is not None:
+                    if compaction.skips(kind):
+                        continue
+                    if (key := compaction.key(kind, data)) is not None:
+                        dropped += self._supersede(key, kind, data, number, size)
+                self._size += size
                 if self._size > cap:
                     self.cut = True  # the stream goes on; the result stops here, and says so
                     continue
@@ -98,15 +135,39 @@ class Recorder:
             encoded.append(raw)
             if self.ended:
                 break
+        if dropped:
+            gone = set(dropped)
+            self.events = [event for event in self.events if event[0] not in gone]
+            if any(event[0] in gone for event in kept):  # superseded within this very batch
+                pairs = [(event, raw) for event, raw in zip(kept, encoded, strict=True) if event[0] not in gone]
+                kept, encoded = [event for event, _ in pairs], [raw for _, raw in pairs]
+                dropped = [number for number in dropped if number < kept_from]
         self.events.extend(kept)
         self.writer.add(Batch(self.id, events=kept, encoded=encoded, cut=self.cut, status=self.status,
-                              ended_at=self.ended_at))
+                              ended_at=self.ended_at, dropped=dropped))
         if self._changed is not None:
             self._changed.set_result(None)
             self._changed = None
         if self.ended:
             self.results._ended(self)
         return everything
+
+    def _supersede(self, key: Latest, kind: str, data: dict[str, Any], number: int, size: int) -> list[int]:
+        """Keep ``number`` as the latest of ``key``; the numbers it supersedes (a
+        ``trim``: the rows past the hops it leaves too)."""
+        dropped: list[int] = []
+        old = self._latest.get(key)
+        if old is not None:
+            dropped.append(old[0])
+            self._size -= old[1]
+        self._latest[key] = (number, size)
+        if kind == "trim":
+            node, hops = key[0], int(data["hops"])
+            for past in [k for k in self._latest if k[0] == node and k[1] == "hop" and k[2] > hops]:
+                gone, gone_size = self._latest.pop(past)
+                dropped.append(gone)
+                self._size -= gone_size
+        return dropped
 
     def finish(self, end: dict[str, Any]) -> None:
         """Record the run's end (or ``done``) if the stream could not send it (its visitor left)."""
@@ -130,11 +191,13 @@ class Recorder:
                       self.writer.damaged(self.id), list(self.events))
 
     async def follow(self, after: int) -> AsyncIterator[list[StoredEvent]]:
-        """Every event with an id above ``after``, then each new one as it comes, until the end."""
-        position = _index_after(self.events, after)
+        """Every event with an id above ``after``, then each new one as it comes, until the end.
+        Followed by id, not by place: a continuous run's superseded rows leave the list."""
         while True:
+            position = _index_after(self.events, after)
             if position < len(self.events):
-                batch, position = self.events[position:], len(self.events)
+                batch = self.events[position:]
+                after = batch[-1][0]
                 yield batch
             if self.ended:
                 return
@@ -167,11 +230,12 @@ class Results:
     """The server's results: where they are stored, and the runs recording now."""
 
     def __init__(self, store: Store | None, *, max_bytes: int, node: str, run_timeout: float,
-                 flush_interval: float = 0.1) -> None:
+                 flush_interval: float = 0.1, continuous_max: float = 0.0) -> None:
         self.store = store
         self.max_bytes = max_bytes
         self.node = node
         self.run_timeout = run_timeout
+        self.continuous_max = continuous_max
         self.writer = ResultWriter(store, flush_interval, rewrite=self._whole) if store is not None else None
         self.live: dict[str, Recorder] = {}
         self.followers = 0
@@ -183,15 +247,17 @@ class Results:
         """Whether the store refuses writes or reads now."""
         return self._read_failing or (self.writer is not None and self.writer.failing)
 
-    def start(self, start: dict[str, Any], final: str = "end") -> Recorder | None:
+    def start(self, start: dict[str, Any], final: str = "end", compaction: Compaction | None = None
+              ) -> Recorder | None:
         """A recorder for a run whose ``start`` event says this (for a run from several
         nodes: what they were all asked, and ``final`` "done"); None when results are off,
-        or the store is failing now (the visitor gets ``result: null``)."""
+        or the store is failing now (the visitor gets ``result: null``). ``compaction``:
+        a continuous run's, which keeps the latest of some events only."""
         if self.writer is None or self.writer.failing:
             return None
         result_id = new_result_id()
         meta = {**start, "node": self.node}
-        recorder = Recorder(self, self.writer, result_id, meta, time.time(), final)
+        recorder = Recorder(self, self.writer, result_id, meta, time.time(), final, compaction)
         self.live[result_id] = recorder
         self.writer.add(Batch(result_id, meta=meta, started_at=recorder.started_at))
         return recorder
@@ -237,7 +303,8 @@ class Results:
 
     def _deadline(self, result: Result) -> float:
         """When a run that began with ``result`` has ended, wherever it runs (Unix time)."""
-        return result.started_at + self.run_timeout + END_MARGIN_S
+        most = self.continuous_max if result.meta.get("continuous") else self.run_timeout
+        return result.started_at + max(most, self.run_timeout) + END_MARGIN_S
 
     async def _load(self, result_id: str) -> Result:
         if self.store is None:

@@ -54,6 +54,7 @@ class Result:
             **{name: self.meta.get(name) for name in (*META_FIELDS, "node")},
             # A run from several places (nodes=): which; each event says its node.
             **({"nodes": self.meta["nodes"]} if self.meta.get("nodes") else {}),
+            **({"continuous": True} if self.meta.get("continuous") else {}),
             "started_at": iso(self.started_at),
             "ended_at": iso(self.ended_at),
             "status": self.status,

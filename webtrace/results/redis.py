@@ -36,6 +36,8 @@ class RedisStore:
 
     def __init__(self, uri: str, ttl: float) -> None:
         self.name = uri
+        # A continuous run's events while it runs: by result, each event's number -> its entry.
+        self._entries: dict[str, dict[int, Any]] = {}
         self.ttl = ttl
         # limits' spelling of a unix socket (redis+unix://) is redis-py's unix://.
         url = "unix://" + uri.removeprefix("redis+unix://") if uri.startswith("redis+unix://") else uri
@@ -47,6 +49,9 @@ class RedisStore:
         # A batch without its description adds to a stream that must exist already: one
         # that is gone (redis restarted empty) is not begun again headless, it is reported.
         firsts: dict[int, str] = {}  # the reply of each such batch's first entry
+        entries_of: dict[int, tuple[str, int]] = {}  # a continuous run's event: its reply, (result, number)
+        deleted: list[tuple[str, int]] = []  # forgotten once the deletion went through
+        ended: list[str] = []
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for b in batches:
@@ -54,6 +59,14 @@ class RedisStore:
                     headless = b.meta is None
                     if not headless:
                         pipe.xadd(key, {"meta": orjson.dumps(b.meta), "started_at": repr(b.started_at)})
+                        if b.meta is not None and b.meta.get("continuous"):
+                            self._entries.setdefault(b.result_id, {})
+                    remembered = self._entries.get(b.result_id)
+                    if b.dropped and remembered:
+                        gone = [remembered[number] for number in b.dropped if number in remembered]
+                        if gone:
+                            pipe.xdel(key, *gone)
+                            deleted.extend((b.result_id, number) for number in b.dropped)
                     entries: list[dict[str, Any]] = [{"e": number, "k": kind, "d": raw}
                                                      for number, kind, raw in b.encoded_events()]
                     flags: dict[str, Any] = {name: 1 for name in ("cut", "incomplete") if getattr(b, name)}
@@ -66,11 +79,22 @@ class RedisStore:
                     if headless:
                         firsts[len(pipe)] = b.result_id
                     for entry in entries:
+                        if remembered is not None and "e" in entry:
+                            entries_of[len(pipe)] = (b.result_id, entry["e"])
                         pipe.xadd(key, entry, nomkstream=headless)
+                    if b.status is not None:
+                        ended.append(b.result_id)
                     pipe.expireat(key, int(b.started_at + self.ttl) if not headless else int(time.time() + self.ttl))
                 replies = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise StoreError(str(exc) or type(exc).__name__) from exc
+        for index, (result_id, number) in entries_of.items():
+            if replies[index] is not None and result_id in self._entries:
+                self._entries[result_id][number] = replies[index]
+        for result_id, number in deleted:
+            self._entries.get(result_id, {}).pop(number, None)
+        for result_id in ended:
+            self._entries.pop(result_id, None)
         return [result_id for index, result_id in firsts.items() if replies[index] is None]
 
     async def load(self, result_id: str) -> Result | None:

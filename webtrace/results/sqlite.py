@@ -169,6 +169,9 @@ class SqliteStore:
                     db.execute(
                         "INSERT OR IGNORE INTO results (id, meta, started_at, expires_at) VALUES (?, ?, ?, ?)",
                         (b.result_id, orjson.dumps(b.meta), b.started_at, b.started_at + self.ttl))
+                if number == 0 and b.dropped:
+                    db.executemany("DELETE FROM events WHERE result_id = ? AND seq = ?",
+                                   [(b.result_id, seq) for seq in b.dropped])
                 if chunk:
                     db.executemany("INSERT OR IGNORE INTO events (result_id, seq, kind, data) VALUES (?, ?, ?, ?)",
                                    [(b.result_id, i, kind, raw) for i, kind, raw in chunk])

@@ -42,6 +42,9 @@ class Batch:
     status: str | None = None
     cut: bool = False
     incomplete: bool = False
+    # Events written before and superseded since (a continuous run's older hop rows):
+    # the store removes them.
+    dropped: list[int] = field(default_factory=list)
 
     def encode(self) -> None:
         """Encode what was not encoded yet, so that ``encoded`` matches ``events``."""
@@ -99,6 +102,9 @@ class MemoryStore:
                     continue  # its start was lost (the store failed then): nothing to add to
                 result = self._results[batch.result_id] = Result(batch.result_id, batch.meta, batch.started_at)
                 self._expires[batch.result_id] = batch.started_at + self.ttl
+            if batch.dropped:
+                gone = set(batch.dropped)
+                result.events = [event for event in result.events if event[0] not in gone]
             result.events.extend(batch.events)
             _apply_end(result, batch)
         return ()

@@ -154,6 +154,13 @@ def _merge(into: Batch, batch: Batch) -> None:
         into.meta, into.started_at = batch.meta, batch.started_at
     into.encode()
     batch.encode()
+    if batch.dropped:
+        # Superseded before it was written: it is never written at all.
+        gone = set(batch.dropped)
+        waiting = {event[0] for event in into.events}
+        kept = [(event, raw) for event, raw in zip(into.events, into.encoded, strict=True) if event[0] not in gone]
+        into.events, into.encoded = [event for event, _ in kept], [raw for _, raw in kept]
+        into.dropped.extend(number for number in batch.dropped if number not in waiting)
     into.events.extend(batch.events)
     into.encoded.extend(batch.encoded)
     into.cut = into.cut or batch.cut

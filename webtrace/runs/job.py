@@ -8,8 +8,10 @@ handing its events to a function that writes them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from ..events import Event, Outcome, Parser, outcome_end, start_event
@@ -22,6 +24,9 @@ log = logging.getLogger(__name__)
 
 # Writes a batch of events: those of one read of the tool's output, in order.
 Emit = Callable[[list[Event]], Awaitable[None]]
+# Pays a continuous run's next slice from its visitor's budget: None once paid, or
+# the sentence its end gives when the budget cannot pay.
+Pay = Callable[[], Awaitable[str | None]]
 
 
 @dataclass(slots=True)
@@ -31,6 +36,9 @@ class Job:
     parser: Parser | None  # None: the output is streamed as lines only
     notes: HopNotes | None = None  # None: hop rows go out as the parser made them
     parser_failed: bool = False  # logged once a run
+    pay: Pay | None = None  # a continuous run's slices; None: nothing to pay as it goes
+    slice_s: float = 0.0  # a continuous run pays a run for each of these begun
+    most_s: float = 0.0  # the most a continuous run may last
 
     @property
     def spec(self) -> ToolSpec:
@@ -41,20 +49,30 @@ class Job:
         plan = self.plan
         return start_event(tool=plan.spec.name, target=plan.target.text, address=str(plan.address),
                            family=plan.family.value, protocol=plan.options.protocol, port=plan.options.port,
-                           count=plan.options.count, command=plan.command, result=result)
+                           count=plan.options.count, command=plan.command, result=result,
+                           continuous=plan.continuous)
 
 
-def start_job(plan: Plan, here: Here, *, names: bool = True) -> Job:
+def start_job(plan: Plan, here: Here, *, names: bool = True, pay: Pay | None = None) -> Job:
     """Reserve a runner slot for the plan; raises Busy or ShuttingDown. Hop rows
     get names, AS and country from the server's directory, where it has any, unless
-    ``names`` is False (what shows the run has no use for them)."""
+    ``names`` is False (what shows the run has no use for them). ``pay``: how a
+    continuous run pays each slice after its first (None: it is not charged)."""
     spec = plan.spec
-    run = here.runner.run(plan.argv, name=spec.name, timeout=here.run_timeout, executable=plan.executable)
-    total = plan.options.count or 0
+    if plan.continuous:
+        most = here.continuous_max_s
+        run = here.runner.run(plan.argv, name=spec.name, timeout=most, executable=plan.executable,
+                              timeout_words=f"{spec.name} ran for {most:g} s, the most a continuous run may here")
+        counting = spec.count
+        total = math.ceil(most / counting.interval_s) if counting is not None else 0
+    else:
+        run = here.runner.run(plan.argv, name=spec.name, timeout=here.run_timeout, executable=plan.executable)
+        total = plan.probes
     parser = spec.parser_for(str(plan.address), total, plan.platform)
     directory = here.directory
     wanted = names and directory is not None and parser is not None and spec.hops
-    return Job(plan, run, parser, directory.for_run() if wanted and directory is not None else None)
+    return Job(plan, run, parser, directory.for_run() if wanted and directory is not None else None,
+               pay=pay if plan.continuous else None, slice_s=here.slice_s, most_s=here.continuous_max_s)
 
 
 def _parser_failed(job: Job) -> None:
@@ -126,7 +144,8 @@ async def _pump(job: Job, send: Emit, result: str | None) -> Outcome:
     await send([job.start_event(result)])
     try:
         parser = job.parser
-        async with job.run:
+        async with job.run, _paying(job):
+            timed = _Clock(job.most_s) if job.plan.continuous else None
             async for lines in job.run.batches():
                 events: list[Event] = []
                 for line in lines:
@@ -136,6 +155,8 @@ async def _pump(job: Job, send: Emit, result: str | None) -> Outcome:
                             events.extend(parser.feed(line))
                         except Exception:
                             _parser_failed(job)
+                if timed is not None:
+                    timed.stamp(events)
                 await send(events)
             if parser is not None:
                 try:
@@ -152,3 +173,46 @@ async def _pump(job: Job, send: Emit, result: str | None) -> Outcome:
     ended = job.run.outcome
     assert ended is not None
     return ended
+
+
+class _Clock:
+    """A continuous run's time, told in its ``progress``: the seconds run and the most."""
+
+    def __init__(self, most_s: float) -> None:
+        self.started = asyncio.get_running_loop().time()
+        self.most = most_s
+
+    def stamp(self, events: list[Event]) -> None:
+        now = asyncio.get_running_loop().time()
+        for kind, data in events:
+            if kind == "progress":
+                data["elapsed_s"] = round(now - self.started, 1)
+                data["max_s"] = self.most
+
+
+@contextlib.asynccontextmanager
+async def _paying(job: Job) -> AsyncIterator[None]:
+    """While a continuous run goes on, each slice after the first is paid as it
+    begins; a budget that cannot pay ends the run with status ``limit``."""
+    pay, slice_s = job.pay, job.slice_s
+    if pay is None:
+        yield
+        return
+
+    async def pay_as_it_goes() -> None:
+        assert pay is not None
+        while True:
+            await asyncio.sleep(slice_s)
+            refused = await pay()
+            if refused is not None:
+                job.run.stop("limit", refused)
+                return
+
+    payer = asyncio.create_task(pay_as_it_goes())
+    try:
+        yield
+    finally:
+        payer.cancel()
+        await asyncio.wait([payer])
+        if not payer.cancelled() and (failed := payer.exception()) is not None:
+            log.warning("a continuous %s run's slice could not be charged (%s); it goes on", job.spec.name, failed)

@@ -6,14 +6,14 @@ before any response begins and before any process exists."""
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..hops import Directory
 from ..net.addresses import IPAddress
 from ..net.policy import AddressPolicy
 from ..net.targets import Family, Resolver, Target, parse_target, resolve
 from ..process.runner import ProcessRunner
-from ..tools import Options, RunLimits, ToolContext, ToolSpec, build_argv, locate
+from ..tools import Options, RunLimits, ToolContext, ToolSpec, build_argv, continuous_count, locate
 from .query import RunQuery
 
 
@@ -35,6 +35,15 @@ class Here:
     def run_timeout(self) -> float:
         return self.limits.timeout_s
 
+    @property
+    def slice_s(self) -> float:
+        """A continuous run pays one run from its visitor's budget for each of these begun."""
+        return self.limits.timeout_s
+
+    @property
+    def continuous_max_s(self) -> float:
+        return self.limits.continuous_max_s
+
 
 @dataclass(frozen=True, slots=True)
 class Plan:
@@ -47,6 +56,10 @@ class Plan:
     argv: list[str]
     platform: str
     options: Options
+    continuous: bool = False
+    # The probes (or cycles) the tool is started with: the query's count, or for a
+    # continuous run one past what its most allows (0: a tool that takes no count).
+    probes: int = 0
 
     @property
     def family(self) -> Family:
@@ -64,11 +77,15 @@ async def plan_job(query: RunQuery, here: Here) -> Plan:
     target = parse_target(query.target)
     address = await resolve(target, query.family, here.policy, resolver=here.resolver, timeout=here.resolve_timeout)
     executable = locate(spec, here.platform)
+    options = query.options
+    if query.continuous:
+        options = replace(options, count=continuous_count(spec, here.limits))
     ctx = ToolContext(
         address=str(address),
         family=Family.of(address),
-        options=query.options,
+        options=options,
         max_hops=here.max_hops,
         interval_s=spec.count.interval_s if spec.count is not None else None,
     )
-    return Plan(spec, target, address, executable, build_argv(spec, ctx, here.platform), here.platform, query.options)
+    return Plan(spec, target, address, executable, build_argv(spec, ctx, here.platform), here.platform, query.options,
+                query.continuous, options.count or 0)

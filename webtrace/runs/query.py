@@ -9,11 +9,11 @@ in as text (None: not given), the answer is a ``RunQuery`` or a refusal.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..net.targets import Family, parse_aftype, parse_family, parse_target
 from ..refusals import BadRequest
-from ..tools import Options, RunLimits, ToolSpec, choose_options
+from ..tools import Options, RunLimits, ToolSpec, choose_continuous, choose_options
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,7 @@ class RunQuery:
     options: Options
     target: str
     nodes: tuple[str, ...] | None = None  # None: this server alone, as without vantage points
+    continuous: bool = False  # until stopped (or its budget or the most a continuous run may last)
 
     @property
     def runs(self) -> int:
@@ -39,14 +40,18 @@ class RunQuery:
 
 def run_query(spec: ToolSpec, *, platform: str, limits: RunLimits, known_nodes: Sequence[str],
               target: str | None, family: str | None, aftype: str | None = None, protocol: str | None = None,
-              port: str | None = None, count: str | None = None, nodes: str | None = None) -> RunQuery:
+              port: str | None = None, count: str | None = None, nodes: str | None = None,
+              continuous: str | None = None) -> RunQuery:
     """The query, checked; raises a Refusal. ``aftype``: the original webtrace's
     family (the text routes'), which must not disagree with ``family``."""
     chosen = _family(family, aftype)
     options = choose_options(spec, platform, limits, protocol=protocol, port=port, count=count)
+    until_stopped = choose_continuous(spec, limits, continuous, count)
+    if until_stopped:
+        options = replace(options, count=None)  # it has none: the plan gives the tool one past its most
     if target is None or not target.strip():
         raise BadRequest("No target specified")
-    return RunQuery(spec, chosen, options, target, _nodes(nodes, known_nodes))
+    return RunQuery(spec, chosen, options, target, _nodes(nodes, known_nodes), until_stopped)
 
 
 def _family(family: str | None, aftype: str | None) -> Family:

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from ..events import Event, Outcome, outcome_end
-from .job import Emit, Job, pump, start_job
+from .job import Emit, Job, Pay, pump, start_job
 from .plan import Here, plan_job
 from .query import RunQuery
 
@@ -81,7 +81,8 @@ class LocalRun(Source):
         self.job.run.abandon()
 
 
-async def local_run(query: RunQuery, here: Here, *, names: bool = True) -> LocalRun:
+async def local_run(query: RunQuery, here: Here, *, names: bool = True, pay: Pay | None = None) -> LocalRun:
     """The query's run on this server, its tool's slot taken; raises a Refusal.
-    ``names``: whether hop rows get names, AS and country."""
-    return LocalRun(query, start_job(await plan_job(query, here), here, names=names))
+    ``names``: whether hop rows get names, AS and country; ``pay``: how a continuous
+    run pays its slices after the first."""
+    return LocalRun(query, start_job(await plan_job(query, here), here, names=names, pay=pay))

@@ -33,6 +33,7 @@ def page_context(request: web.Request, *, tool: str, target: str, family: str, r
             "nodes": nodes,
         },
         "max_count": settings.max_count,
+        "continuous_max": _duration(settings.continuous_max),
         "tool": tool,
         "target": target,
         "family": family,
@@ -50,3 +51,8 @@ def _as_address(text: str) -> str | None:
         return str(ipaddress.ip_address(text))
     except ValueError:
         return None
+
+
+def _duration(seconds: float) -> str:
+    """``10 min``, ``90 s``: the most a continuous run may last, as the form's hint says it."""
+    return f"{seconds / 60:g} min" if seconds >= 60 and seconds % 60 == 0 else f"{seconds:g} s"

@@ -72,6 +72,13 @@ COUNT = Param(
     "fit in the time a run may last. Not for traceroute.",
     {"type": "string", "pattern": "^([1-9][0-9]{0,3})?$"},
 )
+CONTINUOUS = Param(
+    "continuous",
+    "true: run until stopped (the stream closed), the visitor's budget cannot pay the next WEBTRACE_TIMEOUT "
+    "seconds begun (one run each; the end says limit), or WEBTRACE_CONTINUOUS_MAX seconds. ping and mtr only; "
+    "not with count. false or empty: an ordinary run.",
+    {"type": "string", "enum": ["", "true", "false", "1", "0"]},
+)
 
 NODES = Param(
     "nodes",
@@ -90,6 +97,7 @@ EMBED = Param("embed", "1: show only the form and the output, for a frame on ano
 PAGE_PROTOCOL = Param("protocol", "The protocol to run with (passed on to the run).")
 PAGE_PORT = Param("port", "The port to run to (passed on to the run).")
 PAGE_COUNT = Param("count", "The count to run with (passed on to the run).")
+PAGE_CONTINUOUS = Param("continuous", "true: tick Continuous (passed on to the run).")
 
 # The result routes'.
 FORMAT = Param("format", "json (the default): webtrace's own; text: as its text route printed it; atlas: the "

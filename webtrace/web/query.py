@@ -9,7 +9,7 @@ from aiohttp import web
 from ..runs.query import RunQuery, run_query
 from ..tools import find_tool
 from .keys import HERE, NODES, RUN_QUERY, TOOLS
-from .params import AFTYPE, COUNT, FAMILY, NODES as NODES_PARAM, PORT, PROTOCOL, TARGET
+from .params import AFTYPE, CONTINUOUS, COUNT, FAMILY, NODES as NODES_PARAM, PORT, PROTOCOL, TARGET
 from .route import route_of
 
 
@@ -33,5 +33,5 @@ def query_of(request: web.Request) -> RunQuery:
         family=FAMILY.read(request),
         aftype=AFTYPE.read(request) if AFTYPE in route.params else None,
         protocol=PROTOCOL.read(request), port=PORT.read(request), count=COUNT.read(request),
-        target=TARGET.read(request), nodes=NODES_PARAM.read(request))
+        target=TARGET.read(request), nodes=NODES_PARAM.read(request), continuous=CONTINUOUS.read(request))
     return query

@@ -47,6 +47,7 @@ from limits.storage import storage_from_string
 from ..logs import ACCESS_LOGGER
 from ..net.addresses import IPAddress, normalise
 from ..refusals import Refusal
+from ..runs.job import Pay
 from .accesslog import SUMMARISED, RefusalSummary
 from .forwarded import CLIENT_IP
 from .keys import SETTINGS
@@ -110,7 +111,7 @@ def _storage(uri: str) -> Storage:
 
 class ClientLimiter:
     def __init__(
-        self, limits: str, storage_uri: str, *, ipv6_prefix: int, per_client: int
+        self, limits: str, storage_uri: str, *, ipv6_prefix: int, per_client: int, continuous_per_client: int = 1
     ) -> None:
         self.items: list[RateLimitItem] = parse_many(limits)
         self.ipv6_prefix = ipv6_prefix
@@ -120,6 +121,8 @@ class ClientLimiter:
         self._fallback = MovingWindowRateLimiter(MemoryStorage())
         self._primary_down_until = 0.0
         self._running: Counter[str] = Counter()
+        self.continuous_per_client = continuous_per_client
+        self._continuous: Counter[str] = Counter()
         self._refused: dict[str, tuple[float, Decision]] = {}  # key -> (until, decision)
 
     def key(self, ip: str) -> str:
@@ -211,14 +214,33 @@ class ClientLimiter:
         return True
 
     def release(self, key: str) -> None:
-        self._running[key] -= 1
-        if self._running[key] <= 0:
-            del self._running[key]
+        _take_back(self._running, key)
+
+    def continuous_busy(self, key: str) -> bool:
+        return self._continuous[key] >= self.continuous_per_client
+
+    def acquire_continuous(self, key: str) -> bool:
+        """Take one of the client's continuous-run slots (besides a run slot)."""
+        if self.continuous_busy(key):
+            return False
+        self._continuous[key] += 1
+        return True
+
+    def release_continuous(self, key: str) -> None:
+        _take_back(self._continuous, key)
+
+
+def _take_back(counter: Counter[str], key: str) -> None:
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]
 
 
 LIMITER: web.AppKey[ClientLimiter] = web.AppKey("limiter")
 # RateLimit-* headers for an accepted run, sent with its response.
 RATE_HEADERS: web.RequestKey[dict[str, str]] = web.RequestKey("rate_headers")
+# How an accepted continuous run pays each further slice from its visitor's budget.
+SLICE_PAY: web.RequestKey[Pay] = web.RequestKey("slice_pay")
 
 
 def setup_ratelimit(app: web.Application) -> None:
@@ -228,8 +250,10 @@ def setup_ratelimit(app: web.Application) -> None:
         settings.ratelimit_storage,
         ipv6_prefix=settings.ipv6_prefix,
         per_client=settings.max_jobs_per_client,
+        continuous_per_client=settings.max_continuous_per_client,
     )
     app[LIMITER] = limiter
+    slice_s = settings.timeout
     readers = ClientLimiter(
         settings.results_ratelimit,
         settings.ratelimit_storage,
@@ -259,6 +283,22 @@ def setup_ratelimit(app: web.Application) -> None:
         message = f"You already have {limiter.per_client} runs in progress; wait for one to finish."
         return ClientBusy(message, retry_after_s=CLIENT_BUSY_RETRY_S, headers=decision.headers())
 
+    def too_many_continuous(decision: Decision) -> ClientBusy:
+        many = limiter.continuous_per_client
+        message = (f"You already have {'a continuous run' if many == 1 else f'{many} continuous runs'} going; "
+                   "stop it before you start another.")
+        return ClientBusy(message, retry_after_s=CLIENT_BUSY_RETRY_S, headers=decision.headers())
+
+    def slices(key: str) -> Pay:
+        async def pay() -> str | None:
+            decision = await limiter.hit(key)
+            if decision.allowed:
+                return None
+            return (f"Stopped: your budget of {decision.window} cannot pay for the next {slice_s:g} s of this "
+                    f"continuous run. It refills in {decision.reset_s} s.")
+
+        return pay
+
     def refused_again(request: web.Request, budget: str) -> Decision | None:
         """The standing refusal of a client refused before (a flood's path), counted for the log."""
         decision = limiter.remembered(budget)
@@ -278,6 +318,8 @@ def setup_ratelimit(app: web.Application) -> None:
             raise over_budget(runs)
         if limiter.busy(key):
             raise too_many_at_once(runs)
+        if query_of(request).continuous and limiter.continuous_busy(key):
+            raise too_many_continuous(runs)
         return await handler(request)
 
     async def read(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -322,7 +364,15 @@ def setup_ratelimit(app: web.Application) -> None:
         if not limiter.acquire(key):
             raise too_many_at_once(decision)
         try:
-            return await handler(request)
+            if not query.continuous:
+                return await handler(request)
+            if not limiter.acquire_continuous(key):
+                raise too_many_continuous(decision)
+            request[SLICE_PAY] = slices(key)
+            try:
+                return await handler(request)
+            finally:
+                limiter.release_continuous(key)
         finally:
             limiter.release(key)
 

@@ -17,12 +17,12 @@ from ..settings import SettingsError
 from . import compare, openapi, results, views
 from .keys import TOOLS
 from .params import (
-    AFTYPE, COUNT, EMBED, FAMILY, FORMAT, LAST_EVENT_ID, NODES, PAGE_ACTION, PAGE_AFTYPE, PAGE_COUNT, PAGE_FAMILY,
-    PAGE_PORT, PAGE_PROTOCOL, PAGE_TARGET, PAGE_TOOL, PORT, PROTOCOL, TARGET,
+    AFTYPE, CONTINUOUS, COUNT, EMBED, FAMILY, FORMAT, LAST_EVENT_ID, NODES, PAGE_ACTION, PAGE_AFTYPE, PAGE_CONTINUOUS,
+    PAGE_COUNT, PAGE_FAMILY, PAGE_PORT, PAGE_PROTOCOL, PAGE_TARGET, PAGE_TOOL, PORT, PROTOCOL, TARGET,
 )
 from .route import BUDGETS, ROUTE, Route
 
-RUN_PARAMS = (TARGET, FAMILY, PROTOCOL, PORT, COUNT, NODES)
+RUN_PARAMS = (TARGET, FAMILY, PROTOCOL, PORT, COUNT, CONTINUOUS, NODES)
 TEXT_ROUTES = "{text_route}"  # in a path: the text routes of the tools offered
 
 # No HEAD on run routes: aiohttp would run the handler and the tool, and its output
@@ -32,7 +32,7 @@ ROUTES: tuple[Route, ...] = (
     Route("index", "/", views.index, budget="none", refuses="page", summary="The page",
           description="Fills the form from the query and, given a target, runs at once (a permalink).",
           params=(PAGE_TOOL, PAGE_ACTION, PAGE_TARGET, PAGE_FAMILY, PAGE_AFTYPE, PAGE_PROTOCOL, PAGE_PORT,
-                  PAGE_COUNT, EMBED)),
+                  PAGE_COUNT, PAGE_CONTINUOUS, EMBED)),
     Route("nodes", "/api/v1/nodes", views.nodes_view, budget="none", refuses="json",  # before /api/v1/{tool}
           summary="The vantage points: this server and the other webtraces it lists", describe=openapi.nodes),
     Route("openapi", "/api/v1/openapi.json", openapi.openapi_view, budget="none", refuses="json",
@@ -50,7 +50,8 @@ ROUTES: tuple[Route, ...] = (
           summary="What a run would answer, without running",
           description="204 where the run would start, else its refusal; spends nothing of the run budget."),
     Route("text_run", f"/{TEXT_ROUTES}", views.text_run, budget="run", refuses="text", tool="text_route",
-          allow_head=False, params=(TARGET, AFTYPE, FAMILY, PROTOCOL, PORT, COUNT, NODES), describe=openapi.text_run,
+          allow_head=False, params=(TARGET, AFTYPE, FAMILY, PROTOCOL, PORT, COUNT, CONTINUOUS, NODES),
+          describe=openapi.text_run,
           summary="Run a tool, as plain text",
           description="The original webtrace's stream: the tool's lines (control characters shown as \\xNN), "
                       "and an `ERROR: ...` or `TIMEOUT: ...` line when the run did not end well."),

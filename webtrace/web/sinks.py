@@ -19,7 +19,7 @@ from aiohttp import hdrs, web
 from aiohttp_sse import EventSourceResponse, sse_response
 
 from ..events import Event
-from ..results.recorder import Recorder
+from ..results.recorder import Compaction, Recorder
 from ..runs.job import Emit
 from ..runs.source import Source
 from ..tools import ToolSpec
@@ -125,7 +125,10 @@ TEXT = Sink(text_sink, lambda spec: spec.text_view is not None)
 def _record(request: web.Request, source: Source) -> Recorder | None:
     """The run's result, begun (None where results are not kept, or cannot be now)."""
     request[SOURCE] = source  # for the access log: how it ended
-    return request.app[RESULTS].start(source.about(), final=source.final)
+    query = source.query
+    # A tool whose lines are records for a program (mtr's) keeps no lines when continuous: its rows say it all.
+    compaction = Compaction(lines=query.spec.text_view is None) if query.continuous else None
+    return request.app[RESULTS].start(source.about(), final=source.final, compaction=compaction)
 
 
 async def _run(source: Source, write: Emit, recorder: Recorder | None) -> None:

@@ -23,6 +23,7 @@ from .metrics import METRICS
 from .page import page_context
 from .params import PAGE_ACTION, PAGE_AFTYPE, PAGE_FAMILY, PAGE_TARGET, PAGE_TOOL
 from .query import query_of
+from .ratelimit import SLICE_PAY
 from .sinks import SSE, TEXT, Sink
 
 
@@ -31,11 +32,12 @@ async def _run_route(request: web.Request, sink: Sink) -> web.StreamResponse:
     query = query_of(request)
     here = request.app[HERE]
     names = sink.names(query.spec)
+    pay = request.get(SLICE_PAY)  # a continuous run's further slices
     source: Source
     if query.nodes is not None:
-        source = NodesRun(query, request.app[NODES], here, request[CLIENT_IP], names=names)
+        source = NodesRun(query, request.app[NODES], here, request[CLIENT_IP], names=names, pay=pay)
     else:
-        source = await local_run(query, here, names=names)
+        source = await local_run(query, here, names=names, pay=pay)
     return await sink.answer(request, source)
 
 
