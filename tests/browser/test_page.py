@@ -41,7 +41,9 @@ async def test_mtr_table_fills_live_and_hosts_become_targets(lg: ServerProcess, 
     await expect(row.locator("td.hosts")).to_contain_text("127.0.0.1")
     await expect(row.locator("td").nth(2)).to_have_text("0.0%")
     await expect(row.locator("td").nth(3)).to_have_text(re.compile(r"^\d+\.\d+$"))  # Avg, beside Loss
-    await expect(row.locator("td").nth(4)).to_have_text("5")
+    await expect(row.locator("td.history-col svg.spark")).to_have_attribute(  # Recent: each cycle's time
+        "aria-label", re.compile(r"^hop 1, last 5 cycles: 0 lost, "))
+    await expect(row.locator("td").nth(5)).to_have_text("5")
     await expect(row).not_to_have_class(re.compile(r"\blossy\b"))  # nothing lost on loopback
     await expect(page.locator("#progress-label")).to_have_text("5 of 5")
     await expect(page.locator("#command")).to_have_text(re.compile(r"^mtr --raw --no-dns -c 5 .* 127\.0\.0\.1$"))

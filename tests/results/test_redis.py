@@ -135,3 +135,24 @@ async def test_item_7_a_follower_s_deadline_counts_from_the_run_s_start(
         assert [e.event for e in followed] == ["start", "incomplete"]
         assert 1.0 < time.monotonic() - began < 4.0  # not the whole limit again from the follower's arrival
         assert (await (await client.get("/api/v1/results/" + "d" * 22)).json())["incomplete"] is True
+
+
+async def test_a_continuous_runs_superseded_rows_leave_the_shared_stream(
+    tmp_path: Path, make_client: Any, make_settings: Any
+) -> None:
+    """A continuous mtr recorded in redis keeps one row a hop there too: what another
+    instance reads, and what the stream itself holds."""
+    with redis_server(tmp_path) as (_, uri):
+        settings = make_settings(results=uri, results_ttl=3600, continuous_max=1.5, timeout=5, mtr_interval=0.1)
+        a, b = await make_client(settings), await make_client(settings)
+        events = await collect(await a.get("/api/v1/mtr", params={"target": "127.0.0.1", "continuous": "true"}))
+        result_id = events[0].data["result"]
+        assert sum(e.event == "hop" for e in events) > 5
+        await eventually(lambda: result_id not in a.app[RESULTS].live, 5)
+        stored = await (await b.get(f"/api/v1/results/{result_id}")).json()
+        kinds = [e["event"] for e in stored["events"]]
+        assert kinds.count("hop") == 1 and kinds.count("cycle") == sum(e.event == "cycle" for e in events)
+        client = aioredis.from_url("unix://" + uri.removeprefix("redis+unix://"))
+        entries = await client.xlen(f"webtrace:result:{result_id}")
+        await client.aclose()
+        assert entries == len(stored["events"]) + 2  # and the description and the end
