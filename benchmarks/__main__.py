@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 
+from .continuous import continuous_followers, continuous_memory, continuous_pings
 from .formats import comparisons, result_formats
 from .harness import RESULTS, run
 from .load import cpu_per_line, latency_over_floor, median_round
@@ -56,6 +57,11 @@ FULL: dict[str, Callable[[Path], Any]] = {
     "compare-mtr-30": lambda w: comparisons(w),
     # The page drawing mtr from four nodes over 30 hops side by side, a cycle a second, in Chromium.
     "page-paths-4x30": lambda w: paths_page(w),
+    # Continuous runs: 100 pings for a minute against ordinary ones; 200 followers of one
+    # continuous mtr; 20 continuous mtr runs for the most one may last (600 s), memory sampled.
+    "continuous-ping-100-60s": lambda w: continuous_pings(w, 100, 60),
+    "continuous-followers-200": lambda w: continuous_followers(w, 200, 60),
+    "continuous-memory-600s": lambda w: continuous_memory(w, 20, 600),
 }
 
 
@@ -72,6 +78,9 @@ SMOKE: dict[str, Callable[[Path], Any]] = {
     "formats-64KiB": lambda w: result_formats(w, 65536),
     "compare-mtr-30": lambda w: comparisons(w, reads=1),
     "page-paths-4x30": lambda w: paths_page(w, cycles=3, interval=0.2),
+    "continuous-ping-3": lambda w: continuous_pings(w, 3, 2),
+    "continuous-followers-5": lambda w: continuous_followers(w, 5, 2),
+    "continuous-memory-2": lambda w: continuous_memory(w, 2, 3),
 }
 
 

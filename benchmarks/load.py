@@ -49,10 +49,11 @@ _STATUS = re.compile(rb'"status":"([a-z_]+)"')
 
 
 async def stream(http: aiohttp.ClientSession, url: str, arrive: float, into: Streams, sse: bool,
-                 seen: Callable[[bytes], None] | None = None, parts: int = 1) -> None:
+                 seen: Callable[[bytes], None] | None = None, parts: int = 1, ok: bytes = b"ok") -> None:
     """One visitor arriving at wall-clock time ``arrive``; times count from then.
     ``seen`` is shown every line read, as it is read. An SSE stream is complete once
-    it has sent ``parts`` ends with the status ok (one per node, for a run from several).
+    it has sent ``parts`` ends with the status ``ok`` (one per node, for a run from several;
+    a continuous run's that ran its most ends ``timeout``).
 
     The stream is read as it comes, a read at a time, and the lines of one read are
     timed together: this process shares the cores with the servers it measures, and a
@@ -79,7 +80,7 @@ async def stream(http: aiohttp.ClientSession, url: str, arrive: float, into: Str
                     elif at_end and raw.startswith(b"data: "):
                         at_end = False
                         status = _STATUS.search(raw)
-                        if status is not None and status.group(1) == b"ok":
+                        if status is not None and status.group(1) == ok:
                             ends += 1
                         else:
                             bad += 1

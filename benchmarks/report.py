@@ -109,6 +109,20 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
     if s := r.get("disconnect-storm-500"):
         out.append(("500 visitors leave mid-mtr: every tool gone and reaped", f"{s['gone_after_s']:.2f} s", "–", "–",
                     "within 1 s", "met" if s["gone_after_s"] <= 1 and not s["left_over"] else "missed"))
+    if s := r.get("continuous-ping-100-60s"):
+        per, ordinary = s["cpu_per_line"], s["ordinary_cpu_per_line"]
+        out.append(("100 continuous pings for 60 s: server CPU per line", f"{per * 1e6:.0f} µs",
+                    f"{ordinary * 1e6:.0f} µs (ordinary)", ratio(per, ordinary), "within 10 % of ordinary",
+                    "met" if s["ratio"] is not None and s["ratio"] <= 1.1 else "missed"))
+    if s := r.get("continuous-followers-200"):
+        out.append(("200 followers of a continuous mtr: p99 lag", ms(s["p99_lag"]), "–", "–", "under 50 ms",
+                    "met" if s["p99_lag"] is not None and s["p99_lag"] < 0.05 else "missed"))
+    if s := r.get("continuous-memory-600s"):
+        growth = s["growth"]
+        out.append(("20 continuous mtr for 600 s: server PSS, last fifth against first",
+                    f"{s['pss_last_fifth'] / 2**20:.1f} MB", f"{s['pss_first_fifth'] / 2**20:.1f} MB",
+                    f"{growth * 100:+.1f} %" if growth is not None else "–", "flat (within 5 %)",
+                    "met" if growth is not None and growth <= 0.05 else "missed"))
     if s := r.get("mtr-first-hop"):
         out.append(("mtr: time to the first hop row (p50)", ms(s["p50"]), ms(s["floor_p50"]),
                     ratio(s["p50"], s["floor_p50"]), "–", "–"))

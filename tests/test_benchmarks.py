@@ -46,6 +46,13 @@ def test_every_scenario_runs_at_a_small_size(tmp_path: Path) -> None:
         assert formats[name]["written_bytes"] == formats[name]["response_bytes"]  # what the server sent
     for name in ("mtr 10 cycles", "mtr 2MiB"):
         assert results["compare-mtr-30"][name]["hops"] == 30 and results["compare-mtr-30"][name]["server_cpu_ms"] > 0
+    pings = results["continuous-ping-3"]
+    assert pings["completed"] == 3 and pings["ordinary_completed"] == 3 and not pings["failures"]
+    assert pings["lines"] > 0 and pings["ordinary_lines"] == 30 and pings["ratio"] is not None
+    followed = results["continuous-followers-5"]
+    assert followed["events"] > 5 and not followed["failures"] and followed["p99_lag"] is not None
+    memory = results["continuous-memory-2"]
+    assert memory["completed"] == 2 and memory["samples"] > 2 and memory["growth"] is not None
     page = results["page-paths-4x30"]
     assert page["status"] == "Done: every node finished." and page["rows"] == 50  # 10 hops apart, 20 shared
     assert page["draws"] > 0 and page["draw_p99_ms"] is not None and page["script_per_cycle_ms"] > 0

@@ -138,6 +138,8 @@ class Recorder:
         if dropped:
             gone = set(dropped)
             self.events = [event for event in self.events if event[0] not in gone]
+            for number in dropped:
+                self._frames.pop(number, None)  # made for followers of a row now superseded
             if any(event[0] in gone for event in kept):  # superseded within this very batch
                 pairs = [(event, raw) for event, raw in zip(kept, encoded, strict=True) if event[0] not in gone]
                 kept, encoded = [event for event, _ in pairs], [raw for _, raw in pairs]

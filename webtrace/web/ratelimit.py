@@ -285,8 +285,8 @@ def setup_ratelimit(app: web.Application) -> None:
 
     def too_many_continuous(decision: Decision) -> ClientBusy:
         many = limiter.continuous_per_client
-        message = (f"You already have {'a continuous run' if many == 1 else f'{many} continuous runs'} going; "
-                   "stop it before you start another.")
+        message = ("You already have a continuous run going; stop it before you start another." if many == 1
+                   else f"You already have {many} continuous runs going; stop one before you start another.")
         return ClientBusy(message, retry_after_s=CLIENT_BUSY_RETRY_S, headers=decision.headers())
 
     def slices(key: str) -> Pay:
