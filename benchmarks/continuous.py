@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import shutil
 import statistics
 import threading
@@ -18,7 +17,8 @@ import aiohttp
 import psutil
 
 from .harness import PING_INTERVAL, Server, webtrace
-from .load import Streams, event_ids, session, stream
+from .load import Streams, session, stream
+from .scenarios import followers
 from .stats import percentile
 
 # An ordinary ping as long as a run may last at the defaults (30 s), less a margin.
@@ -58,42 +58,9 @@ async def continuous_pings(work: Path, n: int, seconds: float) -> dict[str, Any]
 
 
 async def continuous_followers(work: Path, n: int, seconds: float) -> dict[str, Any]:
-    """One continuous mtr for ``seconds``, its result in SQLite, followed live by N
-    visitors from its start: how long after its own visitor read an event each follower did."""
-    shutil.rmtree(work / "store", ignore_errors=True)
-    async with webtrace(work, mtrinterval="0.5", continuous_max=f"{seconds:g}",
-                        results=f"sqlite:///{work}/store/results.sqlite3") as server:
-        owner: dict[str, float] = {}
-        lag: list[float] = []
-        failures: list[str] = []
-        start: list[bytes] = []
-        run = event_ids(server.sock, "/api/v1/mtr?target=127.0.0.1&continuous=true", start)
-        ident, at = await anext(run)
-        owner[ident] = at
-        result_id = json.loads(start[0])["result"]
-
-        async def own() -> None:
-            async for ident, at in run:
-                owner[ident] = at
-
-        async def follow() -> None:
-            seen: dict[str, float] = {}
-            try:
-                async for ident, at in event_ids(server.sock, f"/api/v1/results/{result_id}/events"):
-                    seen[ident] = at
-            except OSError as exc:
-                failures.append(type(exc).__name__)
-            joined = min(seen.values(), default=0.0)
-            lag.extend(at - owner[ident] for ident, at in seen.items() if ident in owner and owner[ident] > joined)
-
-        owning = asyncio.create_task(own())
-        cpu0 = server.cpu()
-        await asyncio.gather(*(follow() for _ in range(n)))
-        await owning
-        cpu = server.cpu() - cpu0
-    return {"n": n, "seconds": seconds, "events": len(owner), "failures": sorted(set(failures)),
-            "p50_lag": percentile(lag, 50), "p99_lag": percentile(lag, 99), "max_lag": max(lag, default=None),
-            "lagged": len(lag), "cpu_s": cpu}
+    """One continuous mtr for ``seconds``, its result in SQLite, followed live by N visitors.
+    ``complete`` counts none: a follower's replay holds only the latest row of each hop."""
+    return {**await followers(work, n, 0, continuous_s=seconds), "seconds": seconds}
 
 
 async def _last_event(server: Server, path: str) -> str:

@@ -77,19 +77,22 @@ async def ping_streams(
     }
 
 
-async def followers(work: Path, n: int, cycles: int) -> dict[str, Any]:
-    """One visitor runs an mtr; N followers watch its result live on the same instance.
-    Each follower's lag on an event is how long after the run's own visitor read it
-    the follower read it."""
-    async with webtrace(work, mtrcount=str(cycles), mtrinterval="0.5", timeout="60",
-                        results=f"sqlite:///{work}/store/results.sqlite3") as server:
+async def followers(work: Path, n: int, cycles: int, *, continuous_s: float | None = None) -> dict[str, Any]:
+    """One visitor runs an mtr (of ``cycles``, or continuous for ``continuous_s``); N
+    followers watch its result live on the same instance. Each follower's lag on an
+    event is how long after the run's own visitor read it the follower read it."""
+    shutil.rmtree(work / "store", ignore_errors=True)
+    until = {"continuous_max": f"{continuous_s:g}"} if continuous_s is not None else {"mtrcount": str(cycles)}
+    path = "/api/v1/mtr?target=127.0.0.1" + ("&continuous=true" if continuous_s is not None else "")
+    async with webtrace(work, mtrinterval="0.5", timeout="60", results=f"sqlite:///{work}/store/results.sqlite3",
+                        **until) as server:
         owner: dict[str, float] = {}
         got: list[list[str]] = []
         lag: list[float] = []
         failures: list[str] = []
         # The run's own visitor, read as the followers are; its start event gives the result's id.
         start: list[bytes] = []
-        run = event_ids(server.sock, "/api/v1/mtr?target=127.0.0.1", start)
+        run = event_ids(server.sock, path, start)
         ident, at = await anext(run)
         owner[ident] = at
         result_id = json.loads(start[0])["result"]

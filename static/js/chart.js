@@ -68,7 +68,11 @@ function watchSize(part) {
   resizer ??= new ResizeObserver((entries) => {
     for (const entry of entries) {
       const drawn = charts.get(entry.target);
-      if (drawn && drawn.replies.size) drawChart(drawn);
+      // Drawn again only when its width changed: a drawing replaces every mark, and a
+      // mark replaced while the pointer or the keyboard is on it loses it.
+      if (drawn && drawn.replies.size && chartWidth(entry.target) !== Number(entry.target.dataset.width)) {
+        drawChart(drawn);
+      }
     }
   });
   resizer.observe(svg);
@@ -107,9 +111,12 @@ const seconds = (t) => `${Number(t.toFixed(2))} s`;
 // A continuous run's chart scrolls: it shows the last five minutes.
 export const WINDOW_S = 300;
 
+const chartWidth = (svg) => Math.max(240, Math.round(svg.clientWidth) || 600);
+
 function drawChart(part) {
   const svg = part.view.chart;
-  const width = Math.max(240, Math.round(svg.clientWidth) || 600);
+  const width = chartWidth(svg);
+  svg.dataset.width = String(width);
   const height = HEIGHT;
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   const pad = CHART_PAD;
