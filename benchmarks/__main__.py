@@ -30,6 +30,8 @@ FULL: dict[str, Callable[[Path], Any]] = {
     "ping-500-over-10s-text": lambda w: median_round(
         3, lambda: ping_streams(w, 500, 10, sse=False), latency_over_floor),
     "ping-1000": lambda w: ping_streams(w, 1000, 0),
+    # The same crowd as `make run` serves it: every run recorded in SQLite.
+    "ping-1000-results": lambda w: ping_streams(w, 1000, 0, results=True),
     # Long streams: the CPU of a line itself, with a request's cost spread over 50.
     "ping-100-long": lambda w: ping_streams(w, 100, 0, count=50),
     "ping-2000": lambda w: ping_streams(w, 2000, 0),

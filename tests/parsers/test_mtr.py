@@ -1,7 +1,7 @@
 from typing import Any
 
 from webtrace.events import Event
-from webtrace.parsers.mtr import MtrParser
+from webtrace.parsers.mtr import LATE_PROBES, MtrParser
 from tests.helpers import DATA, hop_table
 
 
@@ -71,6 +71,22 @@ def test_several_hosts_on_one_hop_and_late_replies() -> None:
     assert table(events)[0]["loss_pct"] == 33.3
     # The last row has each probe's time in the order sent: probe 2's came late, probe 3's never.
     assert [e.data["rtts_ms"] for e in last if e.kind == "hop"] == [[1.0, 3.0, None]]
+
+
+def test_a_reply_later_than_the_latest_probes_is_not_counted() -> None:
+    """A continuous run sends thousands of probes and mtr's numbers wrap: a reply is
+    counted only for one of the hop's latest LATE_PROBES probes, and a number sent
+    again names its newest probe."""
+    parser = MtrParser(address="192.0.2.1", count=1000)
+    lines = ["x 0 1", "h 0 192.0.2.1"] + [f"x 0 {seq}" for seq in range(2, LATE_PROBES + 2)]
+    for line in lines + ["p 0 5000 1", "p 0 2000 2"]:  # probe 1 is too late; probe 2 just in time
+        parser.feed(line)
+    for line in ["x 0 2", "p 0 3000 2"]:  # number 2 again: the newest probe's reply
+        parser.feed(line)
+    [row] = [e.data for e in parser.finish() if e.kind == "hop"]
+    assert row["sent"] == LATE_PROBES + 2 and row["received"] == 2
+    assert row["rtts_ms"][:2] == [None, 2.0] and row["rtts_ms"][-1] == 3.0
+    assert row["best_ms"] == 2.0 and row["worst_ms"] == 3.0
 
 
 def test_every_hop_s_last_row_has_each_probe_s_time() -> None:

@@ -17,15 +17,27 @@ Each completed cycle (a probe to every hop) is told as a ``cycle`` event with ea
 hop's time and answering address in it, once the next cycle begins (or as the
 run ends): what a continuous run's history per hop is drawn from. A reply that
 comes after the next cycle began counts in its hop's row, not in its cycle.
+
+A continuous run lasts many minutes, so what a hop keeps per probe is its time
+alone, eight bytes in an array: which probe a sequence number names is kept only
+for the latest ``LATE_PROBES`` probes of the hop (a reply later than that is not
+counted: mtr's sequence numbers wrap, and it could be counted against the wrong
+probe), and which address answered a probe only until its cycle is told.
 """
 
 from __future__ import annotations
 
+import math
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..events import Event
 from .stats import RttStats, loss_pct
+
+# How many of a hop's latest probes a reply may still be counted for.
+LATE_PROBES = 64
+_NONE = math.nan  # a probe's time while it has none (lost, or not answered yet)
 
 
 @dataclass(slots=True)
@@ -35,11 +47,11 @@ class _Hop:
     sent: int = 0
     lost: int = 0
     pending: set[int] = field(default_factory=set)
-    lost_seqs: set[int] = field(default_factory=set)
     rtt: RttStats = field(default_factory=RttStats)
-    probes: dict[int, float | None] = field(default_factory=dict)  # by seq, in the order sent
-    order: list[int] = field(default_factory=list)  # seqs in the order sent: cycle n's is order[n - 1]
-    answered_by: dict[int, str] = field(default_factory=dict)  # seq -> the address that answered it
+    # Each probe's time in the order sent (cycle n's is probe n - 1); NaN: none.
+    rtts: array[float] = field(default_factory=lambda: array("d"))
+    recent: dict[int, int] = field(default_factory=dict)  # seq -> its probe, for the latest LATE_PROBES
+    answered_by: dict[int, str] = field(default_factory=dict)  # probe -> the address that answered, until told
     current: str | None = None  # the address this hop answers from now (its last ``h``)
 
     def row(self, pos: int) -> dict[str, Any]:
@@ -55,13 +67,26 @@ class _Hop:
 
     def last_row(self, pos: int) -> dict[str, Any]:
         # Only the last: sent with every change, the list would grow the result quadratically.
-        return {**self.row(pos), "rtts_ms": list(self.probes.values())}
+        return {**self.row(pos), "rtts_ms": [None if math.isnan(rtt) else rtt for rtt in self.rtts]}
+
+    def time_of(self, probe: int) -> float | None:
+        rtt = self.rtts[probe] if probe < len(self.rtts) else _NONE
+        return None if math.isnan(rtt) else rtt
+
+    def send(self, seq: int) -> None:
+        self.settle()
+        self.sent += 1
+        self.pending.add(seq)
+        self.recent.pop(seq, None)  # a number mtr wrapped round to: now the newest
+        self.recent[seq] = len(self.rtts)
+        self.rtts.append(_NONE)
+        if len(self.recent) > LATE_PROBES:
+            del self.recent[next(iter(self.recent))]
 
     def settle(self) -> bool:
         if not self.pending:
             return False
         self.lost += len(self.pending)
-        self.lost_seqs |= self.pending
         self.pending.clear()
         return True
 
@@ -112,11 +137,7 @@ class MtrParser:
         return pos <= self._answered + 1
 
     def _sent(self, pos: int, hop: _Hop, seq: int) -> list[Event]:
-        hop.settle()
-        hop.sent += 1
-        hop.pending.add(seq)
-        hop.probes[seq] = None
-        hop.order.append(seq)
+        hop.send(seq)
         events = self._cycles_up_to(hop.sent - 1) if pos == 0 else []
         events.append(Event("hop", hop.row(pos)))
         cycles = min(hop.sent, self.count)
@@ -157,18 +178,18 @@ class MtrParser:
         return [Event("hop", hop.row(pos))]
 
     def _reply(self, pos: int, hop: _Hop, usec: int, seq: int) -> list[Event]:
+        probe = hop.recent.get(seq)
+        if probe is None or not math.isnan(hop.rtts[probe]):
+            return []  # a duplicate, a reply too late, or to a probe this parser never saw sent
         if seq in hop.pending:
             hop.pending.discard(seq)
-        elif seq in hop.lost_seqs:
-            hop.lost_seqs.discard(seq)
-            hop.lost -= 1
         else:
-            return []  # a duplicate, or a reply to a probe this parser never saw sent
+            hop.lost -= 1  # counted lost when the next probe went: it came late
         rtt = usec / 1000.0
         hop.rtt.add(rtt)
-        hop.probes[seq] = rtt
-        if hop.current is not None:
-            hop.answered_by[seq] = hop.current
+        hop.rtts[probe] = rtt
+        if hop.current is not None and probe >= self._told:  # its cycle is still to be told
+            hop.answered_by[probe] = hop.current
         return [Event("hop", hop.row(pos))]
 
     def _cycles_up_to(self, last: int) -> list[Event]:
@@ -183,12 +204,14 @@ class MtrParser:
         """Cycle ``number``: each shown hop's time and answering address in it."""
         rtts: list[float | None] = []
         hosts: list[str | None] = []
+        probe = number - 1
         for pos in range(max(self._emitted, default=-1) + 1):
             hop = self._hops.get(pos)
-            seq = hop.order[number - 1] if hop is not None and len(hop.order) >= number else None
-            rtt = hop.probes.get(seq) if hop is not None and seq is not None else None
+            rtt = hop.time_of(probe) if hop is not None else None
             rtts.append(rtt)
-            hosts.append(hop.answered_by.get(seq) if hop is not None and seq is not None and rtt is not None else None)
+            hosts.append(hop.answered_by.get(probe) if hop is not None and rtt is not None else None)
+        for hop in self._hops.values():
+            hop.answered_by.pop(probe, None)  # told: a later reply counts in its row only
         return Event("cycle", {"cycle": number, "rtts_ms": rtts, "hosts": hosts})
 
     def finish(self) -> list[Event]:

@@ -6,6 +6,12 @@ before sending it, so a result holds exactly what the visitor saw, numbered as
 the stream numbered it. Followers of a run on this server read its recorder's
 events and wait for more; followers of a run elsewhere (a shared redis) ask
 the store. A follower never touches the run: the run belongs to its visitor.
+
+A continuous run lasts minutes, so its recorder keeps only its latest events
+in memory (``TAIL_EVENTS`` to twice that): older ones, once the store holds
+them, are read from the store by whoever needs them (a follower that joins or
+falls behind, a reader of the whole result). Its memory stays flat however
+long it runs.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ EVENT_OVERHEAD = 32
 POLL_S = 0.25
 # A run has ended this long after its limit (WEBTRACE_TIMEOUT), wherever it runs.
 END_MARGIN_S = 60
+# A continuous run's events kept in memory once stored: at least this many, at most twice.
+TAIL_EVENTS = 32
 INCOMPLETE = ("This result is incomplete: its run stopped before its end was stored "
               "(its server stopped, or the result store failed).")
 
@@ -87,7 +95,9 @@ class Recorder:
         self.id = result_id
         self.meta = meta
         self.started_at = started_at
-        self.events: list[StoredEvent] = []
+        self.events: list[StoredEvent] = []  # all of them; a continuous run's: those past ``spilled``
+        self.spilled = 0  # the events numbered up to this are read from the store (a continuous run's)
+        self.saved = 0  # the store holds the events numbered up to this
         self.ended_at: float | None = None
         self.status: str | None = None
         self.cut = False
@@ -145,6 +155,8 @@ class Recorder:
                 kept, encoded = [event for event, _ in pairs], [raw for _, raw in pairs]
                 dropped = [number for number in dropped if number < kept_from]
         self.events.extend(kept)
+        if compaction is not None and len(self.events) > 2 * TAIL_EVENTS:
+            self._spill()
         self.writer.add(Batch(self.id, events=kept, encoded=encoded, cut=self.cut, status=self.status,
                               ended_at=self.ended_at, dropped=dropped))
         if self._changed is not None:
@@ -171,6 +183,17 @@ class Recorder:
                 self._size -= gone_size
         return dropped
 
+    def _spill(self) -> None:
+        """Let go of the older events the store holds, keeping the latest ``TAIL_EVENTS``."""
+        through = min(self.saved, self.events[-TAIL_EVENTS][0] - 1)
+        position = _index_after(self.events, through)
+        if position == 0:
+            return  # the store is behind (or failing): they wait here till it holds them
+        for number, _, _ in self.events[:position]:
+            self._frames.pop(number, None)
+        del self.events[:position]
+        self.spilled = max(self.spilled, through)
+
     def finish(self, end: dict[str, Any]) -> None:
         """Record the run's end (or ``done``) if the stream could not send it (its visitor left)."""
         if not self.ended:
@@ -178,24 +201,42 @@ class Recorder:
 
     def frame(self, number: int, make: Callable[[], bytes]) -> bytes:
         """Event ``number`` as its followers are sent it, made once for them all."""
+        if number <= self.spilled:
+            return make()  # an older event, for a follower that joined late: not kept
         frame = self._frames.get(number)
         if frame is None:
             frame = self._frames[number] = make()
         return frame
 
     def whole(self) -> Batch:
-        """Everything recorded so far, as one batch: for a store that lost the result."""
+        """Everything recorded so far, as one batch: for a store that lost the result. A
+        continuous run's older events were only in that store: the result says it is incomplete."""
         return Batch(self.id, meta=self.meta, started_at=self.started_at, events=list(self.events), cut=self.cut,
-                     status=self.status, ended_at=self.ended_at)
+                     status=self.status, ended_at=self.ended_at, incomplete=self.spilled > 0)
 
-    def snapshot(self) -> Result:
+    async def snapshot(self) -> Result:
+        events: list[StoredEvent] = []
+        after = 0
+        while after < self.spilled:  # again if more was let go of while the store was read
+            through = self.spilled
+            events += await self.results.stored(self.id, after, through)
+            after = through
+        events += self.events[_index_after(self.events, after):]
         return Result(self.id, self.meta, self.started_at, self.ended_at, self.status, self.cut,
-                      self.writer.damaged(self.id), list(self.events))
+                      self.writer.damaged(self.id), events)
 
     async def follow(self, after: int) -> AsyncIterator[list[StoredEvent]]:
         """Every event with an id above ``after``, then each new one as it comes, until the end.
-        Followed by id, not by place: a continuous run's superseded rows leave the list."""
+        Followed by id, not by place: a continuous run's superseded rows leave the list, and
+        its older events, the store's alone, are read from there."""
         while True:
+            if after < self.spilled:
+                through = self.spilled
+                older = await self.results.stored(self.id, after, through)
+                if older:
+                    yield older
+                after = through
+                continue
             position = _index_after(self.events, after)
             if position < len(self.events):
                 batch = self.events[position:]
@@ -238,7 +279,8 @@ class Results:
         self.node = node
         self.run_timeout = run_timeout
         self.continuous_max = continuous_max
-        self.writer = ResultWriter(store, flush_interval, rewrite=self._whole) if store is not None else None
+        self.writer = (ResultWriter(store, flush_interval, rewrite=self._whole, saved=self._saved)
+                       if store is not None else None)
         self.live: dict[str, Recorder] = {}
         self.followers = 0
         self.expired = 0
@@ -281,6 +323,25 @@ class Results:
         recorder = self.live.get(result_id)
         return recorder.whole() if recorder is not None else None
 
+    def _saved(self, result_id: str, number: int) -> None:
+        recorder = self.live.get(result_id)
+        if recorder is not None:
+            recorder.saved = max(recorder.saved, number)
+
+    async def stored(self, result_id: str, after: int, through: int) -> list[StoredEvent]:
+        """A running result's events numbered above ``after`` up to ``through``, from the
+        store (a continuous run's older ones). A store that fails or lost the result
+        leaves a gap, and says so once in the log: the run and its followers go on."""
+        assert self.store is not None
+        try:
+            result = await self.store.load(result_id)
+        except StoreError as exc:
+            self._warn_read(exc)
+            return []
+        if result is None:
+            return []
+        return [event for event in result.events if after < event[0] <= through]
+
     def _ended(self, recorder: Recorder) -> None:
         # Kept live until its end is stored (or lost), so no reader finds it in neither place.
         def forget() -> None:
@@ -291,7 +352,7 @@ class Results:
     async def read(self, result_id: str) -> Result:
         recorder = self.live.get(result_id)
         if recorder is not None:
-            return recorder.snapshot()
+            return await recorder.snapshot()
         result = await self._load(result_id)
         if result.status is None and self._never_ends(result):
             result.incomplete = True  # its server stopped, or its store failed, before its end was written

@@ -28,9 +28,11 @@ MAX_BACKLOG = 256  # results whose writes wait for a failing store
 class ResultWriter:
     def __init__(self, store: Store, interval: float = FLUSH_INTERVAL_S, *,
                  retry_interval: float = RETRY_INTERVAL_S, max_backlog: int = MAX_BACKLOG,
-                 rewrite: Callable[[str], Batch | None] = lambda result_id: None) -> None:
+                 rewrite: Callable[[str], Batch | None] = lambda result_id: None,
+                 saved: Callable[[str, int], None] = lambda result_id, number: None) -> None:
         self.store = store
         self.rewrite = rewrite  # a result whole, as the server holding it has it now
+        self.saved = saved  # told that the store holds a result's events up to a number
         self.interval = interval
         self.retry_interval = retry_interval
         self.max_backlog = max_backlog
@@ -103,6 +105,8 @@ class ResultWriter:
     def _stored_now(self, batches: list[Batch]) -> None:
         self.written += len(batches)
         for batch in batches:
+            if batch.events:
+                self.saved(batch.result_id, batch.events[-1][0])
             if batch.status is not None:
                 self._ended(batch.result_id)
 
