@@ -82,7 +82,8 @@ export function onCycle(cycle, part) {
 
 // A sparkline of a hop's recent times (scaled to its own worst), and under it a strip
 // with a red mark for each lost probe; in words for a screen reader and on hover.
-function drawHistory(cell, history, hop) {
+// The hop table's "Recent" column, and each node's cell where paths are side by side.
+export function drawHistory(cell, history, hop) {
   const { width, height, strip } = SPARK;
   const step = width / HISTORY;
   const lineHeight = height - strip - 2;

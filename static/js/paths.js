@@ -1,6 +1,7 @@
 // traceroute, mtr (any tool shown as hops) from several nodes: the paths side by side.
 // One aligned table, a row per hop and a column per node: its host(s) with AS and
-// country, loss and average. A hop where every node answered from the same
+// country, loss and average, and for mtr each node's sparkline of its recent cycles
+// at that hop (as in one node's table). A hop where every node answered from the same
 // address(es) shows them once, as shared; each node's hop where the paths join (where
 // the part they all share to the end begins) is marked. Above it a summary per node:
 // hops to the target, loss and average there (the best marked), its AS path as chips.
@@ -10,7 +11,7 @@
 // Everything from the server is shown through textContent only.
 
 import { ms, ui } from "./dom.js";
-import { hostButton, whois } from "./hops.js";
+import { drawHistory, hostButton, whois } from "./hops.js";
 
 const MEASURE = "webtrace:paths"; // a performance measure per drawing, for the page benchmark
 
@@ -241,7 +242,10 @@ function rowFor(number, paths) {
     row = { shape, ...made };
     drawn.rows.set(number, row);
   }
-  hops.forEach((hop, i) => fillFigures(row.figures[i], hop));
+  hops.forEach((hop, i) => {
+    fillFigures(row.figures[i], hop);
+    fillHistory(row.figures[i].parentElement, number, paths.columns[i].part.history.get(number) || []);
+  });
   return { row, old };
 }
 
@@ -334,6 +338,21 @@ function fillFigures(line, hop) {
   const lossy = Boolean(hop && hop.loss_pct > 0);
   line.parentElement.classList.toggle("lossy", lossy);
   line.parentElement.classList.toggle("lost", Boolean(hop && hop.loss_pct >= 100));
+}
+
+// A node's recent cycles at this hop (mtr's), drawn again only when a cycle was added.
+function fillHistory(td, number, history) {
+  if (history.length === 0) return;
+  const last = String(history[history.length - 1].cycle);
+  if (td.dataset.cycle === last) return;
+  td.dataset.cycle = last;
+  let box = td.querySelector(".cell-spark");
+  if (!box) {
+    box = document.createElement("div");
+    box.className = "cell-spark";
+    td.append(box);
+  }
+  drawHistory(box, history, number);
 }
 
 const lossText = (hop) => `${hop.loss_pct.toFixed(1)}%`;

@@ -1,11 +1,13 @@
 // ping from several nodes: one chart on one time axis (the probe's number), a line
 // per node in a colour and a dash pattern of its own with a legend naming it, and a
-// table of each node's sent, received, loss, min, avg and max. The nodes' own parts
-// keep their status and raw output; their single charts stay folded away.
-// Everything from the server is shown through textContent only.
+// table of each node's sent, received, loss, min, avg and max. A continuous run's
+// chart shows the probes of the last five minutes, scrolling, as one node's does.
+// The nodes' own parts keep their status and raw output; their single charts stay
+// folded away. Everything from the server is shown through textContent only.
 
-import { drawing, niceCeiling, scales, SVG, titled } from "./chart.js";
+import { drawing, niceCeiling, scales, SVG, titled, WINDOW_S } from "./chart.js";
 import { ms, ui } from "./dom.js";
+import { toolNamed } from "./params.js";
 
 const PAD = { left: 44, right: 12, top: 12, bottom: 24 };
 const STYLES = 6; // node-0 ... node-5 in the style sheet; more nodes take them again
@@ -40,19 +42,30 @@ function styleOf(index) {
 
 function drawChart(parts) {
   const { width, height } = ui.nodesChart.viewBox.baseVal;
-  const all = parts.flatMap(([, part]) => [...part.replies.values()]);
-  const total = Math.max(1, ...parts.map(([, part]) => part.view.progress.max || 1), ...all.map((r) => r.seq));
+  let all = parts.flatMap(([, part]) => [...part.replies.values()]);
+  const latest = all.reduce((most, r) => Math.max(most, r.seq), 1);
+  // The probes shown: all of a run with a count; a continuous run's last WINDOW_S seconds.
+  let first = 1;
+  let total = Math.max(latest, ...parts.map(([, part]) => part.view.progress.max || 1));
+  if (parts.some(([, part]) => part.continuous)) {
+    const window = Math.max(10, Math.round(WINDOW_S / (toolNamed("ping")?.interval_s || 1)));
+    first = Math.max(1, latest - window + 1);
+    total = Math.max(latest - first + 1, 10);
+    all = all.filter((r) => r.seq >= first);
+  }
   const top = niceCeiling(Math.max(0.001, ...all.filter((r) => r.rtt_ms !== null).map((r) => r.rtt_ms)));
-  const { x, y } = scales(width, height, total, top, PAD);
+  const scaled = scales(width, height, total, top, PAD);
+  const x = (seq) => scaled.x(seq - first + 1);
+  const { y } = scaled;
   const { nodes, el } = drawing();
   for (const step of [0, 0.5, 1]) {
     el("line", { class: "grid", x1: PAD.left, x2: width - PAD.right, y1: y(top * step), y2: y(top * step) });
     el("text", { class: "axis", x: PAD.left - 4, y: y(top * step) + 4, "text-anchor": "end" }, ms(top * step));
   }
   el("text", { class: "axis", x: 4, y: PAD.top - 2 }, "ms");
-  el("text", { class: "axis", x: width - PAD.right, y: height - 6, "text-anchor": "end" }, `probe 1 to ${total}`);
+  el("text", { class: "axis", x: width - PAD.right, y: height - 6, "text-anchor": "end" }, `probe ${first} to ${first + total - 1}`);
   parts.forEach(([node, part], index) => {
-    const replies = [...part.replies.values()].sort((a, b) => a.seq - b.seq);
+    const replies = [...part.replies.values()].filter((r) => r.seq >= first).sort((a, b) => a.seq - b.seq);
     const answered = replies.filter((r) => r.rtt_ms !== null);
     const style = styleOf(index);
     if (answered.length > 1) {

@@ -129,8 +129,8 @@ function listen(run, url) {
     else onTrim(data, part);
   });
   on("cycle", (data, part, r) => {
-    part.cycles = data.cycle;
-    if (!sideBySide(r, toolNamed(r.params.tool))) onCycle(data, part);
+    onCycle(data, part); // the part's history, and its own table's row where it has one
+    if (sideBySide(r, toolNamed(r.params.tool))) schedulePaths(r);
   });
   on("progress", onProgress);
   on("end", onEnd);

@@ -131,3 +131,62 @@ async def test_a_continuous_pings_chart_scrolls_over_the_last_five_minutes(
     first = await chart.locator("[data-tip]").first.get_attribute("aria-label")
     assert first is not None and first.startswith("#600 at 299.5 s")
     assert await watched.problems() == []
+
+
+async def test_a_continuous_ping_from_two_nodes_shows_their_last_five_minutes_together(
+        lg: ServerProcess, browser: Browser, store_path: Path) -> None:
+    """ping from several nodes is one chart: a continuous run's scrolls over its last
+    five minutes of probes too, every node's in its place."""
+    store = SqliteStore(store_path, ttl=3600)
+    result_id = new_result_id()
+    nodes = ("lon1", "fra1")
+    meta = {"tool": "ping", "target": "127.0.0.1", "address": None, "family": "4", "protocol": "icmp",
+            "port": None, "count": None, "command": None, "continuous": True, "nodes": list(nodes), "node": "lon1"}
+    events: list[tuple[int, str, dict[str, object]]] = []
+    for node in nodes:
+        for _, kind, data in _long_ping_result(1200):
+            events.append((len(events) + 1, kind, {**data, "node": node}))
+    events.append((len(events) + 1, "done", {"status": "ok", "nodes": {node: "timeout" for node in nodes}}))
+    await store.save([Batch(result_id, meta=meta, started_at=time.time() - 700, events=events, status="ok",
+                            ended_at=time.time() - 100)])
+    await store.close()
+    watched = await open_page(browser, width=1366)
+    page = watched.page
+    await page.goto(f"{lg.base}/r/{result_id}")
+    chart = page.locator("#nodes-chart")
+    await expect(chart.locator("text.axis").last).to_have_text("probe 601 to 1200")  # 300 s at one every 0.5 s
+    for index in range(2):  # each node's last 600 probes, every tenth lost
+        await expect(chart.locator(f"circle.point.node-{index}")).to_have_count(600 - 60)
+        await expect(chart.locator(f"path.lost.node-{index}")).to_have_count(60)
+    stats = page.locator("#nodes-stats tbody tr")
+    await expect(stats.nth(1).locator("td").nth(0)).to_have_text("1200")  # the table counts every probe
+    assert await watched.problems() == []
+
+
+async def test_continuous_mtr_from_two_nodes_side_by_side_draws_each_nodes_recent_cycles(
+        browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> None:
+    tmp = tmp_path_factory.mktemp("continuous-nodes")
+    env = {**BROWSER_ENV, "WEBTRACE_CONTINUOUS_MAX": "60", "WEBTRACE_RATELIMIT": "100/minute",
+           "WEBTRACE_MTRINTERVAL": "0.2", "WEBTRACE_NAMES": "off"}
+    (tmp / "fra1").mkdir()
+    (tmp / "lon1").mkdir()
+    with server_process(tmp / "fra1", {**env, "WEBTRACE_NODE_NAME": "fra1"}, unix=False) as fra1, \
+            server_process(tmp / "lon1", {**env, "WEBTRACE_NODE_NAME": "lon1", "WEBTRACE_NODES": f"fra1={fra1.base}"},
+                           unix=False) as front:
+        watched = await open_page(browser, width=1366)
+        page = watched.page
+        await page.goto(f"{front.base}/?tool=mtr&target=127.0.0.1&continuous=true&nodes=lon1,fra1")
+        await expect(page.locator("#paths-table thead th")).to_have_text(["Hop", "lon1", "fra1"])
+        cells = page.locator("#paths-table tr.shared-figures td.node-cell")
+        await expect(cells).to_have_count(2)
+        for index in range(2):
+            spark = cells.nth(index).locator(".cell-spark")
+            await expect(spark).to_have_attribute("data-cycles", re.compile(r"^([5-9]|\d\d+)$"))
+            await expect(spark.locator("svg.spark")).to_have_attribute(
+                "aria-label", re.compile(r"^hop 1, last \d+ cycles: 0 lost, [\d.]+ to [\d.]+ ms$"))
+        assert await watched.inaccessible() == []
+        await page.get_by_role("button", name="Stop the run").click()
+        await expect(page.locator("#status")).to_have_text("Stopped mtr to 127.0.0.1.")
+        assert await eventually(lambda: not tool_processes(fra1.process.pid)
+                                and not tool_processes(front.process.pid), 2.0), "an mtr is still running"
+        assert await watched.problems() == []

@@ -174,7 +174,11 @@ async def test_paths_side_by_side_from_four_nodes_on_a_wide_screen(places: Place
     await expect(shared.locator(".whois")).to_have_text("AS64500 Example Net · NL")
     figures = table.locator("tr.shared-figures td")
     await expect(figures).to_have_count(4)
-    await expect(figures.first).to_have_text(re.compile(r"^loss 0\.0% · avg \d+\.\d+ ms$"))
+    await expect(figures.first.locator(".cell-figures")).to_have_text(re.compile(r"^loss 0\.0% · avg \d+\.\d+ ms$"))
+    # And its three cycles there, as a sparkline of each node's own.
+    await expect(figures.locator(".cell-spark svg.spark")).to_have_count(4)
+    await expect(figures.first.locator("svg.spark")).to_have_attribute(
+        "aria-label", re.compile(r"^hop 1, last 3 cycles: 0 lost, [\d.]+ to [\d.]+ ms$"))
     # No node's own hop table; the part that refused shows its sentence and nothing of a run.
     await expect(page.locator(".part .hops-view:visible")).to_have_count(0)
     refused = parts(page).nth(2)
