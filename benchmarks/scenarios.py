@@ -26,6 +26,18 @@ from .load import (
 from .stats import percentile
 
 
+async def stored_metrics(http: aiohttp.ClientSession, base: str, within_s: float = 10.0) -> str:
+    """The server's metrics once every run's result is stored (none recording), so
+    that the store's figures count every write."""
+    deadline = time.monotonic() + within_s
+    while True:
+        async with http.get(f"{base}/metrics") as resp:
+            metrics = await resp.text()
+        if re.search(r"^webtrace_results_recording 0(\.0)?$", metrics, re.MULTILINE) or time.monotonic() > deadline:
+            return metrics
+        await asyncio.sleep(0.1)
+
+
 async def ping_streams(
     work: Path, n: int, spread: float, *, sse: bool = True, count: int = PING_COUNT, directory: bool = False,
     results: bool = False,
@@ -51,11 +63,7 @@ async def ping_streams(
                 await asyncio.wait([load], timeout=0.25)
             await load
             cpu = server.cpu() - cpu0
-            metrics = ""
-            if results:
-                await asyncio.sleep(0.5)  # the last batch: written within a flush interval
-                async with http.get(f"{server.base}/metrics") as resp:
-                    metrics = await resp.text()
+            metrics = await stored_metrics(http, server.base) if results else ""
             io_after = disk_writes(server.ps)
         store = store_figures(work, metrics, io_before, io_after) if results else {}
     base = floor(n, spread, count)
