@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -106,17 +107,22 @@ def _long_ping_result(probes: int) -> list[tuple[int, str, dict[str, object]]]:
     return events
 
 
-async def test_a_continuous_pings_chart_scrolls_over_the_last_five_minutes(
-        lg: ServerProcess, browser: Browser, store_path: Path) -> None:
-    # Ten minutes of ping are written into the server's own results file: no test waits that long.
+async def _stored(store_path: Path, meta: dict[str, Any], events: list[tuple[int, str, dict[str, object]]],
+                  status: str) -> str:
+    """A result that ran ten minutes, written into the server's own results file: no test waits that long."""
     store = SqliteStore(store_path, ttl=3600)
     result_id = new_result_id()
-    meta = {"tool": "ping", "target": "127.0.0.1", "address": "127.0.0.1", "family": "4", "protocol": "icmp",
-            "port": None, "count": None, "command": "ping -n -O 127.0.0.1", "continuous": True, "node": "here"}
-    events = _long_ping_result(1200)  # 600 s at this server's one every 0.5 s
-    await store.save([Batch(result_id, meta=meta, started_at=time.time() - 700, events=events, status="timeout",
+    await store.save([Batch(result_id, meta=meta, started_at=time.time() - 700, events=events, status=status,
                             ended_at=time.time() - 100)])
     await store.close()
+    return result_id
+
+
+async def test_a_continuous_pings_chart_scrolls_over_the_last_five_minutes(
+        lg: ServerProcess, browser: Browser, store_path: Path) -> None:
+    meta = {"tool": "ping", "target": "127.0.0.1", "address": "127.0.0.1", "family": "4", "protocol": "icmp",
+            "port": None, "count": None, "command": "ping -n -O 127.0.0.1", "continuous": True, "node": "here"}
+    result_id = await _stored(store_path, meta, _long_ping_result(1200), "timeout")  # 600 s, one every 0.5 s
     watched = await open_page(browser, width=1366)
     page = watched.page
     await page.goto(f"{lg.base}/r/{result_id}")
@@ -137,8 +143,6 @@ async def test_a_continuous_ping_from_two_nodes_shows_their_last_five_minutes_to
         lg: ServerProcess, browser: Browser, store_path: Path) -> None:
     """ping from several nodes is one chart: a continuous run's scrolls over its last
     five minutes of probes too, every node's in its place."""
-    store = SqliteStore(store_path, ttl=3600)
-    result_id = new_result_id()
     nodes = ("lon1", "fra1")
     meta = {"tool": "ping", "target": "127.0.0.1", "address": None, "family": "4", "protocol": "icmp",
             "port": None, "count": None, "command": None, "continuous": True, "nodes": list(nodes), "node": "lon1"}
@@ -147,9 +151,7 @@ async def test_a_continuous_ping_from_two_nodes_shows_their_last_five_minutes_to
         for _, kind, data in _long_ping_result(1200):
             events.append((len(events) + 1, kind, {**data, "node": node}))
     events.append((len(events) + 1, "done", {"status": "ok", "nodes": {node: "timeout" for node in nodes}}))
-    await store.save([Batch(result_id, meta=meta, started_at=time.time() - 700, events=events, status="ok",
-                            ended_at=time.time() - 100)])
-    await store.close()
+    result_id = await _stored(store_path, meta, events, "ok")
     watched = await open_page(browser, width=1366)
     page = watched.page
     await page.goto(f"{lg.base}/r/{result_id}")
