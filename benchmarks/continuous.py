@@ -5,18 +5,15 @@ whether the server's memory stays flat over a run of the most one may last."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 import statistics
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import psutil
 
-from .harness import PING_INTERVAL, Server, webtrace
+from .harness import PING_INTERVAL, PssSampler, Server, webtrace
 from .load import Streams, session, stream
 from .scenarios import followers
 from .stats import percentile
@@ -79,29 +76,15 @@ async def _last_event(server: Server, path: str) -> str:
     return last
 
 
-class PssSeries:
-    """The server's PSS every ``every`` seconds, on a thread of its own."""
+class PssSeries(PssSampler):
+    """The server's PSS every ``every`` seconds: (seconds since the first, PSS)."""
 
     def __init__(self, server: Server, every: float) -> None:
-        self.server = server
-        self.every = every
+        super().__init__({"server": server}, every)
         self.samples: list[tuple[float, int]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
 
-    def _sample(self) -> None:
-        begun = time.monotonic()
-        while not self._stop.wait(self.every):
-            with contextlib.suppress(psutil.Error):
-                self.samples.append((time.monotonic() - begun, self.server.pss()))
-
-    def __enter__(self) -> PssSeries:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def take(self, name: str, at: float, pss: int) -> None:
+        self.samples.append((at, pss))
 
 
 async def continuous_memory(work: Path, runs: int, seconds: float) -> dict[str, Any]:

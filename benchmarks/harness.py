@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import psutil
 
@@ -261,29 +261,45 @@ def disk_writes(proc: psutil.Process) -> int:
     return int(proc.io_counters().write_bytes)
 
 
-class PeakPss:
-    """The peak PSS of some servers, sampled every 250 ms by a thread of its own: read on
-    the load generator's loop, /proc's memory maps would hold up the streams it times."""
+class PssSampler:
+    """Servers' PSS read every ``every`` seconds by a thread of its own (``take`` is given
+    each reading): read on the load generator's loop, /proc's memory maps would hold up
+    the streams it times."""
 
-    def __init__(self, servers: dict[str, Server]) -> None:
+    def __init__(self, servers: dict[str, Server], every: float) -> None:
         self.servers = servers
-        self.peak = {name: server.pss() for name, server in servers.items()}
+        self.every = every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
+    def take(self, name: str, at: float, pss: int) -> None:
+        raise NotImplementedError
+
     def _sample(self) -> None:
-        while not self._stop.wait(0.25):
+        begun = time.monotonic()
+        while not self._stop.wait(self.every):
             for name, server in self.servers.items():
                 with contextlib.suppress(psutil.Error):
-                    self.peak[name] = max(self.peak[name], server.pss())
+                    self.take(name, time.monotonic() - begun, server.pss())
 
-    def __enter__(self) -> PeakPss:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class PeakPss(PssSampler):
+    """The peak PSS of some servers, sampled every 250 ms."""
+
+    def __init__(self, servers: dict[str, Server]) -> None:
+        super().__init__(servers, 0.25)
+        self.peak = {name: server.pss() for name, server in servers.items()}
+
+    def take(self, name: str, at: float, pss: int) -> None:
+        self.peak[name] = max(self.peak[name], pss)
 
 
 def raise_open_files() -> None:
