@@ -69,6 +69,31 @@ async def test_timeout_kills_the_group(make_runner: MakeRunner) -> None:
     assert run.pid is not None and group_members(run.pid) == []
 
 
+async def test_the_deadline_ends_a_tool_that_says_nothing_and_ignores_sigterm(make_runner: MakeRunner) -> None:
+    # Its output stays open and nothing arrives: the read under way is what the deadline ends.
+    argv = ["sh", "-c", "trap '' TERM; while :; do sleep 1; done"]
+    run = make_runner(1).run(argv, name="sh", timeout=0.5)
+    async with run:
+        lines = [line async for line in each_line(run)]
+    assert lines == []
+    assert run.outcome is not None and run.outcome.status == "timeout"
+    assert run.pid is not None and group_members(run.pid) == []
+
+
+async def test_the_deadline_passing_during_a_slow_write_ends_the_run_not_the_write(make_runner: MakeRunner) -> None:
+    run = make_runner(1).run(["ping", "-n", "-c", "100", "-i", "0.2", "127.0.0.1"], name="ping", timeout=0.5)
+    batches = 0
+    async with run:
+        async for _ in run.batches():
+            batches += 1
+            # A write to a slow visitor, under way when the deadline passes: it finishes,
+            # and the run ends at the next read rather than in the middle of it.
+            await asyncio.sleep(1.0)
+    assert batches == 1
+    assert run.outcome is not None and run.outcome.status == "timeout"
+    assert run.pid is not None and group_members(run.pid) == []
+
+
 async def test_cancelling_the_reader_kills_mtr_and_mtr_packet(make_runner: MakeRunner) -> None:
     run = make_runner(1).run(["mtr", "--raw", "-c", "100", "-i", "0.2", "127.0.0.1"], name="mtr", timeout=30)
     first_line = asyncio.Event()

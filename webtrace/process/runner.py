@@ -194,6 +194,8 @@ class Run:
         self._signalled = False
         self._started = time.monotonic()
         self._deadline = 0.0
+        self._time_up = False
+        self._reading: asyncio.Task[object] | None = None  # the task waiting for output, while it waits
         self.reaped: asyncio.Task[None] | None = None
         self.outcome: Outcome | None = None
 
@@ -260,21 +262,43 @@ class Run:
         or the run is stopped. A batch lets a sink write many lines at once."""
         assert self._proc is not None and self._proc.stdout is not None
         reader = self._proc.stdout
+        task = asyncio.current_task()
+        assert task is not None
+        # One timer for the run, not a timeout around each read: a busy server reads
+        # thousands of times a second, and arming and cancelling a timer for each was
+        # a twentieth of its CPU. At the deadline it cancels the read under way, if
+        # one is (never a write of the lines read before).
+        timer = asyncio.get_running_loop().call_at(self._deadline, self._deadline_passed)
+        cancelling = task.cancelling()
         pending = b""
-        while True:
-            try:
-                async with asyncio.timeout_at(self._deadline):
+        try:
+            while not self._time_up:
+                self._reading = task
+                try:
                     chunk = await reader.read(CHUNK)
-            except TimeoutError:
-                self.stop("timeout")
-                return
-            if not chunk:
-                break
-            lines, pending = split_lines(pending, chunk)
-            if lines:
-                yield lines
+                except asyncio.CancelledError:
+                    if self._time_up and task.uncancel() <= cancelling:
+                        break  # the deadline's, not the visitor leaving
+                    raise
+                finally:
+                    self._reading = None
+                if not chunk:
+                    break
+                lines, pending = split_lines(pending, chunk)
+                if lines:
+                    yield lines
+        finally:
+            timer.cancel()
+        if self._time_up:
+            self.stop("timeout")
+            return
         if pending and self._status is None:
             yield [decode(pending)]
+
+    def _deadline_passed(self) -> None:
+        self._time_up = True
+        if self._reading is not None:
+            self._reading.cancel()
 
     def stop(self, status: Status, message: str | None = None) -> None:
         """End the run with ``status`` (the first reason given wins), its end saying

@@ -21,9 +21,14 @@ class StallWatch:
         # id(request) -> (loop time its write began, request); requests are not hashable.
         self._writing: dict[int, tuple[float, web.BaseRequest]] = {}
         self._check: asyncio.TimerHandle | None = None
+        # The loop the app runs in, found at the first write: asking for it again at each
+        # write costs a system call each (getpid, on Python 3.11).
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def writing(self, request: web.BaseRequest) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         self._writing[id(request)] = (loop.time(), request)
         if self._check is None:
             # Checks twice a limit, so a stall is ended between 1 and 1.5 limits in.
@@ -38,7 +43,8 @@ class StallWatch:
             self._check = None
 
     def _end_stalls(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None
         now = loop.time()
         stalled = [key for key, (since, _) in self._writing.items() if now - since >= self.limit_s]
         for key in stalled:
