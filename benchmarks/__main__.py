@@ -22,6 +22,7 @@ from .harness import RESULTS, run
 from .load import cpu_per_line, latency_over_floor, median_round
 from .page import paths_page
 from .scenarios import disconnect_storm, followers, mtr_crowd, mtr_first_hop, nodes_fanout, ping_streams, refused_rate
+from .store import store_flushes
 
 
 FULL: dict[str, Callable[[Path], Any]] = {
@@ -44,6 +45,8 @@ FULL: dict[str, Callable[[Path], Any]] = {
     # Results in the default store (SQLite) against results off, in the same run.
     "ping-500-over-10s-results": lambda w: median_round(
         3, lambda: ping_streams(w, 500, 10, results=True), latency_over_floor),
+    # The SQLite store alone: 1000 runs at once written into a file of 50000 earlier results.
+    "store-flush-1000": lambda w: store_flushes(w, 1000, 6, 50000),
     "followers-1000": lambda w: median_round(3, lambda: followers(w, 1000, 10), lambda r: float(r["p99_lag"])),
     # Vantage points: 200 visitors at once, each from two nodes through a front; 25 visitors on
     # each node directly and 25 through nginx, each starting with one of the front's parts there.
@@ -76,6 +79,7 @@ SMOKE: dict[str, Callable[[Path], Any]] = {
     "mtr-5-names": lambda w: mtr_crowd(w, 5, 2, directory=True),
     "ping-10-results": lambda w: ping_streams(w, 10, 0.5, results=True),
     "followers-10": lambda w: followers(w, 10, 2),
+    "store-flush-10": lambda w: store_flushes(w, 10, 2, 100),
     "nodes-5": lambda w: nodes_fanout(w, 5, 4),
     "formats-64KiB": lambda w: result_formats(w, 65536),
     "compare-mtr-30": lambda w: comparisons(w, reads=1),

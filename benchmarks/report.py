@@ -79,6 +79,10 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
         out.append(("results in SQLite: per run, transactions · disk bytes · file bytes",
                     f"{on['store_batches_per_run']:.1f} · {on['store_disk_bytes_per_run'] / 1024:.1f} KiB · "
                     f"{on['store_file_bytes_per_run'] / 1024:.1f} KiB", "–", "–", "reported", "–"))
+    if s := r.get("store-flush-1000"):
+        out.append((f"SQLite store, {s['runs']} runs at once into a file of {s['earlier']} results: per run, "
+                    "the store thread's CPU · bytes written", f"{s['cpu_per_run'] * 1e6:.0f} µs · "
+                    f"{s['written_bytes_per_run'] / 1024:.1f} KiB", "–", "–", "reported", "–"))
     if s := r.get("followers-1000"):
         out.append(("1000 followers of one mtr: every event to every follower",
                     f"{s['complete']} of {s['n']}", "–", "–", "all", "met" if s["complete"] == s["n"] else "missed"))

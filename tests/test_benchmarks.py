@@ -32,6 +32,8 @@ def test_every_scenario_runs_at_a_small_size(tmp_path: Path) -> None:
     mtr = results["mtr-5-names"]
     assert mtr["completed"] == 5 and not mtr["failures"] and mtr["lines"] > 0 and mtr["cpu_per_line"] > 0
     assert mtr["named"] > 0  # the rows carried names: the scenario measures what it says
+    flushed = results["store-flush-10"]
+    assert flushed["stored_events"] == 4 and flushed["cpu_per_run"] > 0 and flushed["written_bytes_per_run"] > 0
     fanned = results["nodes-5"]
     assert fanned["completed"] == 5 and fanned["direct_completed"] == 4 and not fanned["failures"]
     assert fanned["added_p99"] is not None and len(fanned["added_p99_by_round"]) == 1

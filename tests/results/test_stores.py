@@ -59,6 +59,25 @@ async def test_saved_in_batches_loaded_whole(store: tuple[Store, Clock]) -> None
     assert await s.load("b" * 22) is None and [x async for x in s.follow("b" * 22, 0, clock.now + 60)] == []
 
 
+async def test_a_flush_of_many_results_writes_each_as_its_batches_say(store: tuple[Store, Clock]) -> None:
+    s, clock = store
+    a, b, c = "a" * 22, "b" * 22, "c" * 22
+    line = [(n, "line", {"text": f"{n}"}) for n in range(5)]
+    await s.save([Batch(a, meta=META, started_at=clock.now, events=line[1:3]),
+                  Batch(b, meta=META, started_at=clock.now, events=line[1:2]),
+                  Batch(c, events=line[1:2])])  # its description was never stored: nothing to add to
+    await s.save([Batch(a, events=line[3:4], dropped=[2]),  # a continuous run's row superseded
+                  Batch(b, events=line[2:3], cut=True, status="ok", ended_at=clock.now + 1),
+                  Batch(c, events=line[2:3])])
+    await s.save([Batch(a, events=line[4:5], incomplete=True, status="limit", ended_at=clock.now + 2)])
+    first, second = await s.load(a), await s.load(b)
+    assert first is not None and [e[0] for e in first.events] == [1, 3, 4]
+    assert (first.status, first.cut, first.incomplete) == ("limit", False, True)
+    assert second is not None and [e[0] for e in second.events] == [1, 2]
+    assert (second.status, second.cut, second.incomplete) == ("ok", True, False)
+    assert await s.load(c) is None
+
+
 async def test_a_result_is_gone_after_its_ttl(store: tuple[Store, Clock]) -> None:
     s, clock = store
     await s.save([Batch("a" * 22, meta=META, started_at=clock.now, events=[(1, "start", {})])])
@@ -85,6 +104,58 @@ async def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
     await s.close()
     with sqlite3.connect(tmp_path / "r.sqlite3") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+# The layout files were written in before results were numbered: events keyed by the result's id.
+EARLIER_LAYOUT = """
+CREATE TABLE results (id TEXT PRIMARY KEY, meta TEXT NOT NULL, started_at REAL NOT NULL, ended_at REAL,
+    status TEXT, cut INTEGER NOT NULL DEFAULT 0, incomplete INTEGER NOT NULL DEFAULT 0, expires_at REAL NOT NULL);
+CREATE INDEX results_expiry ON results (expires_at);
+CREATE TABLE events (result_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (result_id, seq)) WITHOUT ROWID;
+"""
+
+
+async def test_a_file_of_the_earlier_layout_is_read_and_written_on(tmp_path: Path) -> None:
+    path, now = tmp_path / "r.sqlite3", time.time()
+    with sqlite3.connect(path) as db:
+        db.executescript(EARLIER_LAYOUT)
+        for n, rid in enumerate(("b" * 22, "a" * 22)):  # "a" began later
+            db.execute("INSERT INTO results VALUES (?, ?, ?, ?, 'ok', 0, 1, ?)",
+                       (rid, '{"tool": "ping"}', now + n, now + n + 5, now + 60))
+            db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)",
+                           [(rid, seq, "line", f'{{"text": "{rid[0]}{seq}"}}'.encode()) for seq in (1, 2)])
+    s = SqliteStore(path, 60)
+    await s.save([Batch("c" * 22, meta=META, started_at=now + 2, events=[(1, "start", {"tool": "ping"})])])
+    for rid in ("a", "b"):
+        kept = await s.load(rid * 22)
+        assert kept is not None and kept.status == "ok" and kept.incomplete and kept.meta == {"tool": "ping"}
+        assert kept.events == [(1, "line", {"text": f"{rid}1"}), (2, "line", {"text": f"{rid}2"})]
+    later = await s.load("c" * 22)
+    assert later is not None and later.events == [(1, "start", {"tool": "ping"})]
+    await s.close()
+    with sqlite3.connect(path) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert tables == {"results", "result_events"}
+        # Numbered in the order they began, whatever order their ids sort in.
+        assert db.execute("SELECT id FROM results ORDER BY n").fetchall() == [("b" * 22,), ("a" * 22,), ("c" * 22,)]
+
+
+async def test_a_vacuumed_file_keeps_each_result_with_its_events(tmp_path: Path) -> None:
+    path, now = tmp_path / "r.sqlite3", time.time()
+    s = SqliteStore(path, 60)
+    for n in range(5):
+        await s.save([Batch(f"{n}" * 22, meta=META, started_at=now, events=[(1, "line", {"text": f"{n}"})])])
+    await s.close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("DELETE FROM results WHERE id = ?", ("1" * 22,))  # a gap, which VACUUM may close
+    db.execute("VACUUM")
+    db.close()
+    s = SqliteStore(path, 60)
+    for n in (0, 2, 3, 4):
+        kept = await s.load(f"{n}" * 22)
+        assert kept is not None and kept.events == [(1, "line", {"text": f"{n}"})]
+    await s.close()
 
 
 async def test_a_corrupt_file_fails_each_write_and_nothing_is_lost_once_it_is_moved_away(
