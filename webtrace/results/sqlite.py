@@ -30,9 +30,9 @@ T = TypeVar("T")
 # order results begin, so the runs live at any moment hold the last pages of
 # ``result_events``, and a flush writes those few. Keyed by the random id (as files
 # written before were, in ``events``), a flush wrote a page wherever each live run's
-# events fell in the whole file: three times the CPU and six times the bytes
-# (benchmarks/README.md, "Where a result's rows go"). The number is an INTEGER
-# PRIMARY KEY, which VACUUM keeps as it is.
+# events fell in the whole file: in a file of 50000 results, ten times the bytes and
+# nearly twice the CPU (benchmarks/README.md, "Where a result's rows go"). The number
+# is an INTEGER PRIMARY KEY, which VACUUM keeps as it is.
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS results (
         n INTEGER PRIMARY KEY,
