@@ -16,19 +16,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from webtrace.results.sqlite import SqliteStore
 from webtrace.results.store import Batch
+
+from .harness import disk_writes
 
 META = {"tool": "ping", "target": "127.0.0.1", "address": "127.0.0.1", "family": "4", "protocol": "icmp",
         "port": None, "count": 5, "command": "ping -n -c 5 127.0.0.1", "node": "bench", "result": None}
 LINE = {"text": "64 bytes from 127.0.0.1: icmp_seq=1 ttl=64 time=0.035 ms"}
 REPLY = {"seq": 1, "from": "127.0.0.1", "ttl": 64, "rtt_ms": 0.035}
 EARLIER_PER_FLUSH = 1000
-
-
-def _written_bytes() -> int:
-    with open("/proc/self/io") as io:
-        return next(int(line.split()[1]) for line in io if line.startswith("write_bytes"))
 
 
 async def _thread_cpu(store: SqliteStore) -> float:
@@ -49,17 +48,17 @@ async def store_flushes(work: Path, runs: int, flushes: int, earlier: int) -> di
     home = work / "store-flush"
     shutil.rmtree(home, ignore_errors=True)
     store = SqliteStore(home / "results.sqlite3", 7 * 86400)
-    now = time.time()
+    now, here = time.time(), psutil.Process()
     try:
         for first in range(0, earlier, EARLIER_PER_FLUSH):
             await store.save([Batch(secrets.token_urlsafe(16), meta=META, started_at=now, status="ok", ended_at=now,
                                     events=[(n, "line", LINE) for n in range(1, 12)])
                               for _ in range(min(EARLIER_PER_FLUSH, earlier - first))])
         ids = [secrets.token_urlsafe(16) for _ in range(runs)]
-        cpu0, bytes0, wall0 = await _thread_cpu(store), _written_bytes(), time.perf_counter()
+        cpu0, bytes0, wall0 = await _thread_cpu(store), disk_writes(here), time.perf_counter()
         for flush in range(flushes):
             await store.save([_run_flush(result_id, flush, flushes, now) for result_id in ids])
-        cpu, written, wall = await _thread_cpu(store) - cpu0, _written_bytes() - bytes0, time.perf_counter() - wall0
+        cpu, written, wall = await _thread_cpu(store) - cpu0, disk_writes(here) - bytes0, time.perf_counter() - wall0
         stored = await store.load(ids[-1])
     finally:
         await store.close()

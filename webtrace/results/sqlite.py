@@ -66,6 +66,11 @@ CHECKPOINT_EVERY_S = 1.0
 BUSY_TIMEOUT_MS = 1000
 # Results whose numbers are remembered between flushes, at the most (those still running).
 KNOWN_NUMBERS = 10_000
+# The rows a batch writes, the same whether a flush goes in one transaction or a result at a time.
+DROP_EVENT = "DELETE FROM result_events WHERE result = ? AND seq = ?"
+ADD_EVENT = "INSERT OR IGNORE INTO result_events (result, seq, kind, data) VALUES (?, ?, ?, ?)"
+MARK = "UPDATE results SET cut = cut OR ?, incomplete = incomplete OR ? WHERE n = ?"
+END = "UPDATE results SET status = ?, ended_at = ? WHERE n = ?"
 
 
 class SqliteStore:
@@ -154,16 +159,15 @@ class SqliteStore:
             if n is not None:
                 numbers[b.result_id] = n
         if dropped := [(numbers[b.result_id], seq) for b in batches if b.result_id in numbers for seq in b.dropped]:
-            db.executemany("DELETE FROM result_events WHERE result = ? AND seq = ?", dropped)
-        db.executemany("INSERT OR IGNORE INTO result_events (result, seq, kind, data) VALUES (?, ?, ?, ?)",
-                       [(n, seq, kind, raw) for b in batches if (n := numbers.get(b.result_id)) is not None
-                        for seq, kind, raw in b.encoded_events()])
+            db.executemany(DROP_EVENT, dropped)
+        db.executemany(ADD_EVENT, [(n, seq, kind, raw) for b in batches if (n := numbers.get(b.result_id)) is not None
+                                   for seq, kind, raw in b.encoded_events()])
         if marked := [(b.cut, b.incomplete, numbers[b.result_id]) for b in batches
                       if (b.cut or b.incomplete) and b.result_id in numbers]:
-            db.executemany("UPDATE results SET cut = cut OR ?, incomplete = incomplete OR ? WHERE n = ?", marked)
+            db.executemany(MARK, marked)
         if ended := [(b.status, b.ended_at, numbers[b.result_id]) for b in batches
                      if b.status is not None and b.result_id in numbers]:
-            db.executemany("UPDATE results SET status = ?, ended_at = ? WHERE n = ?", ended)
+            db.executemany(END, ended)
         return numbers
 
     def _insert(self, db: sqlite3.Connection, b: Batch) -> int | None:
@@ -230,17 +234,13 @@ class SqliteStore:
                     if result_n is None:
                         return
                     if b.dropped:
-                        db.executemany("DELETE FROM result_events WHERE result = ? AND seq = ?",
-                                       [(result_n, seq) for seq in b.dropped])
-                db.executemany("INSERT OR IGNORE INTO result_events (result, seq, kind, data) VALUES (?, ?, ?, ?)",
-                               [(result_n, i, kind, raw) for i, kind, raw in chunk])
+                        db.executemany(DROP_EVENT, [(result_n, seq) for seq in b.dropped])
+                db.executemany(ADD_EVENT, [(result_n, i, kind, raw) for i, kind, raw in chunk])
                 if number == len(chunks) - 1:
                     if b.cut or b.incomplete:
-                        db.execute("UPDATE results SET cut = cut OR ?, incomplete = incomplete OR ? WHERE n = ?",
-                                   (b.cut, b.incomplete, result_n))
+                        db.execute(MARK, (b.cut, b.incomplete, result_n))
                     if b.status is not None:
-                        db.execute("UPDATE results SET status = ?, ended_at = ? WHERE n = ?",
-                                   (b.status, b.ended_at, result_n))
+                        db.execute(END, (b.status, b.ended_at, result_n))
 
     async def load(self, result_id: str) -> Result | None:
         now = self._clock()
