@@ -31,6 +31,7 @@ export function scales(width, height, total, top, pad = PAD) {
 }
 
 export function resetChart(view) {
+  waiting.delete(view.chart); // a part of the run before, whose reply came just as this one began
   view.chart.replaceChildren();
   view.chartSummary.textContent = "";
 }
@@ -40,7 +41,21 @@ export function resetChart(view) {
 export function onReply(reply, part) {
   part.replies.set(reply.seq, reply);
   watchSize(part);
-  drawChart(part);
+  waiting.set(part.view.chart, part);
+  frame ||= requestAnimationFrame(drawWaiting);
+}
+
+// A drawing replaces every mark: drawn once a frame, however many replies came in it. A
+// stored run's replies all come at once, and one drawing per reply took minutes for
+// a continuous run's thousands.
+const waiting = new Map(); // svg -> the part to draw in it
+let frame = 0;
+
+function drawWaiting() {
+  frame = 0;
+  const parts = [...waiting.values()];
+  waiting.clear();
+  for (const part of parts) drawChart(part);
 }
 
 export function onSummary(summary, part) {

@@ -23,13 +23,24 @@ export function resetSeveral(run, tool) {
   ui.nodesChart.replaceChildren();
   ui.nodesLegend.replaceChildren();
   ui.nodesStats.tBodies[0].replaceChildren();
+  if (frame) cancelAnimationFrame(frame);
+  frame = 0;
   if (!shown) return;
   for (const part of run.parts.values()) part.view.chartView.hidden = true;
-  drawSeveral(run);
+  drawNow(run);
 }
 
-// Called on every reply, summary and end of a run drawn here.
+// Called on every reply, summary and end of a run drawn here: drawn once a frame, as a
+// stored run's thousands of replies come at once.
+let frame = 0;
 export function drawSeveral(run) {
+  frame ||= requestAnimationFrame(() => {
+    frame = 0;
+    drawNow(run);
+  });
+}
+
+function drawNow(run) {
   const parts = [...run.parts.entries()];
   drawChart(parts);
   drawLegend(parts);
