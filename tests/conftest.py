@@ -42,6 +42,7 @@ LOOPBACK_SETTINGS = Settings(
     ping_interval=0.2,
     mtr_count=3,
     mtr_interval=0.2,
+    mtr_grace=0.2,  # loopback answers at once: mtr need not wait 2 s for late answers
     ratelimit="1000/minute",
     max_jobs_per_client=50,
 )

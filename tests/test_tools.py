@@ -25,7 +25,7 @@ def ctx(address: str = "192.0.2.1", family: Family = Family.V4, *, protocol: str
     chosen = Options(protocol or next(iter(argv.protocols)), port, count if count is not None else
                      {"ping": 4, "mtr": 10}.get(tool))
     return ToolContext(address=address, family=family, options=chosen, max_hops=30,
-                       interval_s={"ping": 1.0, "mtr": 0.5}.get(tool))
+                       interval_s={"ping": 1.0, "mtr": 0.5}.get(tool), wait_s={"mtr": 2.0}.get(tool))
 
 
 def test_linux_argv() -> None:

@@ -259,7 +259,7 @@ def setup_nodes(app: web.Application) -> None:
 
 def setup_tools(app: web.Application, platform: str, tools: Iterable[ToolSpec]) -> None:
     """The tool records offered here, with the operator's counts and intervals."""
-    counts = {name: Counting(count, interval) for name, (count, interval) in app[SETTINGS].tool_counts().items()}
+    counts = {name: Counting(*given) for name, given in app[SETTINGS].tool_counts().items()}
     app[PLATFORM] = platform
     app[TOOLS_KEY] = tools_for(platform, counted(tools, counts))
 

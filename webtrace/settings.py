@@ -42,6 +42,12 @@ class Settings:
         "Seconds between mtr cycles (below 1 needs root).",
         1.0,
     )
+    mtr_grace: float = setting(
+        "WEBTRACE_MTRGRACE",
+        values.float_between(0.1, 10),
+        "Seconds mtr waits for the last cycle's answers before it ends.",
+        2.0,
+    )
     ping_interval: float = setting(
         "WEBTRACE_PINGINTERVAL",
         values.float_between(0.2, 10),
@@ -284,9 +290,11 @@ class Settings:
                 f"WEBTRACE_NODES lists {self.node_name!r}, which is this server's own WEBTRACE_NODE_NAME"
             )
 
-    def tool_counts(self) -> dict[str, tuple[int, float]]:
-        """The count and interval the operator gives each tool that takes a count, by tool name."""
-        return {"ping": (self.ping_count, self.ping_interval), "mtr": (self.mtr_count, self.mtr_interval)}
+    def tool_counts(self) -> dict[str, tuple[int, float, float | None]]:
+        """The count, interval and wait for the last answers (None: the tool's own) the
+        operator gives each tool that takes a count, by tool name."""
+        return {"ping": (self.ping_count, self.ping_interval, None),
+                "mtr": (self.mtr_count, self.mtr_interval, self.mtr_grace)}
 
 
 def documented() -> dict[str, tuple[str, str]]:

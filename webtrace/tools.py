@@ -58,6 +58,9 @@ class Counting:
 
     default: int
     interval_s: float
+    # The seconds it waits for the last probe's answers before it ends (None: it has no
+    # such option, or its own default is kept).
+    wait_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,7 @@ class ToolContext:
     options: Options
     max_hops: int
     interval_s: float | None = None  # the seconds between probes, for a tool that takes a count
+    wait_s: float | None = None  # the seconds it waits for the last answers, where it is told
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,10 +186,10 @@ class ToolSpec:
         return self.parser(address, total)
 
 
-# How long mtr waits for the last cycle's answers before it ends (its own default is
-# 5 s, which every run spent idle after its count): an answer slower than this is
-# one no path a looking glass shows should give.
-MTR_GRACE_S = "2"
+# How long mtr waits for the last cycle's answers before it ends, unless the operator
+# says (WEBTRACE_MTRGRACE). Its own default is 5 s, which every run spent idle after
+# its count; an answer slower than 2 s is one no path a looking glass shows should give.
+MTR_GRACE_S = 2.0
 
 MTR = ToolSpec(
     name="mtr",
@@ -196,13 +200,13 @@ MTR = ToolSpec(
     # (webtrace.hops), so a slow PTR answer never holds a probe back.
     argv={LINUX: Argv(
         "mtr",
-        ("--raw", "--no-dns", "{protocol}", "-c", "{count}", "-i", "{interval}", "-G", MTR_GRACE_S,
+        ("--raw", "--no-dns", "{protocol}", "-c", "{count}", "-i", "{interval}", "-G", "{wait}",
          "-m", "{max_hops}", "{family}", "{address}"),
         protocols={ICMP: (), UDP: ("--udp",), TCP: ("--tcp", "-P", "{port}")},
         with_port={UDP: ("--udp", "-P", "{port}")},
     )},
     parser=lambda address, total: MtrParser(address=address, count=total),
-    count=Counting(10, 1.0),
+    count=Counting(10, 1.0, MTR_GRACE_S),
     ports=True,
     default_ports={TCP: 80},
     # Its raw records mean nothing to a person: a line per new hop, then mtr --report's table.
@@ -397,6 +401,7 @@ def build_argv(spec: ToolSpec, ctx: ToolContext, platform: str = LINUX) -> list[
         "address": ctx.address,
         "count": str(options.count),
         "interval": _number(ctx.interval_s) if ctx.interval_s is not None else "",
+        "wait": _number(ctx.wait_s) if ctx.wait_s is not None else "",
         "max_hops": str(ctx.max_hops),
     }
     out = [argv.executable]

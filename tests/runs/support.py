@@ -12,7 +12,7 @@ from webtrace.runs.query import RunQuery, run_query
 from webtrace.tools import LINUX, TOOLS, Counting, RunLimits, ToolSpec, counted, tools_for
 
 POLICY = AddressPolicy(allow=LOOPBACK_SETTINGS.allow_networks)
-COUNTS = {name: Counting(count, interval) for name, (count, interval) in LOOPBACK_SETTINGS.tool_counts().items()}
+COUNTS = {name: Counting(*given) for name, given in LOOPBACK_SETTINGS.tool_counts().items()}
 SPECS = tools_for(LINUX, counted(TOOLS, COUNTS))
 LIMITS = RunLimits(LOOPBACK_SETTINGS.max_count, LOOPBACK_SETTINGS.timeout)
 

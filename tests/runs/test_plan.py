@@ -23,7 +23,8 @@ async def test_a_plan_is_the_argv_for_the_resolved_address() -> None:
     planned = await plan("mtr", " localhost ", Family.V4)
     assert planned.address == ipaddress.ip_address("127.0.0.1") and planned.family is Family.V4
     assert planned.target.text == "localhost"
-    assert planned.argv == ["mtr", "--raw", "--no-dns", "-c", "3", "-i", "0.2", "-G", "2", "-m", "30", "-4",
+    # The operator's count, interval and wait for the last answers (WEBTRACE_MTRGRACE).
+    assert planned.argv == ["mtr", "--raw", "--no-dns", "-c", "3", "-i", "0.2", "-G", "0.2", "-m", "30", "-4",
                             "127.0.0.1"]
     assert planned.executable.endswith("/mtr")
 

@@ -86,6 +86,7 @@ async def plan_job(query: RunQuery, here: Here) -> Plan:
         options=options,
         max_hops=here.max_hops,
         interval_s=spec.count.interval_s if spec.count is not None else None,
+        wait_s=spec.count.wait_s if spec.count is not None else None,
     )
     return Plan(spec, target, address, executable, build_argv(spec, ctx, here.platform), here.platform, query.options,
                 query.continuous, options.count or 0)
