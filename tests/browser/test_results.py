@@ -35,21 +35,22 @@ async def result_json(lg: ServerProcess, result_id: str) -> dict[str, object]:
 
 
 async def test_a_second_page_follows_a_running_mtr_live(lg: ServerProcess, browser: Browser) -> None:
+    # 16 cycles at 0.2 s (tests/server.py), and mtr's short wait for late answers after them.
     first, second = await open_page(browser), await open_page(browser)
-    await first.page.goto(f"{lg.base}/?tool=mtr&target=127.0.0.1&count=8")
+    await first.page.goto(f"{lg.base}/?tool=mtr&target=127.0.0.1&count=16")
     link = first.page.locator("#result-link")
     await expect(link).to_have_attribute("href", RESULT_LINK)
     href = await link.get_attribute("href")
     assert href is not None
-    await expect(first.page.locator("#progress-label")).to_have_text(re.compile(r"^[1-3] of 8$"))  # 5 s or more to go
+    await expect(first.page.locator("#progress-label")).to_have_text(re.compile(r"^[1-3] of 16$"))  # 2.6 s or more to go
     # Opened while the run goes on: it fills in live, from the first event, as the first page does.
     await second.page.goto(href)
     await expect(second.page.locator("#taken")).to_contain_text("Taken ")
     await expect(second.page.locator("#hops tbody tr")).to_have_count(1)
-    await expect(second.page.locator("#progress-label")).not_to_have_text("8 of 8")  # not finished when it opened
+    await expect(second.page.locator("#progress-label")).not_to_have_text("16 of 16")  # not finished when it opened
     await expect(second.page.locator("#status")).to_have_text(FINISHED)
     await expect(first.page.locator("#status")).to_have_text(FINISHED)
-    await expect(second.page.locator("#progress-label")).to_have_text("8 of 8")
+    await expect(second.page.locator("#progress-label")).to_have_text("16 of 16")
     assert await second.page.locator("#output").text_content() == await first.page.locator("#output").text_content()
     assert await first.problems() == [] and await second.problems() == []
 
