@@ -42,7 +42,8 @@ async def test_a_second_page_follows_a_running_mtr_live(lg: ServerProcess, brows
     await expect(link).to_have_attribute("href", RESULT_LINK)
     href = await link.get_attribute("href")
     assert href is not None
-    await expect(first.page.locator("#progress-label")).to_have_text(re.compile(r"^[1-3] of 16$"))  # 2.6 s or more to go
+    # 2.6 s or more to go:
+    await expect(first.page.locator("#progress-label")).to_have_text(re.compile(r"^[1-3] of 16$"))
     # Opened while the run goes on: it fills in live, from the first event, as the first page does.
     await second.page.goto(href)
     await expect(second.page.locator("#taken")).to_contain_text("Taken ")
