@@ -4,13 +4,18 @@
 prints. ``python -m benchmarks.bare SOCKET`` answers every request on the unix
 socket SOCKET with the headers of an event stream at once, then ends it after
 ``HOLD_S``: the least a server can do before it starts a tool.
+``python -m benchmarks.bare --node LINES`` is a node that answers every run at once
+with a whole run's stream (``start``, LINES lines, ``end``), on a TCP port it prints:
+the least a node can do, for measuring a front's side of a part.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -30,9 +35,29 @@ async def headers_at_once(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def main(unix_path: str | None) -> None:
+def whole_run(lines: int) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    start: dict[str, object] = {"tool": "ping", "target": "127.0.0.1", "address": "127.0.0.1", "family": "4",
+                                "protocol": "icmp", "port": None, "count": lines, "command": "ping -n 127.0.0.1",
+                                "result": None}
+    events: list[tuple[str, dict[str, object]]] = [("start", start)] + [
+        ("line", {"text": f"64 bytes from 127.0.0.1: icmp_seq={i} ttl=64 time=0.035 ms"}) for i in range(1, lines + 1)]
+    events.append(("end", {"status": "ok", "exit_code": 0, "duration_s": 0.8, "message": "ping exited with status 0"}))
+    body = b"".join(f"id: {i}\r\nevent: {kind}\r\ndata: {json.dumps(data)}\r\n\r\n".encode()
+                    for i, (kind, data) in enumerate(events, 1))
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        await resp.write(body)
+        await resp.write_eof()
+        return resp
+    return answer
+
+
+async def main(unix_path: str | None, node_lines: int | None = None) -> None:
     app = web.Application()
-    app.router.add_get("/{tail:.*}", refuse if unix_path is None else headers_at_once)
+    app.router.add_get("/{tail:.*}", whole_run(node_lines) if node_lines is not None
+                       else refuse if unix_path is None else headers_at_once)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     if unix_path is None:
@@ -47,4 +72,7 @@ async def main(unix_path: str | None) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else None))
+    if sys.argv[1:2] == ["--node"]:
+        asyncio.run(main(None, int(sys.argv[2])))
+    else:
+        asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else None))

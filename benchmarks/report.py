@@ -107,6 +107,12 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
                     ratio(s["front_cpu_per_line"], s["node_cpu_per_line"]), "reported", "–"))
         out.append(("front PSS (peak), beside a node's", f"{s['front_peak_pss'] / 2**20:.0f} MB",
                     f"{s['node_peak_pss'] / 2**20:.0f} MB (node)", "–", "reported", "–"))
+    if s := r.get("node-parts-2000"):
+        setup = s["cpu_per_part_setup"]
+        out.append(("a front's part on a node, alone: CPU to set it up (start and end only)", f"{setup * 1e6:.0f} µs",
+                    "–", "–", "under 400 µs", "met" if setup < 0.0004 else "missed"))
+        out.append(("a front's part on a node, alone: CPU per line relayed",
+                    f"{s['cpu_per_relayed_line'] * 1e6:.0f} µs", "–", "–", "reported", "–"))
     if s := r.get("refused-429"):
         out.append(("429 path: requests per second", f"{s['webtrace_rps']:.0f}", f"{s['bare_rps']:.0f} (bare aiohttp)",
                     f"{s['ratio'] * 100:.0f} %", "at least 70 %", "met" if s["ratio"] >= 0.7 else "missed"))

@@ -144,14 +144,14 @@ class FakeNode:
 
 
 @contextmanager
-def fake_node(script: str, *args: str, host: str = "127.0.0.1") -> Iterator[FakeNode]:
+def fake_node(script: str, *args: str, host: str = "127.0.0.1", scheme: str = "http") -> Iterator[FakeNode]:
     """A node that misbehaves on purpose (``tests/fakes/<script>``, a real process on
     loopback that prints its port first)."""
     process = subprocess.Popen([sys.executable, str(FAKES / script), *args], stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     node = FakeNode("")
     try:
-        node.url = f"http://{host}:{int(process.stdout.readline())}"
+        node.url = f"{scheme}://{host}:{int(process.stdout.readline())}"
         yield node
     finally:
         process.kill()

@@ -41,6 +41,8 @@ def test_every_scenario_runs_at_a_small_size(tmp_path: Path) -> None:
     assert fanned["nginx_completed"] == 4 and fanned["nginx_lines"] == 20 and fanned["nginx_added_p99"] is not None
     assert "added_p99_same_moments" in fanned and "nginx_added_p99_same_moments" in fanned
     assert fanned["front_cpu_per_line"] > 0 and fanned["node_cpu_per_line"] > 0
+    parts = results["node-parts-20"]  # each part's end said ok, or the scenario failed
+    assert parts["n"] == 20 and parts["cpu_per_part_setup"] > 0 and parts["cpu_per_part_with_lines"] > 0
     formats = results["formats-64KiB"]
     for name in ("mtr json", "mtr text", "mtr atlas", "mtr mtr-json", "mtr csv", "ping json", "ping text",
                  "ping atlas", "ping csv"):

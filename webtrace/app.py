@@ -247,7 +247,6 @@ def setup_nodes(app: web.Application) -> None:
         if checker is not None:
             checker.cancel()
             await asyncio.wait([checker])
-        await nodes.close()
 
     async def stop_parts(app: web.Application) -> None:
         # Before aiohttp waits for the handlers: each node's part of a run ends "shutdown".

@@ -12,11 +12,18 @@ every connection as MODE says:
   connection it answered on finds it closed, as a server's idle timeout can close a
   connection just as a client reuses it;
 - ``cookies``: sets a cookie with every answer, and refuses any run with a code that
-  says whether the request carried one back.
+  says whether the request carried one back;
+- ``endless-head``: a status line, then headers without end;
+- ``not-http``: answers with what another kind of server says first;
+- ``flood``: the head and ``start`` of a run, then lines as fast as it can send
+  them, never an ``end``.
+
+``python faulty_node.py MODE CERT KEY`` does the same over TLS.
 """
 
 import asyncio
 import json
+import ssl
 import sys
 
 START = (b'event: start\r\ndata: {"tool":"ping","target":"127.0.0.1","address":"127.0.0.1","family":"4",'
@@ -70,15 +77,52 @@ async def cookies(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
     writer.close()
 
 
-async def main(mode: str) -> None:
-    answers = {"silent": silent, "hangup": hangup, "stale": stale, "cookies": cookies}
-    server = await asyncio.start_server(answers[mode], "127.0.0.1", 0)
+async def endless_head(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 200 OK\r\n")
+    try:
+        while True:
+            writer.write(b"X-More: " + b"m" * 1000 + b"\r\n")
+            await writer.drain()
+    except ConnectionError:
+        pass
+
+
+async def not_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+    await writer.drain()
+    await reader.read()
+    writer.close()
+
+
+async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+    writer.write(b"%x\r\n%s\r\n" % (len(START), START))
+    line = b'event: line\r\ndata: {"text":"' + b"x" * 4000 + b'"}\r\n\r\n'
+    chunk = b"%x\r\n%s\r\n" % (len(line), line)
+    try:
+        while True:
+            writer.write(chunk)
+            await writer.drain()
+    except ConnectionError:
+        pass
+
+
+async def main(mode: str, cert: str | None = None, key: str | None = None) -> None:
+    answers = {"silent": silent, "hangup": hangup, "stale": stale, "cookies": cookies,
+               "endless-head": endless_head, "not-http": not_http, "flood": flood}
+    tls = None
+    if cert is not None and key is not None:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(cert, key)
+    server = await asyncio.start_server(answers[mode], "127.0.0.1", 0, ssl=tls)
     print(server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()
 
 
 if __name__ == "__main__":
     try:
-        asyncio.run(main(sys.argv[1]))
+        asyncio.run(main(*sys.argv[1:4]))
     except KeyboardInterrupt:
         sys.exit(0)

@@ -12,17 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
+import ssl
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-import aiohttp
 import orjson
 
 from ..settings import NodeSpec
+from .client import Answer, CannotConnect, Endpoint, NodeError, ask
 
 log = logging.getLogger(__name__)
 
@@ -76,22 +76,6 @@ class Node:
         return f"Node {self.name} is down since {since}{why}."
 
 
-class BrokeOff(aiohttp.ClientConnectionError):
-    """A node's connection failed before its answer, said so that it is not asked again."""
-
-
-async def asked_once(request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType) -> aiohttp.ClientResponse:
-    """aiohttp asks a GET again, once, when its connection fails before the answer
-    (RFC 9112 allows it for idempotent requests). A run is not idempotent: the node
-    may have started the tool already, so an error of another kind goes up instead."""
-    try:
-        return await handler(request)
-    except aiohttp.ClientConnectorError:
-        raise  # never connected: nothing was asked, and aiohttp does not ask again
-    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
-        raise BrokeOff("it broke off before answering") from exc
-
-
 class Nodes:
     """This server first, then the others in the order WEBTRACE_NODES gives."""
 
@@ -111,7 +95,8 @@ class Nodes:
         self._parts: dict[str, int] = {}
         self._stopping = False  # set as the server shuts down: a part cut off by it ends "shutdown"
         self._relaying: set[asyncio.Task[Any]] = set()  # the parts reading a node's stream now
-        self._sessions: dict[str, aiohttp.ClientSession] = {}  # a connection pool per node
+        self._endpoints = {node.name: Endpoint.of(node.url) for node in self.others if node.url is not None}
+        self._tls: ssl.SSLContext | None = None  # made at start, when a node is asked over https
 
     def all(self) -> list[Node]:
         return [self.local, *self.others]
@@ -120,19 +105,15 @@ class Nodes:
         return next((node for node in self.all() if node.name == name), None)
 
     async def start(self) -> None:
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S, sock_read=self.silence)
-        for node in self.others:
-            # A connection for each request, closed after it: one kept open could be closed
-            # by the node just as a run reuses it, and a run is never asked again.
-            connector = aiohttp.TCPConnector(limit=self.max_parts + 1, force_close=True)  # +1: the check
-            # No cookies: whatever a node (or its proxy) sets must not follow one visitor's
-            # run into the next visitor's.
-            self._sessions[node.name] = aiohttp.ClientSession(connector=connector, timeout=timeout,
-                                                              middlewares=(asked_once,),
-                                                              cookie_jar=aiohttp.DummyCookieJar())
+        if any(endpoint.tls for endpoint in self._endpoints.values()):
+            self._tls = ssl.create_default_context()
 
-    def session(self, node: Node) -> aiohttp.ClientSession:
-        return self._sessions[node.name]
+    async def ask(self, node: Node, path: str, query: Mapping[str, str], headers: Mapping[str, str]) -> Answer:
+        """``GET path?query`` on ``node``, on a connection of its own (one kept open could be
+        closed by the node just as a run reuses it, and a run is never asked again); no
+        cookies are kept, so nothing a node sets follows one visitor's run into another's."""
+        return await ask(self._endpoints[node.name], path, query, headers, connect_timeout=CONNECT_TIMEOUT_S,
+                         silence=self.silence, tls=self._tls)
 
     @contextlib.contextmanager
     def part(self, node: Node) -> Iterator[bool]:
@@ -166,17 +147,15 @@ class Nodes:
 
     async def _check(self, node: Node) -> None:
         assert node.url is not None
-        timeout = aiohttp.ClientTimeout(total=ANSWER_TIMEOUT_S, sock_connect=CONNECT_TIMEOUT_S)
         try:
-            async with self.session(node).get(f"{node.url}/api/v1/nodes", timeout=timeout, allow_redirects=False,
-                                              headers={"Accept": "application/json"}) as resp:
-                if 300 <= resp.status < 400:
-                    raise ValueError(f"it answered with a redirect ({resp.status}), which is not followed")
-                if resp.status != 200:
-                    raise ValueError(f"it answered {resp.status}")
-                body = await resp.content.read(MAX_ANSWER_BYTES)
-                own = _own_entry(orjson.loads(body))
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError, orjson.JSONDecodeError) as exc:
+            async with asyncio.timeout(ANSWER_TIMEOUT_S):
+                async with await self.ask(node, "/api/v1/nodes", {}, {"Accept": "application/json"}) as answer:
+                    if 300 <= answer.status < 400:
+                        raise ValueError(f"it answered with a redirect ({answer.status}), which is not followed")
+                    if answer.status != 200:
+                        raise ValueError(f"it answered {answer.status}")
+                    own = _own_entry(orjson.loads(await answer.read(MAX_ANSWER_BYTES)))
+        except (NodeError, TimeoutError, OSError, ValueError, orjson.JSONDecodeError) as exc:
             self._down(node, why_failed(exc))
             return
         node.info = own.get("info") if isinstance(own.get("info"), str) else None
@@ -201,10 +180,6 @@ class Nodes:
         for task in list(self._relaying):
             task.cancel()
 
-    async def close(self) -> None:
-        for session in self._sessions.values():
-            await session.close()
-
 
 def part_deadline(run_timeout: float, resolve_timeout: float, name_timeout: float) -> float:
     """The longest a node's part may last, from the settings of this server (a node
@@ -226,8 +201,6 @@ def why_failed(exc: BaseException) -> str:
     """Why asking a node failed, in words a visitor can read."""
     if isinstance(exc, TimeoutError):
         return "it did not answer in time"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        error = exc.os_error
-        # The loop's own message names the address and port; the system's says what happened.
-        return f"cannot connect ({os.strerror(error.errno).lower() if error.errno else error})"
+    if isinstance(exc, CannotConnect):
+        return str(exc)
     return str(exc) or type(exc).__name__

@@ -17,11 +17,11 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
-import aiohttp
 import orjson
 
 from ..events import Event, end_since
 from .checks import NODE_KINDS, Untrusted, node_event
+from .client import Answer, NodeError
 from .registry import Node, Nodes, why_failed
 
 Emit = Callable[[list[Event]], Awaitable[None]]
@@ -48,20 +48,18 @@ async def relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], f
 
 async def _relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], forwarded_for: str,
                  emit: Emit, started: float, most: float) -> None:
-    session = nodes.session(node)
     headers = {"X-Forwarded-For": forwarded_for, "Accept": "text/event-stream"}
     deadline = asyncio.timeout(most)
     try:
         # Whatever the node sends, and however slowly, its part ends by the deadline.
         async with deadline:
             # Never redirected: the visitor's address goes only to the URL the operator named.
-            async with session.get(f"{node.url}{path}", params=dict(query), headers=headers,
-                                   allow_redirects=False) as resp:
-                if resp.status != 200:
-                    code, message = await _refusal(node, resp)
-                    await emit([end_since("refused", message, started, code=code, http_status=resp.status)])
+            async with await nodes.ask(node, path, query, headers) as answer:
+                if answer.status != 200:
+                    code, message = await _refusal(node, answer)
+                    await emit([end_since("refused", message, started, code=code, http_status=answer.status)])
                     return
-                await _pass_on(resp, emit)
+                await _pass_on(answer, emit)
     except asyncio.CancelledError:
         if not nodes.stopping:
             raise  # the visitor left: closing the node's stream ends its tool
@@ -69,9 +67,9 @@ async def _relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], 
         assert task is not None
         task.uncancel()  # cancelled by the shutdown, which wants this part's end said
         await emit([end_since("shutdown", "the run was stopped: the server is shutting down", started)])
-    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+    except (NodeError, TimeoutError, OSError, ValueError) as exc:
         # Not logged here, once per visitor: the periodic check logs a node going down, once.
-        why = f"it did not end its run within {most:g} s" if deadline.expired() else _why(exc)
+        why = f"it did not end its run within {most:g} s" if deadline.expired() else why_failed(exc)
         await emit([end_since("unavailable", f"Node {node.name} is unavailable: {why}", started)])
 
 
@@ -106,10 +104,10 @@ class Frames:
 _FRAME_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 
 
-async def _pass_on(resp: aiohttp.ClientResponse, emit: Emit) -> None:
+async def _pass_on(answer: Answer, emit: Emit) -> None:
     """The node's events as they come, those of one read passed on together, to its ``end``."""
     frames = Frames()
-    async for chunk in resp.content.iter_any():
+    async for chunk in answer.chunks():
         batch, ended = _events(frames.feed(chunk))
         if batch:
             await emit(batch)
@@ -145,20 +143,14 @@ def _events(frames: list[bytes]) -> tuple[list[Event], bool]:
     return batch, False
 
 
-async def _refusal(node: Node, resp: aiohttp.ClientResponse) -> tuple[str, str]:
+async def _refusal(node: Node, answer: Answer) -> tuple[str, str]:
     """The node's own code and sentence for refusing."""
-    if 300 <= resp.status < 400:
-        return "redirect", (f"Node {node.name} answered with a redirect ({resp.status}), which this server does "
+    if 300 <= answer.status < 400:
+        return "redirect", (f"Node {node.name} answered with a redirect ({answer.status}), which this server does "
                             "not follow; its address here may be out of date.")
     try:
-        body = orjson.loads(await resp.content.read(MAX_ERROR_BYTES))
+        body = orjson.loads(await answer.read(MAX_ERROR_BYTES))
         error = body["error"]
         return str(error["code"])[:MAX_CODE], str(error["message"])[:MAX_MESSAGE]
-    except (orjson.JSONDecodeError, KeyError, TypeError, aiohttp.ClientError):
-        return "refused", f"the node answered {resp.status}"
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)):
-        return "it broke off before the end of the run"
-    return why_failed(exc)
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return "refused", f"the node answered {answer.status}"
