@@ -109,7 +109,9 @@ function showTip(svg, mark) {
   const width = text.getComputedTextLength() + 12;
   const { width: chartWidth } = svg.viewBox.baseVal;
   const x = Math.min(Math.max(Number(mark.dataset.x) - width / 2, 2), chartWidth - width - 2);
-  const y = Math.max(Number(mark.dataset.y) - 30, 2);
+  // Above the probe, or below it where there is no room above: never over it.
+  const above = Number(mark.dataset.y) - 30;
+  const y = above >= 2 ? above : Number(mark.dataset.y) + 10;
   tip.querySelector("rect").setAttribute("width", String(width));
   tip.setAttribute("transform", `translate(${x},${y})`);
   tip.setAttribute("visibility", "visible");
