@@ -158,9 +158,6 @@ class Answer(asyncio.Protocol):
             if not self._head.done() and self._head_bytes > MAX_HEAD_BYTES:
                 self._fail(NodeError("it answered with a head too long to be one"))
 
-    def eof_received(self) -> bool | None:
-        return None  # closed: the node said all it will
-
     def connection_lost(self, exc: Exception | None) -> None:
         if self._watch is not None:
             self._watch.cancel()
@@ -168,12 +165,6 @@ class Answer(asyncio.Protocol):
             self._failure = NodeError("it broke off before answering" if not self._head.done()
                                       else "it broke off before the end of the run")
         self._settle()
-
-    def pause_writing(self) -> None:
-        pass  # a request is one small write
-
-    def resume_writing(self) -> None:
-        pass
 
     # httptools' callbacks
 
