@@ -146,7 +146,8 @@ async def _serve(work: Path, tcp: bool, settings: dict[str, str]) -> AsyncIterat
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"webtrace did not start; see {log_path}")
             await asyncio.sleep(0.02)
-        profiler = _profiler(process.pid)
+        # Profiled: the server the visitors ask (a front's nodes, on TCP, are not).
+        profiler = None if tcp else _profiler(process.pid)
         yield Server(process, sock, base)
     finally:
         process.send_signal(signal.SIGTERM)
@@ -168,8 +169,9 @@ def _profiler(pid: int) -> subprocess.Popen[bytes] | None:
     out = os.environ.get(PROFILE_TO)
     if not out:
         return None
+    # One file per server: a scenario of several rounds starts one each round.
     return subprocess.Popen(["py-spy", "record", "--native", "--pid", str(pid), "--rate", "250", "--format", "raw",
-                             "--output", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             "--output", f"{out}.{pid}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
 
 

@@ -1,7 +1,8 @@
 """``make profile`` / ``python -m benchmarks.profile``: where a crowd's CPU goes.
 
-Runs the crowd scenarios with results on (the default store, SQLite) while py-spy
-samples the server, native frames too (``py-spy record --native``, 250 Hz, idle
+Runs the crowd scenarios with results on (the default store, SQLite), and a front
+relaying a crowd's runs from two nodes, while py-spy samples the server the visitors
+ask (not the nodes), native frames too (``py-spy record --native``, 250 Hz, idle
 threads left out). For each scenario it writes, under ``benchmarks/results/``:
 
 - ``profile-NAME.txt``: the collapsed stacks, as py-spy wrote them (speedscope.app
@@ -27,11 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from .harness import PROFILE_TO, RESULTS, raise_open_files
-from .scenarios import ping_streams
+from .scenarios import nodes_fanout, ping_streams
 
 SCENARIOS: dict[str, Callable[[Path], Any]] = {
     "ping-1000": lambda w: ping_streams(w, 1000, 0, results=True),
     "ping-500-over-10s": lambda w: ping_streams(w, 500, 10, results=True),
+    # A front's CPU (its nodes are not profiled): 200 visitors at once, each from two nodes.
+    "nodes-200": lambda w: nodes_fanout(w, 200, 50, rounds=5),
 }
 OURS = re.compile(r"\((webtrace|aiohttp|aiohttp_sse|asyncio|limits)/")
 # Waits py-spy counts as busy in native mode (a thread blocked in a futex or epoll): the
@@ -96,9 +99,13 @@ async def profile(names: list[str], out: Path) -> None:
         finally:
             os.environ.pop(PROFILE_TO, None)
             shutil.rmtree(work, ignore_errors=True)
+        per_server = sorted(out.glob(f"{stacks_file.name}.*"))
+        stacks_file.write_text("".join(part.read_text() for part in per_server))
+        for part in per_server:
+            part.unlink()
         lines = int(found["lines"])
-        cpu_s = float(found["cpu_per_line"]) * lines
-        stacks = read_stacks(stacks_file.read_text().splitlines()) if stacks_file.exists() else Counter()
+        cpu_s = float(found.get("cpu_per_line", found.get("front_cpu_per_line", 0.0))) * lines
+        stacks = read_stacks(stacks_file.read_text().splitlines())
         report = summary(stacks, cpu_s, int(found["completed"]), lines)
         (out / f"profile-{name}-top.txt").write_text("\n".join(report) + "\n")
         print(f"{name}: {stacks_file}\n" + "\n".join(report[:12]), flush=True)
