@@ -16,13 +16,19 @@ every connection as MODE says:
 - ``endless-head``: a status line, then headers without end;
 - ``not-http``: answers with what another kind of server says first;
 - ``flood``: the head and ``start`` of a run, then lines as fast as it can send
-  them, never an ``end``.
+  them, never an ``end``;
+- ``full``: never accepts a connection, and fills its own queue of connections
+  waiting to be accepted, so that the kernel drops whatever else comes: connecting
+  to it takes as long as the client waits (a node overwhelmed, or behind a
+  firewall that drops).
 
 ``python faulty_node.py MODE CERT KEY`` does the same over TLS.
 """
 
 import asyncio
 import json
+import signal
+import socket
 import ssl
 import sys
 
@@ -109,6 +115,21 @@ async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         pass
 
 
+def full() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    waiting = []
+    for _ in range(3):  # more than the queue holds: the last of them waits too
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.connect_ex(("127.0.0.1", port))
+        waiting.append(sock)
+    print(port, flush=True)
+    signal.pause()
+
+
 async def main(mode: str, cert: str | None = None, key: str | None = None) -> None:
     answers = {"silent": silent, "hangup": hangup, "stale": stale, "cookies": cookies,
                "endless-head": endless_head, "not-http": not_http, "flood": flood}
@@ -123,6 +144,8 @@ async def main(mode: str, cert: str | None = None, key: str | None = None) -> No
 
 if __name__ == "__main__":
     try:
+        if sys.argv[1] == "full":
+            full()
         asyncio.run(main(*sys.argv[1:4]))
     except KeyboardInterrupt:
         sys.exit(0)

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from tests.helpers import collect, eventually, eventually_async, fake_node
@@ -55,10 +56,8 @@ async def test_reading_a_flooding_node_pauses_while_its_part_is_not_taking_it() 
             assert not await eventually(lambda: answer.buffered > filled + 512 * 1024, timeout=1)
             # Taken, it reads on.
             taken = 0
-            async for chunk in answer.chunks():
-                taken += len(chunk)
-                if taken > 4 * HIGH_WATER:
-                    break
+            while taken <= 4 * HIGH_WATER:
+                taken += len(await answer.chunk())
             assert answer.buffered <= HIGH_WATER + 512 * 1024
 
 
@@ -121,6 +120,43 @@ async def test_an_unreachable_node_costs_its_part_a_sentence() -> None:
     with pytest.raises(CannotConnect, match=r"^cannot connect \(connection refused\)$"):
         await asyncio.wait_for(ask(Endpoint.of("http://127.0.0.1:9"), "/api/v1/nodes", {}, {},
                                    connect_timeout=3, silence=3), 10)
+
+
+async def test_a_node_that_never_accepts_costs_its_part_the_connect_timeout_and_a_sentence() -> None:
+    with fake_node("faulty_node.py", "full") as full:
+        task = asyncio.current_task()
+        assert task is not None
+        with pytest.raises(CannotConnect, match=r"^cannot connect \(no answer within 0\.5 s\)$"):
+            await asyncio.wait_for(ask(Endpoint.of(full.url), "/api/v1/nodes", {}, {},
+                                       connect_timeout=0.5, silence=30), 10)
+        assert task.cancelling() == 0  # the timeout's own cancel is not left for whatever comes next
+
+
+async def test_a_part_that_leaves_while_connecting_is_cancelled_not_timed_out() -> None:
+    with fake_node("faulty_node.py", "full") as full:
+        port = int(full.url.rsplit(":", 1)[1])
+        asking = asyncio.create_task(ask(Endpoint.of(full.url), "/api/v1/nodes", {}, {},
+                                         connect_timeout=5, silence=30))
+        assert await eventually(lambda: _connecting_to(port), timeout=5)
+        asking.cancel()  # the visitor leaves
+        with pytest.raises(asyncio.CancelledError):
+            await asking
+        assert not _connecting_to(port)  # nothing left behind
+
+
+def _connecting_to(port: int) -> bool:
+    return any(c.status == psutil.CONN_SYN_SENT and c.raddr and c.raddr[1] == port
+               for c in psutil.Process().net_connections(kind="tcp"))
+
+
+async def test_a_silence_shorter_than_the_connect_timeout_is_still_kept() -> None:
+    with fake_node("faulty_node.py", "silent") as silent:
+        answer = await asyncio.wait_for(ask(Endpoint.of(silent.url), "/api/v1/ping", {}, {},
+                                            connect_timeout=30, silence=0.5), 10)
+        async with answer:
+            assert await asyncio.wait_for(answer.chunk(), 10)  # its start
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(answer.chunk(), 10)
 
 
 async def test_a_crowd_s_parts_share_one_lookup_of_a_node_s_name() -> None:

@@ -22,7 +22,7 @@ import os
 import socket
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, cast
@@ -48,6 +48,14 @@ class NodeError(Exception):
     """Asking failed: the node broke off, sent what is not HTTP, or too much of it."""
 
 
+class ConnectTimeout(TimeoutError):
+    """No connection within the time given for one."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no connection within {seconds:g} s")
+        self.seconds = seconds
+
+
 class CannotConnect(NodeError):
     """No connection: nothing was asked."""
 
@@ -59,6 +67,8 @@ class CannotConnect(NodeError):
 def _why_not(error: OSError) -> str:
     """Why connecting failed, as the system or the TLS library says it (the loop's own
     message names the address and port, which a visitor need not read)."""
+    if isinstance(error, ConnectTimeout):
+        return f"cannot connect (no answer within {error.seconds:g} s)"
     if isinstance(error, socket.gaierror):
         return f"cannot connect ({str(error.strerror).lower()})"
     if isinstance(error, ssl.SSLError):
@@ -119,9 +129,13 @@ class Endpoint:
 
 
 class Answer(asyncio.Protocol):
-    """A node's answer: its ``status`` once the head has arrived, then its body as it comes."""
+    """A node's answer: its ``status`` once the head has arrived, then its body as it comes.
 
-    def __init__(self, silence: float) -> None:
+    One timer watches it from the first moment: connecting may take ``connect_timeout``
+    seconds, then the answer may be silent for ``silence`` (a timer a part fewer than a
+    timeout around the connecting; a crowd's parts each set one up)."""
+
+    def __init__(self, silence: float, connect_timeout: float) -> None:
         self.status = 0
         self._parser = httptools.HttpResponseParser(self)
         self._loop = asyncio.get_running_loop()
@@ -136,13 +150,17 @@ class Answer(asyncio.Protocol):
         self._wake: asyncio.Future[None] | None = None
         self._silence = silence
         self._heard = self._loop.time()
-        self._watch: asyncio.TimerHandle | None = None
+        self._connect_timeout = connect_timeout
+        # The task connecting, until it has: the watch cancels it when connecting takes too long.
+        self._connecting = asyncio.current_task()
+        self._connect_expired = False
+        self._watch: asyncio.TimerHandle | None = self._loop.call_later(min(connect_timeout, silence), self._check)
 
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio's subclasses
-        self._watch = self._loop.call_later(self._silence, self._check_silence)
+        self._heard = self._loop.time()  # silence counts from here (the watch set at the start sees it)
 
     def data_received(self, data: bytes) -> None:
         self._heard = self._loop.time()
@@ -198,19 +216,14 @@ class Answer(asyncio.Protocol):
         self._transport.write(request)
         return await self._head
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives, each chunk as soon as it does; raises NodeError
-        or TimeoutError if it ends otherwise than whole."""
-        while True:
-            while self._body:
-                chunk = self._body.popleft()
-                self._buffered -= len(chunk)
-                if self._paused and self._buffered <= HIGH_WATER // 2 and self._transport is not None:
-                    self._paused = False
-                    self._transport.resume_reading()
-                yield chunk
+    async def chunk(self) -> bytes:
+        """The body's next chunk as soon as it arrives; ``b""`` once the whole body has.
+        Raises NodeError or TimeoutError if it ends otherwise than whole. (A method,
+        not an async generator: one of those costs a part the loop's hooks for it, and
+        a task to close it when the part stops reading at its ``end``.)"""
+        while not self._body:
             if self._complete:
-                return
+                return b""
             if self._failure is not None:
                 raise self._failure
             self._wake = self._loop.create_future()
@@ -218,15 +231,19 @@ class Answer(asyncio.Protocol):
                 await self._wake
             finally:
                 self._wake = None
+        chunk = self._body.popleft()
+        self._buffered -= len(chunk)
+        if self._paused and self._buffered <= HIGH_WATER // 2 and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+        return chunk
 
     async def read(self, most: int) -> bytes:
         """The body, or its first ``most`` bytes; whatever arrived if it broke off."""
         got = bytearray()
         try:
-            async for chunk in self.chunks():
+            while len(got) < most and (chunk := await self.chunk()):
                 got += chunk
-                if len(got) >= most:
-                    break
         except NodeError:
             pass
         return bytes(got[:most])
@@ -245,12 +262,32 @@ class Answer(asyncio.Protocol):
                         tb: TracebackType | None) -> None:
         self.close()
 
-    def _check_silence(self) -> None:
-        quiet = self._loop.time() - self._heard
+    def _check(self) -> None:
+        """The watch: connecting for too long, or silent for too long once connected."""
+        now = self._loop.time()
+        if self._transport is None:
+            if self._connecting is None:
+                return  # it failed to connect, and said so
+            waited = now - self._heard
+            if waited < self._connect_timeout:
+                self._watch = self._loop.call_later(self._connect_timeout - waited, self._check)
+                return
+            self._connect_expired = True
+            self._connecting.cancel()  # ``ask`` says ConnectTimeout
+            return
+        quiet = now - self._heard
         if quiet < self._silence:
-            self._watch = self._loop.call_later(self._silence - quiet, self._check_silence)
+            self._watch = self._loop.call_later(self._silence - quiet, self._check)
             return
         self._fail(TimeoutError())
+
+    def connected(self) -> None:
+        """Connecting is over (the watch cancels nothing from now on)."""
+        self._connecting = None
+
+    def connect_expired(self) -> bool:
+        """Whether the watch cancelled connecting, which took too long."""
+        return self._connect_expired
 
     def _fail(self, why: BaseException) -> None:
         if self._failure is None and not self._complete:
@@ -284,13 +321,16 @@ def _literal(host: str, port: int) -> list[AddrInfo] | None:
 async def ask(endpoint: Endpoint, path: str, query: Mapping[str, str], headers: Mapping[str, str], *,
               connect_timeout: float, silence: float, tls: ssl.SSLContext | None = None) -> Answer:
     """``GET path?query`` on a new connection to the node; the answer once its head has
-    arrived. Raises CannotConnect, NodeError or TimeoutError (no connection within
-    ``connect_timeout``, or silence for ``silence`` seconds). ``tls``: the context for
-    an https node (made once by the caller: making one reads every CA certificate)."""
+    arrived. Raises CannotConnect (no connection, or none within ``connect_timeout``),
+    NodeError, or TimeoutError (silence for ``silence`` seconds). ``tls``: the context
+    for an https node (made once by the caller: making one reads every CA certificate)."""
     loop = asyncio.get_running_loop()
-    answer = Answer(silence)
+    task = asyncio.current_task()
+    assert task is not None
+    cancelling = task.cancelling()
+    answer = Answer(silence, connect_timeout)
     try:
-        async with asyncio.timeout(connect_timeout):
+        try:
             addresses = await endpoint.addresses()
             context = (tls or ssl.create_default_context()) if endpoint.tls else None
             hostname = endpoint.host if endpoint.tls else None
@@ -305,9 +345,15 @@ async def ask(endpoint: Endpoint, path: str, query: Mapping[str, str], headers: 
                 sock = await aiohappyeyeballs.start_connection(addresses, happy_eyeballs_delay=NEXT_ADDRESS_S)
                 # The socket is the transport's now: it closes it, whatever happens.
                 await loop.create_connection(lambda: answer, sock=sock, ssl=context, server_hostname=hostname)
-    except OSError as exc:
-        raise CannotConnect(exc) from exc
-    try:
+        except asyncio.CancelledError:
+            # The watch's cancel, and no other (told apart as asyncio.timeout does): too long.
+            if answer.connect_expired() and task.uncancel() <= cancelling:
+                raise CannotConnect(ConnectTimeout(connect_timeout)) from None
+            raise
+        except OSError as exc:
+            raise CannotConnect(exc) from exc
+        finally:
+            answer.connected()
         await answer.ask(endpoint.request(path, query, headers))
     except BaseException:
         answer.close()

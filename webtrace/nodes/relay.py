@@ -107,7 +107,7 @@ _FRAME_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 async def _pass_on(answer: Answer, emit: Emit) -> None:
     """The node's events as they come, those of one read passed on together, to its ``end``."""
     frames = Frames()
-    async for chunk in answer.chunks():
+    while chunk := await answer.chunk():
         batch, ended = _events(frames.feed(chunk))
         if batch:
             await emit(batch)
