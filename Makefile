@@ -52,8 +52,8 @@ test-lowest: system-test-deps
 bench: test-deps
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
-# Where a crowd's CPU goes: py-spy samples the server through two crowd scenarios and
-# writes the stacks and their top costs under benchmarks/results/ (profile-*.txt).
+# Where a crowd's CPU goes: py-spy samples the server through two crowd scenarios and a
+# front relaying a crowd's runs from two nodes, and writes the stacks and their top costs under benchmarks/results/ (profile-*.txt).
 profile: test-deps
 	$(PY) -m benchmarks.profile $(PROFILE_ARGS)
 
