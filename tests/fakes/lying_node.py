@@ -16,6 +16,8 @@ answers ``/api/v1/nodes`` as a webtrace would and every run as MODE says:
 - ``redirect``: every request (runs and the check alike) is sent on to URL;
 - ``big-pieces`` / ``big-whole``: ``start``, a line of nearly 1 MiB written 4 KiB at a
   time or at once, then a good ``end``;
+- ``newer``: a good run, as a newer webtrace might send it: each event with a field
+  this one does not know (and a kind it does not know);
 - ``catcher``: prints ``asked <path> <X-Forwarded-For>`` for every request, and
   refuses runs with its own sentence.
 """
@@ -42,7 +44,7 @@ def head(status: str = "200 OK", content_type: str = "text/event-stream", more: 
 
 
 async def stream(writer: asyncio.StreamWriter, mode: str) -> None:
-    writer.write(head() + frame("start", START))
+    writer.write(head() + frame("start", {**START, "vantage": "lab"} if mode == "newer" else START))
     if mode == "done-empty":
         writer.write(frame("done", {}) + frame("line", {"text": "after the done"}) + frame("end", END))
     elif mode == "done-forged":
@@ -57,6 +59,11 @@ async def stream(writer: asyncio.StreamWriter, mode: str) -> None:
     elif mode == "hostile":
         end = {**END, "status": "failed", "exit_code": None, "message": HOSTILE}
         writer.write(frame("line", {"text": HOSTILE}) + frame("end", end))
+    elif mode == "newer":
+        reply = {"seq": 1, "rtt_ms": 0.05, "ttl": 64, "host": "127.0.0.1", "lost": False, "tos": 0}
+        writer.write(frame("line", {"text": "64 bytes from 127.0.0.1", "stream": "stdout"})
+                     + frame("reply", reply) + frame("jitter", {"ms": 0.01})
+                     + frame("end", {**END, "signal": None}))
     elif mode == "trickle":
         while True:
             writer.write(b":")

@@ -62,6 +62,28 @@ async def test_item_1_a_node_s_done_is_dropped(make_client: Any, make_settings: 
     assert stored["status"] == "ok" and [e["event"] for e in stored["events"]].count("done") == 1
 
 
+async def test_item_1_a_newer_node_s_fields_are_dropped_and_its_part_goes_on(
+    make_client: Any, make_settings: Any
+) -> None:
+    with lying_node("newer") as liar:
+        client = await front(make_client, make_settings, liar)
+        events = await collect(await client.get("/api/v1/ping", params=PING), timeout=15)
+        result_id = events[0].data["result"]
+        assert await eventually(lambda: result_id not in client.app[RESULTS].live, 5)
+        stored = await (await client.get(f"/api/v1/results/{result_id}")).json()
+    own_part_ok(events)
+    liar_part = part(events, "liar")
+    assert [e.event for e in liar_part] == ["start", "line", "reply", "end"]
+    assert liar_part[-1].data["status"] == "ok" and events[-1].data["nodes"] == {"lon1": "ok", "liar": "ok"}
+    for event in liar_part:
+        assert not {"vantage", "stream", "tos", "signal"} & set(event.data), event
+    assert liar_part[2].data == {"seq": 1, "rtt_ms": 0.05, "ttl": 64, "host": "127.0.0.1", "lost": False,
+                                 "node": "liar"}
+    kept = [e for e in stored["events"] if e["data"].get("node") == "liar"]
+    assert [e["event"] for e in kept] == ["start", "line", "reply", "end"]
+    assert not any({"vantage", "stream", "tos", "signal"} & set(e["data"]) for e in kept)
+
+
 @pytest.mark.parametrize(("mode", "kind"), [("end-without-status", "end"), ("line-without-text", "line")])
 async def test_item_1_a_malformed_event_ends_that_part_alone(make_client: Any, make_settings: Any, mode: str,
                                                              kind: str) -> None:

@@ -27,17 +27,26 @@ class Untrusted(ValueError):
     """A node sent something this server will not pass on; the sentence says what."""
 
 
-def _node_schema(kind: str) -> Schema:
-    schema = EVENT_DATA[kind]
+def _node_schema(kind: str, *, closed: bool) -> Schema:
+    """``kind``'s schema as a node's event must fit it; ``closed``: with no field this
+    server does not know (open: any more, to be dropped)."""
+    schema = dict(EVENT_DATA[kind])
+    properties = schema["properties"] = dict(schema["properties"])
     if kind == "end":  # a node runs alone: it ends as a single run does, never refused or unavailable
-        status = {**schema["properties"]["status"], "enum": list(get_args(Status))}
-        schema = {**schema, "properties": {**schema["properties"], "status": status}}
+        properties["status"] = {**properties["status"], "enum": list(get_args(Status))}
+    if not closed:
+        del schema["additionalProperties"]
+        if kind == "hop":
+            hosts = properties["hosts"] = dict(properties["hosts"])
+            hosts["items"] = {name: value for name, value in hosts["items"].items() if name != "additionalProperties"}
     return schema
 
 
 # Compiled once: a check costs about a microsecond an event (jsonschema in Python, a hundred).
-_VALIDATORS = {kind: jsonschema_rs.Draft202012Validator(_node_schema(kind)) for kind in NODE_KINDS}
+_CLOSED = {kind: jsonschema_rs.Draft202012Validator(_node_schema(kind, closed=True)) for kind in NODE_KINDS}
+_OPEN = {kind: jsonschema_rs.Draft202012Validator(_node_schema(kind, closed=False)) for kind in NODE_KINDS}
 _FIELDS = {kind: frozenset(EVENT_DATA[kind]["properties"]) for kind in NODE_KINDS}
+_HOST_FIELDS = frozenset(EVENT_DATA["hop"]["properties"]["hosts"]["items"]["properties"])
 
 
 def node_event(kind: str, data: Any) -> Event | None:
@@ -46,12 +55,17 @@ def node_event(kind: str, data: Any) -> Event | None:
     of a known kind that is malformed. Pure."""
     if kind not in NODE_KINDS:
         return None
-    validator = _VALIDATORS[kind]
+    if _CLOSED[kind].is_valid(data):
+        return Event(kind, data)  # type: ignore[arg-type]  # one of events.Kind, checked above
+    validator = _OPEN[kind]
     if not validator.is_valid(data):
         error = next(iter(validator.iter_errors(data)))
         where = ".".join(str(step) for step in error.instance_path) or "its data"
         raise Untrusted(f"it sent a malformed {kind} event ({where}: {error.message[:MAX_REASON]})")
+    # A newer node's fields: dropped, as a newer node's kinds are.
     known = _FIELDS[kind]
-    if not known.issuperset(data):
-        data = {name: value for name, value in data.items() if name in known}
-    return Event(kind, data)  # type: ignore[arg-type]  # one of events.Kind, checked above
+    data = {name: value for name, value in data.items() if name in known}
+    if kind == "hop":
+        data["hosts"] = [{name: value for name, value in host.items() if name in _HOST_FIELDS}
+                         for host in data["hosts"]]
+    return Event(kind, data)  # type: ignore[arg-type]

@@ -79,17 +79,21 @@ class NodesRun(Source):
             if node in self._ended:
                 return  # a part says how it ended once
             out = []
-            for kind, data in events:
+            for event in events:
+                kind, data = event
                 if kind == "start":
                     self._begun.add(node)
-                    data = {**data, "result": result}  # the one result of the whole run
-                elif kind == "end":
-                    if node not in self._begun:
-                        self._begun.add(node)
-                        out.append(Event("start", {**self._start(result).data, "node": node}))
-                    self.statuses[node] = str(data["status"])
-                    self._ended.add(node)
-                out.append(Event(kind, {**data, "node": node}))
+                    event = Event(kind, {**data, "result": result, "node": node})  # the one result of the whole run
+                else:
+                    if kind == "end":
+                        if node not in self._begun:
+                            self._begun.add(node)
+                            out.append(Event("start", {**self._start(result).data, "node": node}))
+                        self.statuses[node] = str(data["status"])
+                        self._ended.add(node)
+                    if data.get("node") != node:  # the relay tags a node's events; this server's own are not
+                        event = Event(kind, {**data, "node": node})
+                out.append(event)
             try:
                 await emit(out)
             except ConnectionError as exc:

@@ -13,7 +13,6 @@ could run a tool twice.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -29,12 +28,15 @@ Emit = Callable[[list[Event]], Awaitable[None]]
 MAX_ERROR_BYTES = 16 * 1024
 MAX_CODE, MAX_MESSAGE = 64, 1000  # a node's refusal, as passed on
 MAX_FRAME_BYTES = 1024 * 1024  # an SSE event; a node's tool lines are far shorter
+# The kinds passed on, by their names as sent; any other is skipped.
+_KINDS = {kind.encode(): kind for kind in NODE_KINDS}
 
 
 async def relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], forwarded_for: str,
                 emit: Emit, *, continuous: bool = False) -> None:
     """Pass the node's events for ``path?query`` to ``emit``, ending with the part's ``end``
-    (``continuous``: a continuous run's part, which may last as long as one may)."""
+    (``continuous``: a continuous run's part, which may last as long as one may). The
+    node's own events come tagged with its ``node``, whatever it said there."""
     started = time.monotonic()
     with nodes.part(node) as placed:
         if not placed:
@@ -59,7 +61,7 @@ async def _relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], 
                     code, message = await _refusal(node, answer)
                     await emit([end_since("refused", message, started, code=code, http_status=answer.status)])
                     return
-                await _pass_on(answer, emit)
+                await _pass_on(answer, emit, node.name)
     except asyncio.CancelledError:
         if not nodes.stopping:
             raise  # the visitor left: closing the node's stream ends its tool
@@ -74,41 +76,45 @@ async def _relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], 
 
 
 class Frames:
-    """Whole SSE frames out of bytes as they arrive. Each end of a frame is looked for
-    only in what arrived since the last look (and the few bytes before it that could
-    begin one), so a node writing a long event in small pieces costs no more than one
-    writing it at once."""
+    """Whole SSE frames out of bytes as they arrive, the lines of each ended by LF.
+
+    SSE ends a line with CRLF, LF or CR; each piece is made LF-only as it comes
+    (a CR that ends a piece may be the first half of a CRLF: an LF that begins the
+    next piece is then dropped), so a frame's end is one separator, looked for in C.
+    A piece with no end of a frame is set aside without a look at what waited
+    before it, but for its last byte, so a node writing a long event in small
+    pieces costs no more than one writing it at once."""
 
     def __init__(self, max_bytes: int = MAX_FRAME_BYTES) -> None:
         self.max_bytes = max_bytes
         self._pending = bytearray()
-        self._searched = 0  # bytes of the pending frame already searched for an end
+        self._after_cr = False
 
     def feed(self, chunk: bytes) -> list[bytes]:
+        if self._after_cr and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+        self._after_cr = chunk[-1:] == b"\r"
+        chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         pending = self._pending
-        pending += chunk
-        frames: list[bytes] = []
-        start = 0
-        # A separator is at most 4 bytes: one ending in the new bytes begins at most 3 before them.
-        after = max(0, self._searched - 3)
-        while (found := _FRAME_END.search(pending, after)) is not None:
-            frames.append(bytes(pending[start:found.start()]))
-            start = after = found.end()
-        del pending[:start]
-        self._searched = len(pending)
-        if len(pending) > self.max_bytes:
+        if pending:
+            if b"\n\n" not in chunk and not (pending[-1] == 10 and chunk[:1] == b"\n"):  # 10: LF
+                pending += chunk
+                if len(pending) > self.max_bytes:
+                    raise ValueError("it sent an event too long to be one")
+                return []
+            chunk = bytes(pending + chunk)
+        *frames, rest = chunk.split(b"\n\n")
+        if len(rest) > self.max_bytes:
             raise ValueError("it sent an event too long to be one")
+        self._pending = bytearray(rest)
         return frames
 
 
-_FRAME_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
-
-
-async def _pass_on(answer: Answer, emit: Emit) -> None:
+async def _pass_on(answer: Answer, emit: Emit, name: str) -> None:
     """The node's events as they come, those of one read passed on together, to its ``end``."""
     frames = Frames()
     while chunk := await answer.chunk():
-        batch, ended = _events(frames.feed(chunk))
+        batch, ended = _events(frames.feed(chunk), name)
         if batch:
             await emit(batch)
         if ended:
@@ -116,19 +122,21 @@ async def _pass_on(answer: Answer, emit: Emit) -> None:
     raise ValueError("it broke off before the end of the run")
 
 
-def _events(frames: list[bytes]) -> tuple[list[Event], bool]:
+def _events(frames: list[bytes], name: str) -> tuple[list[Event], bool]:
     """The events in whole SSE frames, each checked (comments, ``done`` and unknown
-    kinds skipped), and whether the part's ``end`` is among them (nothing after it
-    is taken). Raises Untrusted for an event this server will not pass on."""
+    kinds skipped) and tagged with the node's ``name``, and whether the part's ``end``
+    is among them (nothing after it is taken). Raises Untrusted for an event this
+    server will not pass on."""
     batch: list[Event] = []
     for frame in frames:
-        kind, data = "message", b""
-        for line in frame.splitlines():
+        kind: str | None = None  # unnamed: "message", which no node sends
+        data = b""
+        for line in frame.split(b"\n"):
             if line.startswith(b"event: "):
-                kind = line[7:].decode("ascii", "replace")
+                kind = _KINDS.get(line[7:])
             elif line.startswith(b"data: "):
                 data = line[6:]
-        if kind not in NODE_KINDS or not data:
+        if kind is None or not data:
             continue
         try:
             parsed = orjson.loads(data)
@@ -137,6 +145,7 @@ def _events(frames: list[bytes]) -> tuple[list[Event], bool]:
         event = node_event(kind, parsed)
         if event is None:
             continue
+        event.data["node"] = name  # a dict of this read's own: tagged in place, not copied
         batch.append(event)
         if kind == "end":
             return batch, True
