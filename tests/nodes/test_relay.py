@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from webtrace.nodes.relay import Frames
+from webtrace.events import Event
+from webtrace.nodes.relay import Frames, _events
 
 
 async def test_item_9_a_node_writing_in_small_pieces_costs_the_front_what_one_writing_at_once_does() -> None:
@@ -45,3 +46,22 @@ def test_frames_are_found_across_pieces_whatever_the_separator() -> None:
     assert Frames().feed(b"data: 2\r\r") == [b"data: 2"]
     with pytest.raises(ValueError, match="too long"):
         Frames(max_bytes=10).feed(b"x" * 11)
+
+
+def test_a_frame_is_read_alike_however_its_lines_are_laid_out() -> None:
+    line = b'data: {"text": "x"}'
+    laid_out = [
+        b"event: line\n" + line,  # as webtrace writes one, but for its id
+        b"id: 7\nevent: line\n" + line,  # as webtrace writes one
+        b": a comment\nevent: line\n" + line,
+        b"event: line\nid: 7\nretry: 10\n" + line,
+        line + b"\nevent: line",
+        b"event: done\nevent: line\ndata: {}\n" + line,  # the last of each field counts
+    ]
+    for frame in laid_out:
+        events, ended = _events([frame], "n1")
+        assert events == [Event("line", {"text": "x", "node": "n1"})] and not ended, frame
+    skipped = [b"event: line", line, b"event: lines\n" + line, b"event:line\n" + line, b"event: line\ndata:" + line[6:],
+               b"id: 7\nevent: done\n" + line]
+    for frame in skipped:
+        assert _events([frame], "n1") == ([], False), frame

@@ -135,10 +135,11 @@ class Answer(asyncio.Protocol):
     seconds, then the answer may be silent for ``silence`` (a timer a part fewer than a
     timeout around the connecting; a crowd's parts each set one up)."""
 
-    def __init__(self, silence: float, connect_timeout: float) -> None:
+    def __init__(self, silence: float, connect_timeout: float, loop: asyncio.AbstractEventLoop,
+                 connecting: asyncio.Task[Any]) -> None:
         self.status = 0
         self._parser = httptools.HttpResponseParser(self)
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop
         self._transport: asyncio.Transport | None = None
         self._head_bytes = 0
         self._head: asyncio.Future[int] = self._loop.create_future()
@@ -152,7 +153,7 @@ class Answer(asyncio.Protocol):
         self._heard = self._loop.time()
         self._connect_timeout = connect_timeout
         # The task connecting, until it has: the watch cancels it when connecting takes too long.
-        self._connecting = asyncio.current_task()
+        self._connecting: asyncio.Task[Any] | None = connecting
         self._connect_expired = False
         self._watch: asyncio.TimerHandle | None = self._loop.call_later(min(connect_timeout, silence), self._check)
 
@@ -328,7 +329,7 @@ async def ask(endpoint: Endpoint, path: str, query: Mapping[str, str], headers: 
     task = asyncio.current_task()
     assert task is not None
     cancelling = task.cancelling()
-    answer = Answer(silence, connect_timeout)
+    answer = Answer(silence, connect_timeout, loop, task)  # (each asking for these is a system call on 3.11)
     try:
         try:
             addresses = await endpoint.addresses()

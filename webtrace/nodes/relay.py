@@ -13,6 +13,7 @@ could run a tool twice.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -30,6 +31,9 @@ MAX_CODE, MAX_MESSAGE = 64, 1000  # a node's refusal, as passed on
 MAX_FRAME_BYTES = 1024 * 1024  # an SSE event; a node's tool lines are far shorter
 # The kinds passed on, by their names as sent; any other is skipped.
 _KINDS = {kind.encode(): kind for kind in NODE_KINDS}
+# A frame as webtrace writes one, read in one step; any other is read line by line, to the
+# same effect: the kind and data of a frame are its last ``event`` and ``data`` lines.
+_AS_WRITTEN = re.compile(rb"(?:id: [^\n]*\n)?event: ([^\n]*)\ndata: ([^\n]*)")
 
 
 async def relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], forwarded_for: str,
@@ -131,11 +135,14 @@ def _events(frames: list[bytes], name: str) -> tuple[list[Event], bool]:
     for frame in frames:
         kind: str | None = None  # unnamed: "message", which no node sends
         data = b""
-        for line in frame.split(b"\n"):
-            if line.startswith(b"event: "):
-                kind = _KINDS.get(line[7:])
-            elif line.startswith(b"data: "):
-                data = line[6:]
+        if (written := _AS_WRITTEN.fullmatch(frame)) is not None:
+            kind, data = _KINDS.get(written[1]), written[2]
+        else:
+            for line in frame.split(b"\n"):
+                if line.startswith(b"event: "):
+                    kind = _KINDS.get(line[7:])
+                elif line.startswith(b"data: "):
+                    data = line[6:]
         if kind is None or not data:
             continue
         try:
