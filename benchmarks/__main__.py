@@ -17,6 +17,7 @@ from typing import Any
 
 
 from .continuous import continuous_followers, continuous_memory, continuous_pings
+from .budgets import budget_hits
 from .formats import comparisons, result_formats
 from .harness import RESULTS, run
 from .load import cpu_per_line, latency_over_floor, median_round
@@ -56,6 +57,8 @@ FULL: dict[str, Callable[[Path], Any]] = {
     "nodes-200-over-5s": lambda w: nodes_fanout(w, 200, 50, spread=5, rounds=5),
     # A front's part alone, 2000 one after another against a bare node: its set-up, and a line relayed.
     "node-parts-2000": lambda w: node_parts(2000),
+    # The in-memory budgets: one run's hit, 50 a second, beside 1, 100 and 1000 other clients.
+    "budget-hits": lambda w: budget_hits(300),
     "refused-429": lambda w: median_round(3, lambda: refused_rate(w, 5, 50), lambda r: float(r["ratio"])),
     "disconnect-storm-500": lambda w: disconnect_storm(w, 500),
     "mtr-first-hop": lambda w: mtr_first_hop(w, 10),
@@ -85,6 +88,7 @@ SMOKE: dict[str, Callable[[Path], Any]] = {
     "store-flush-10": lambda w: store_flushes(w, 10, 2, 100),
     "nodes-5": lambda w: nodes_fanout(w, 5, 4),
     "node-parts-20": lambda w: node_parts(20),
+    "budget-hits": lambda w: budget_hits(10, clients=(10,)),
     "formats-64KiB": lambda w: result_formats(w, 65536),
     "compare-mtr-30": lambda w: comparisons(w, reads=1),
     "page-paths-4x30": lambda w: paths_page(w, cycles=3, interval=0.2),

@@ -113,6 +113,14 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
                     "–", "–", "under 400 µs", "met" if setup < 0.0004 else "missed"))
         out.append(("a front's part on a node, alone: CPU per line relayed",
                     f"{s['cpu_per_relayed_line'] * 1e6:.0f} µs", "–", "–", "reported", "–"))
+    if s := r.get("budget-hits"):
+        for clients in (1, 100, 1000):
+            if f"webtrace_{clients}" in s:
+                others = f"{clients} other client{'s' if clients != 1 else ''}"
+                out.append((f"a run's hit on the in-memory budget, beside {others}",
+                            f"{s[f'webtrace_{clients}'] * 1e6:.0f} µs",
+                            f"{s[f'limits_{clients}'] * 1e6:.0f} µs (limits' own storage)",
+                            ratio(s[f"webtrace_{clients}"], s[f"limits_{clients}"]), "reported", "–"))
     if s := r.get("refused-429"):
         out.append(("429 path: requests per second", f"{s['webtrace_rps']:.0f}", f"{s['bare_rps']:.0f} (bare aiohttp)",
                     f"{s['ratio'] * 100:.0f} %", "at least 70 %", "met" if s["ratio"] >= 0.7 else "missed"))

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
@@ -51,6 +51,7 @@ from ..runs.job import Pay
 from .accesslog import SUMMARISED, RefusalSummary
 from .forwarded import CLIENT_IP
 from .keys import SETTINGS
+from .memory_window import MemoryWindows
 from .query import query_of
 from .route import route_of
 
@@ -101,6 +102,8 @@ class Decision:
 
 
 def _storage(uri: str) -> Storage:
+    if uri.partition("://")[0] == "async+memory":
+        return MemoryWindows(uri, wrap_exceptions=True)
     options: dict[str, float | str | bool] = {"wrap_exceptions": True}
     if "redis" in uri.partition("://")[0]:
         options.update(connect_timeout=REDIS_TIMEOUT_S, stream_timeout=REDIS_TIMEOUT_S)
@@ -118,7 +121,7 @@ class ClientLimiter:
         self.per_client = per_client
         self.storage_uri = storage_uri
         self._primary = MovingWindowRateLimiter(_storage(storage_uri))
-        self._fallback = MovingWindowRateLimiter(MemoryStorage())
+        self._fallback = MovingWindowRateLimiter(MemoryWindows())
         self._primary_down_until = 0.0
         self._running: Counter[str] = Counter()
         self.continuous_per_client = continuous_per_client

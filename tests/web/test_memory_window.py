@@ -1,0 +1,61 @@
+"""The in-memory budgets: limits' moving window, decided as limits' own memory
+storage decides it, with expired entries dropped by a sweep on the loop, never a
+thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from limits import parse
+from limits.aio.storage import MemoryStorage
+from limits.aio.storage.memory import Entry
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from webtrace.web.memory_window import MemoryWindows
+from webtrace.web.ratelimit import ClientLimiter
+
+
+async def test_every_hit_is_decided_as_limits_own_storage_decides_it() -> None:
+    ours, theirs = MovingWindowRateLimiter(MemoryWindows()), MovingWindowRateLimiter(MemoryStorage())
+    item = parse("3/minute")
+    for client, cost in [("a", 1), ("a", 1), ("b", 2), ("a", 1), ("a", 1), ("b", 2), ("b", 1), ("c", 4), ("c", 3)]:
+        allowed = await ours.hit(item, client, cost=cost)
+        assert allowed == await theirs.hit(item, client, cost=cost), (client, cost)
+        stats, expected = await ours.get_window_stats(item, client), await theirs.get_window_stats(item, client)
+        assert stats.remaining == expected.remaining and abs(stats.reset_time - expected.reset_time) < 1
+        assert await ours.test(item, client) == await theirs.test(item, client)
+
+
+async def test_a_window_frees_its_runs_when_they_are_older_than_it() -> None:
+    limiter = ClientLimiter("2/second", "async+memory://", ipv6_prefix=64, per_client=1)
+    assert (await limiter.hit("a")).allowed and (await limiter.hit("a")).allowed
+    assert not (await limiter._hit_storage("a")).allowed  # the storage itself refuses, not the memory of it
+    await asyncio.sleep(1.01)  # the window passing is what is under test
+    assert (await limiter._hit_storage("a")).allowed
+
+
+async def test_many_clients_hitting_start_no_thread() -> None:
+    storage = MemoryWindows()
+    limiter = MovingWindowRateLimiter(storage)
+    item = parse("10/minute")
+    threads = threading.active_count()
+    for client in range(300):
+        await limiter.hit(item, f"192.0.2.{client}")
+        await asyncio.sleep(0)
+    assert threading.active_count() == threads
+    assert len(storage.events) == 300  # none expired yet
+
+
+async def test_the_sweep_drops_expired_entries_and_keys_and_stops_when_none_are_left() -> None:
+    storage = MemoryWindows()
+    assert await storage.acquire_entry("fresh", 5, 60)
+    assert storage._sweep is not None  # the first entry sets the sweep going
+    storage.events["gone"] = [Entry(-1), Entry(-2)]  # both expired
+    storage.events["mixed"] = [Entry(60), Entry(-1)]  # newest first: one to keep, one expired
+    storage.sweep()
+    assert set(storage.events) == {"fresh", "mixed"} and len(storage.events["mixed"]) == 1
+    assert storage._sweep is not None  # again in a second: entries are left
+    storage.events = {"gone": [Entry(-1)]}
+    storage.sweep()
+    assert storage.events == {} and storage._sweep is None

@@ -1,0 +1,68 @@
+"""The in-memory budgets (``async+memory://``, and the fallback while redis is
+down): limits' own memory storage, with its moving-window entries expired by
+one sweep a second on the event loop.
+
+limits' storage starts a sweep of every key at each hit, whenever the last one
+has ended, and hands each key's search to a worker thread and back. With
+visitors spaced out, every run paid for a sweep: about 0.4 ms of CPU a run on a
+2-core machine with one client, 10 ms with a hundred clients within the window,
+and with a thousand the sweeps kept a core busy. Here the expired entries of all
+keys are dropped once a second, on the loop, without a thread: a binary search
+a key (about a microsecond), whatever the load.
+
+Only the moving window's entry is changed (``acquire_entry``, limits' public
+storage interface, the one webtrace's budgets use); reading a window is
+limits' own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import time
+
+from limits.aio.storage import MemoryStorage
+from limits.aio.storage.memory import Entry
+
+SWEEP_S = 1.0
+
+
+class MemoryWindows(MemoryStorage):
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: str) -> None:
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self._sweep: asyncio.TimerHandle | None = None
+
+    async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        """limits' moving-window entry: at most ``limit`` entries within ``expiry`` seconds,
+        newest first. (No lock: nothing here waits, so no other hit comes in between.)"""
+        if amount > limit:
+            return False
+        if self._sweep is None:
+            self._sweep = asyncio.get_running_loop().call_later(SWEEP_S, self.sweep)
+        entries = self.events.setdefault(key, [])
+        if len(entries) > limit - amount and entries[limit - amount].atime >= time.time() - expiry:
+            return False
+        entries[:0] = [Entry(expiry)] * amount
+        return True
+
+    def sweep(self) -> None:
+        """Drop every key's expired entries, and keys left with none; again in a
+        second while any are left."""
+        self._sweep = None
+        now = time.time()
+        for key, entries in list(self.events.items()):
+            # Newest first, so those still to expire come before the first one expired.
+            kept = bisect.bisect_left(entries, -now, key=lambda entry: -entry.expiry)
+            if kept == 0:
+                del self.events[key]
+                self.locks.pop(key, None)
+            elif kept < len(entries):
+                del entries[kept:]
+        if self.events:
+            self._sweep = asyncio.get_running_loop().call_later(SWEEP_S, self.sweep)
+
+    async def reset(self) -> int | None:
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        return await super().reset()
