@@ -9,10 +9,9 @@ import threading
 
 from limits import parse
 from limits.aio.storage import MemoryStorage
-from limits.aio.storage.memory import Entry
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from webtrace.web.memory_window import MemoryWindows
+from webtrace.web.memory_window import Entry, MemoryWindows
 from webtrace.web.ratelimit import ClientLimiter
 
 
@@ -51,11 +50,11 @@ async def test_the_sweep_drops_expired_entries_and_keys_and_stops_when_none_are_
     storage = MemoryWindows()
     assert await storage.acquire_entry("fresh", 5, 60)
     assert storage._sweep is not None  # the first entry sets the sweep going
-    storage.events["gone"] = [Entry(-1), Entry(-2)]  # both expired
-    storage.events["mixed"] = [Entry(60), Entry(-1)]  # newest first: one to keep, one expired
+    storage.events["gone"] = [Entry(-1), Entry(-2)]  # type: ignore[list-item]  # both expired
+    storage.events["mixed"] = [Entry(60), Entry(-1)]  # type: ignore[list-item]  # newest first
     storage.sweep()
     assert set(storage.events) == {"fresh", "mixed"} and len(storage.events["mixed"]) == 1
     assert storage._sweep is not None  # again in a second: entries are left
-    storage.events = {"gone": [Entry(-1)]}
+    storage.events = {"gone": [Entry(-1)]}  # type: ignore[list-item]
     storage.sweep()
     assert storage.events == {} and storage._sweep is None

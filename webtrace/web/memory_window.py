@@ -22,9 +22,19 @@ import bisect
 import time
 
 from limits.aio.storage import MemoryStorage
-from limits.aio.storage.memory import Entry
 
 SWEEP_S = 1.0
+
+
+class Entry:
+    """One run in a moving window, as limits' memory storage keeps one (its own
+    class has moved between limits' versions)."""
+
+    __slots__ = ("atime", "expiry")
+
+    def __init__(self, expiry: float) -> None:
+        self.atime = time.time()
+        self.expiry = self.atime + expiry
 
 
 class MemoryWindows(MemoryStorage):
@@ -42,7 +52,7 @@ class MemoryWindows(MemoryStorage):
         entries = self.events.setdefault(key, [])
         if len(entries) > limit - amount and entries[limit - amount].atime >= time.time() - expiry:
             return False
-        entries[:0] = [Entry(expiry)] * amount
+        entries[:0] = [Entry(expiry)] * amount  # type: ignore[list-item]  # (limits names its own class)
         return True
 
     def sweep(self) -> None:
@@ -55,7 +65,7 @@ class MemoryWindows(MemoryStorage):
             kept = bisect.bisect_left(entries, -now, key=lambda entry: -entry.expiry)
             if kept == 0:
                 del self.events[key]
-                self.locks.pop(key, None)
+                getattr(self, "locks", {}).pop(key, None)  # (limits 4 has none)
             elif kept < len(entries):
                 del entries[kept:]
         if self.events:
