@@ -364,3 +364,15 @@ async def test_a_continuous_run_from_several_places_pays_on_each_node_and_ends_t
         # Running its most is how a continuous part should end; a spent budget is not.
         assert events[-1].data == {"status": "partial", "nodes": {"lon1": "timeout", "fra1": "limit"}}
         assert await eventually(lambda: not tool_processes(fra1.process.pid), 2.0)
+
+
+async def test_a_stream_waiting_on_its_nodes_has_its_headers_at_once(make_client: Any, make_settings: Any) -> None:
+    # A stream's headers wait for its first event of the same turn; a run from nodes has none
+    # until a node answers, and one that never accepts takes its whole connect timeout.
+    with faulty_node("full") as full:
+        client = await front(make_client, make_settings, NodeSpec("full", full.url))
+        resp = await client.get("/api/v1/ping", params={"target": "127.0.0.1", "nodes": "full"})
+        assert resp.status == 200 and resp.content.total_bytes == 0  # headers, and nothing of the part yet
+        events = await collect(resp, timeout=10)
+    assert [e.event for e in events] == ["start", "end", "done"]
+    assert events[1].data["status"] == "unavailable"

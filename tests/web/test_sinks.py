@@ -5,12 +5,18 @@ result holds exactly what its visitor was sent."""
 from __future__ import annotations
 
 import dataclasses
+import re
+import signal
+import subprocess
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.conftest import LOOPBACK_SETTINGS
 from tests.helpers import collect, eventually
+from tests.server import server_process
 from webtrace.web.keys import RESULTS
 
 SETTINGS = dataclasses.replace(LOOPBACK_SETTINGS, results="memory://", node_name="lon1")
@@ -41,3 +47,41 @@ async def test_the_text_sink_prints_what_its_result_prints_again(make_client: An
     again = await (await client.get(f"/api/v1/results/{result_id}", params={"format": "text"})).text()
     assert printed == again and "HOST: lon1" in printed
     assert all(line.startswith("[lon1] ") for line in printed.splitlines()) == bool(nodes)
+
+
+def _writes(trace: str) -> list[str]:
+    """Each system call strace saw writing to the stream's connection (the one its headers went on)."""
+    calls = [line for line in trace.splitlines() if _WRITE.match(line)]
+    headers = next(line for line in calls if "HTTP/1.1 200 OK" in line)
+    fd = _WRITE.match(headers).group(1)  # type: ignore[union-attr]
+    return [line for line in calls if _WRITE.match(line).group(1) == fd]  # type: ignore[union-attr]
+
+
+_WRITE = re.compile(r"^\d+\s+(?:write|writev|sendmsg|sendto)\((\d+), ")
+
+
+async def test_a_run_is_written_with_its_headers_in_its_first_write_and_its_end_in_the_last(tmp_path: Path) -> None:
+    # A system call for the headers alone, and another for the response's end, were a fifth
+    # of a short run's writes: the largest cost of its stream (benchmarks/README.md).
+    with server_process(tmp_path, {"WEBTRACE_RESULTS": "off", "WEBTRACE_PINGCOUNT": "2"}) as server:
+        out = tmp_path / "trace"
+        tracer = subprocess.Popen(["strace", "-f", "-qq", "-s", "65536", "-e", "trace=write,writev,sendmsg,sendto",
+                                   "-o", str(out), "-p", str(server.process.pid)])
+        try:
+            assert await eventually(lambda: _traced(server.process.pid), 10)
+            async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(server.socket))) as http:
+                events = await collect(await http.get(f"{server.base}/api/v1/ping", params={"target": "127.0.0.1"}))
+        finally:
+            tracer.send_signal(signal.SIGINT)  # it detaches, and the server goes on
+            tracer.wait(10)
+    assert events[0].event == "start" and events[-1].event == "end"
+    writes = _writes(out.read_text())
+    assert "event: start" in writes[0]
+    # strace shows CR and LF escaped: the end event's chunk, then the response's last chunk.
+    assert "event: end" in writes[-1] and '\\r\\n0\\r\\n\\r\\n"' in writes[-1], writes[-1]
+    assert all("event: " in w for w in writes), writes  # none for the headers or the end alone
+
+
+def _traced(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return re.search(r"^TracerPid:\s+[1-9]", status, re.MULTILINE) is not None

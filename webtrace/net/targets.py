@@ -100,7 +100,9 @@ def parse_target(text: str) -> Target:
     candidate = _host_of_url(trimmed) if "://" in trimmed else trimmed
     if candidate.startswith("[") and candidate.endswith("]"):
         candidate = candidate[1:-1]
-    if any(ord(c) < 0x21 or unicodedata.category(c) in _INVISIBLE for c in candidate):
+    # Printable ASCII without a space holds none of them: most targets skip the search by character.
+    plain = candidate.isascii() and candidate.isprintable() and " " not in candidate
+    if not plain and any(ord(c) < 0x21 or unicodedata.category(c) in _INVISIBLE for c in candidate):
         raise TargetError("the target contains spaces, control or invisible characters")
     if candidate.startswith("-"):
         raise TargetError("the target must not start with '-'")
