@@ -375,8 +375,9 @@ class Run:
 
 async def _drain(proc: ToolProcess) -> None:
     """Read what the dead tool left in its pipe, so that the pipe reaches its end
-    (a reader stopped mid-stream would leave it open)."""
-    if proc.stdout is None:
+    (a reader stopped mid-stream would leave it open). A run read to its end, as
+    most are, has nothing left: no timer then."""
+    if proc.stdout is None or proc.stdout.at_eof():
         return
     try:
         async with asyncio.timeout(1.0):
