@@ -61,8 +61,8 @@ _WRITE = re.compile(r"^\d+\s+(?:write|writev|sendmsg|sendto)\((\d+), ")
 
 
 async def test_a_run_is_written_with_its_headers_in_its_first_write_and_its_end_in_the_last(tmp_path: Path) -> None:
-    # A system call for the headers alone, and another for the response's end, were a fifth
-    # of a short run's writes: the largest cost of its stream (benchmarks/README.md).
+    # A system call (and a packet) for the headers alone, and another for the response's end,
+    # were two of a 5-probe ping's nine writes.
     with server_process(tmp_path, {"WEBTRACE_RESULTS": "off", "WEBTRACE_PINGCOUNT": "2"}) as server:
         out = tmp_path / "trace"
         tracer = subprocess.Popen(["strace", "-f", "-qq", "-s", "65536", "-e", "trace=write,writev,sendmsg,sendto",

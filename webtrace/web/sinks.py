@@ -44,8 +44,7 @@ class EventStream(EventSourceResponse):
 
     The headers wait for the first event of the same turn of the loop (a run's
     ``start``, written as soon as the stream is ready), so both leave in one
-    system call; if none comes by the next turn, they leave alone. A socket write
-    is the largest single cost of a short run's stream (``make profile``)."""
+    system call and one packet; if none comes by the next turn, they leave alone."""
 
     _send_headers_immediately = False  # aiohttp's own switch; ``prepare`` below sends them by the next turn
 
@@ -86,7 +85,7 @@ async def sse_sink(request: web.Request, source: Source) -> web.StreamResponse:
                 encoded: Iterable[bytes | None] = (recorder.record(events) if recorder is not None
                                                    else itertools.repeat(None))
                 await send(request, resp, b"".join(sse_frame(next(ids), e, raw) for e, raw in zip(events, encoded)),
-                           last=events[-1].kind == source.final)
+                           last=bool(events) and events[-1].kind == source.final)
 
             await _run(source, write, recorder)
     finally:
