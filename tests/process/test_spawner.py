@@ -159,7 +159,7 @@ async def test_runs_outlive_the_helper_and_a_new_one_starts(spawner: Spawner, tm
     with open(gate, "w") as writer:
         writer.write("still here\n")
     assert child.stdout is not None
-    assert await asyncio.wait_for(child.stdout.readline(), 10) == b"still here\n"
+    assert await asyncio.wait_for(child.stdout.read(100), 10) == b"still here\n"
     # ...which learns its exit.
     os.killpg(child.pid, signal.SIGTERM)
     assert await asyncio.wait_for(child.wait(), 10) == -signal.SIGTERM

@@ -29,6 +29,7 @@ from typing import Any, Final
 import orjson
 
 from .groups import reap_group, signal_group
+from .pipe import PipeReader
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +53,10 @@ class Child:
     """A tool started by the helper, shaped like ``asyncio.subprocess.Process``
     (what the runner calls a ``ToolProcess``)."""
 
-    def __init__(
-        self,
-        pid: int,
-        stdout: asyncio.StreamReader,
-        pipe: asyncio.ReadTransport,
-        *,
-        exited: asyncio.Future[int | None],
-    ) -> None:
+    def __init__(self, pid: int, stdout: PipeReader, *, exited: asyncio.Future[int | None]) -> None:
         self.pid = pid
         self.stdout = stdout
         self._exited = exited
-        self._pipe = pipe
 
     @property
     def returncode(self) -> int | None:
@@ -76,10 +69,9 @@ class Child:
         return await asyncio.shield(self._exited)
 
     def close(self) -> None:
-        """Close the output pipe now. uvloop keeps a pipe open after its end until
-        the garbage collector finds it, so a busy server would hold several times
-        the descriptors its runs need."""
-        self._pipe.close()
+        """Close the output pipe now, not when the garbage collector finds it: a busy
+        server would hold several times the descriptors its runs need."""
+        self.stdout.close()
 
 
 class Spawner:
@@ -165,10 +157,11 @@ class Spawner:
         finally:
             self._answers.pop(ident, None)
         try:
-            return Child(pid, *await _stream(fd), exited=exited)
-        except BaseException:
-            # Cancelled between the spawn and the stream (the client left): the tool
-            # must not outlive its request.
+            return Child(pid, PipeReader(fd), exited=exited)
+        except OSError:
+            # Its pipe could not be watched: the tool must not outlive its request.
+            with contextlib.suppress(OSError):
+                os.close(fd)
             self._exits.pop(pid, None)
             self._end_group(pid)
             raise
@@ -292,36 +285,6 @@ class Spawner:
             self._lost()
         if self._reapers:
             await asyncio.gather(*self._reapers, return_exceptions=True)
-
-
-async def _stream(fd: int) -> tuple[asyncio.StreamReader, asyncio.ReadTransport]:
-    """The tool's output as a stream. Connecting is shielded from cancellation: a
-    loop cancelled mid-connect may already have closed the descriptor (uvloop
-    does), and closing it again could close another file that took its number.
-    A connection nobody will read is closed when it completes."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(loop=loop)
-    pipe = os.fdopen(fd, "rb", 0)
-    connecting = asyncio.ensure_future(
-        loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe)
-    )
-    try:
-        transport, _ = await asyncio.shield(connecting)
-    except asyncio.CancelledError:
-        connecting.add_done_callback(lambda done: _close_unread(done, pipe))
-        raise
-    except BaseException:
-        pipe.close()
-        raise
-    return reader, transport
-
-
-def _close_unread(connected: asyncio.Future[tuple[asyncio.ReadTransport, Any]], pipe: Any) -> None:
-    if connected.cancelled() or connected.exception() is not None:
-        with contextlib.suppress(OSError):  # the loop may have closed it already
-            pipe.close()
-    else:
-        connected.result()[0].close()
 
 
 def _interpreter() -> str:
