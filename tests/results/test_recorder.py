@@ -8,6 +8,7 @@ import asyncio
 from webtrace.events import Event, end_event, start_event
 from webtrace.results.recorder import Results
 from webtrace.results.store import MemoryStore
+from webtrace.results.writer import FLUSH_INTERVAL_S, LOCAL_FLUSH_INTERVAL_S
 
 START = start_event(tool="ping", target="x", address="127.0.0.1", family="4", protocol="icmp", port=None, count=3,
                     command="ping 127.0.0.1", result=None)
@@ -63,4 +64,38 @@ async def test_followers_get_what_came_and_what_comes_and_share_each_frame() -> 
         return b"frame"
 
     assert [kept.frame(recorder.id, 1, make) for _ in range(3)] == [b"frame"] * 3 and made == [1]
+    await kept.close()
+
+
+class SharedMemoryStore(MemoryStore):
+    """As a redis store is: other servers follow what this one writes."""
+
+    shared = True
+
+
+async def test_a_shared_store_is_written_often_and_a_store_of_ours_in_fewer_larger_flushes() -> None:
+    shared = Results(SharedMemoryStore(ttl=60), max_bytes=10_000, node="lon1", run_timeout=30)
+    ours = results()
+    assert shared.writer is not None and ours.writer is not None
+    assert shared.writer.interval == FLUSH_INTERVAL_S  # the lag of a follower on another server
+    assert ours.writer.interval == LOCAL_FLUSH_INTERVAL_S > FLUSH_INTERVAL_S
+    await shared.close()
+    await ours.close()
+
+
+async def test_a_result_whose_writes_wait_is_read_whole_from_its_run() -> None:
+    kept = results()
+    assert kept.store is not None and kept.writer is not None
+    recorder = kept.start(dict(START.data))
+    assert recorder is not None
+    recorder.record([START, Event("line", {"text": "64 bytes"}), end_event("ok", "done", duration_s=1.0, exit_code=0)])
+    assert await kept.store.load(recorder.id) is None  # not written yet: its flush is to come
+    read = await kept.read(recorder.id)
+    assert [kind for _, kind, _ in read.events] == ["start", "line", "end"] and read.status == "ok"
+    stored = asyncio.Event()
+    kept.writer.when_stored(recorder.id, stored.set)
+    await asyncio.wait_for(stored.wait(), 5)
+    assert recorder.id not in kept.live  # read from the store from now on, whole
+    read = await kept.read(recorder.id)
+    assert [kind for _, kind, _ in read.events] == ["start", "line", "end"] and read.status == "ok"
     await kept.close()

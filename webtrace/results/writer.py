@@ -1,12 +1,13 @@
 """Writes to the store in batches, off the streaming path.
 
 A run hands its events over with ``add`` (no waiting, no I/O); every
-``interval`` seconds, the events of every run since the last flush go to the
-store in one call. If the store fails, the batches wait and are tried again
-(once a second): an outage shorter than the backlog loses nothing. What the
-backlog cannot hold (``MAX_BACKLOG`` results) is dropped, oldest first, and
-the results it belonged to are marked incomplete. One warning is logged when
-storing fails (not one per flush), and one line when it works again.
+``interval`` seconds (``FLUSH_INTERVAL_S`` or ``LOCAL_FLUSH_INTERVAL_S``), the
+events of every run since the last flush go to the store in one call. If the
+store fails, the batches wait and are tried again (once a second): an outage
+shorter than the backlog loses nothing. What the backlog cannot hold
+(``MAX_BACKLOG`` results) is dropped, oldest first, and the results it
+belonged to are marked incomplete. One warning is logged when storing fails
+(not one per flush), and one line when it works again.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from .store import Batch, Store, StoreError
 
 log = logging.getLogger(__name__)
 
-FLUSH_INTERVAL_S = 0.1
+FLUSH_INTERVAL_S = 0.1  # a shared store (redis): followers elsewhere read what is written
+LOCAL_FLUSH_INTERVAL_S = 0.5  # a store of one server's (SQLite): read live from memory meanwhile
 RETRY_INTERVAL_S = 1.0
 MAX_BACKLOG = 256  # results whose writes wait for a failing store
 
