@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from prometheus_client import Metric
 
     from ..results.recorder import Results
+
+
+M = TypeVar("M", Counter, Histogram)
 
 
 class Metrics:
@@ -37,25 +40,30 @@ class Metrics:
             "webtrace_run_duration_seconds", "How long runs lasted", ["tool"],
             buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120), registry=self.registry,
         )
-        self._refused_by_reason: dict[str, Counter] = {}
+        # Each labelled child looked up once: labels() takes a lock and checks its
+        # arguments, and every run came through here three times.
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._active = Gauge("webtrace_active_runs", "Runs in progress", registry=self.registry)
         # process_open_fds beside process_max_fds among them: how near the server is to
         # dropping connections for want of descriptors.
         ProcessCollector(registry=self.registry)
 
     def started(self, tool: str) -> None:
-        self._started.labels(tool).inc()
+        self._child(self._started, tool).inc()
 
     def ended(self, tool: str, outcome: Outcome) -> None:
-        self._runs.labels(tool, outcome.status).inc()
-        self._duration.labels(tool).observe(outcome.duration_s)
+        self._child(self._runs, tool, outcome.status).inc()
+        self._child(self._duration, tool).observe(outcome.duration_s)
 
     def refused(self, reason: str) -> None:
-        # A flood comes through here: look each reason's child up once.
-        child = self._refused_by_reason.get(reason)
+        self._child(self._refused, reason).inc()  # a flood comes through here
+
+    def _child(self, metric: M, *labels: str) -> M:
+        key = (id(metric), labels)
+        child: M | None = self._children.get(key)
         if child is None:
-            child = self._refused_by_reason[reason] = self._refused.labels(reason)
-        child.inc()
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def watch_results(self, results: Results) -> None:
         self.registry.register(_ResultsCollector(results))
