@@ -4,11 +4,12 @@ ended once, followed live, and each event made once for all its followers."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 from webtrace.events import Event, end_event, start_event
 from webtrace.results.recorder import Results
-from webtrace.results.store import MemoryStore
-from webtrace.results.writer import FLUSH_INTERVAL_S, LOCAL_FLUSH_INTERVAL_S
+from webtrace.results.store import Batch, MemoryStore
+from webtrace.results.writer import FLUSH_INTERVAL_S, LOCAL_FLUSH_INTERVAL_S, ResultWriter
 
 START = start_event(tool="ping", target="x", address="127.0.0.1", family="4", protocol="icmp", port=None, count=3,
                     command="ping 127.0.0.1", result=None)
@@ -99,3 +100,21 @@ async def test_a_result_whose_writes_wait_is_read_whole_from_its_run() -> None:
     read = await kept.read(recorder.id)
     assert [kind for _, kind, _ in read.events] == ["start", "line", "end"] and read.status == "ok"
     await kept.close()
+
+
+async def test_a_burst_of_events_is_written_at_once_not_held_till_its_time() -> None:
+    store = MemoryStore(ttl=60)
+    writer = ResultWriter(store, 3600, max_waiting=10)  # its time would be an hour away
+    now = time.time()
+    writer.add(Batch("quiet", meta={"tool": "ping"}, started_at=now, events=[(1, "start", {})]))
+    stored = asyncio.Event()
+    writer.when_stored("burst", stored.set)
+    writer.add(Batch("burst", meta={"tool": "ping"}, started_at=now,
+                     events=[(n, "line", {"text": "x"}) for n in range(1, 10)]))
+    assert await store.load("burst") is None  # nine waiting, and one: not yet
+    writer.add(Batch("burst", events=[(10, "end", {"status": "ok"})], status="ok", ended_at=1.0))
+    await asyncio.wait_for(stored.wait(), 5)
+    burst, quiet = await store.load("burst"), await store.load("quiet")
+    assert burst is not None and len(burst.events) == 10 and burst.status == "ok"
+    assert quiet is not None and len(quiet.events) == 1  # what waited beside it went with it
+    await writer.close()

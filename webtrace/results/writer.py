@@ -8,6 +8,10 @@ shorter than the backlog loses nothing. What the backlog cannot hold
 (``MAX_BACKLOG`` results) is dropped, oldest first, and the results it
 belonged to are marked incomplete. One warning is logged when storing fails
 (not one per flush), and one line when it works again.
+
+A burst (a crowd arriving at once) does not wait for its time: once
+``MAX_WAITING_EVENTS`` events wait, the flush is due at once, so the longer
+interval of a store of one server's costs no memory in a crowd.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.1  # a shared store (redis): followers elsewhere read what is written
 LOCAL_FLUSH_INTERVAL_S = 0.5  # a store of one server's (SQLite): read live from memory meanwhile
+# Events waiting at the most before a flush is due at once, however long till its time:
+# a crowd's burst is written as often as a shared store's, and held no longer in memory.
+MAX_WAITING_EVENTS = 2000
 RETRY_INTERVAL_S = 1.0
 MAX_BACKLOG = 256  # results whose writes wait for a failing store
 
@@ -30,6 +37,7 @@ MAX_BACKLOG = 256  # results whose writes wait for a failing store
 class ResultWriter:
     def __init__(self, store: Store, interval: float = FLUSH_INTERVAL_S, *,
                  retry_interval: float = RETRY_INTERVAL_S, max_backlog: int = MAX_BACKLOG,
+                 max_waiting: int = MAX_WAITING_EVENTS,
                  rewrite: Callable[[str], Batch | None] = lambda result_id: None,
                  saved: Callable[[str, int], None] = lambda result_id, number: None) -> None:
         self.store = store
@@ -38,6 +46,10 @@ class ResultWriter:
         self.interval = interval
         self.retry_interval = retry_interval
         self.max_backlog = max_backlog
+        self.max_waiting = max_waiting
+        self._waiting = 0  # events in ``_pending``, as added
+        self._due: asyncio.Future[None] | None = None  # done when the next flush is due
+        self._timer: asyncio.TimerHandle | None = None
         self._pending: dict[str, Batch] = {}  # in the order results began
         self._damaged: set[str] = set()  # results some of whose writes were dropped
         # The descriptions of results dropped before their end, written again with their next events.
@@ -58,7 +70,10 @@ class ResultWriter:
             self._pending[batch.result_id] = batch
         else:
             _merge(pending, batch)
+        self._waiting += len(batch.events)
         self._schedule()
+        if self._waiting >= self.max_waiting and not self.failing:
+            self._flush_now()
 
     def damaged(self, result_id: str) -> bool:
         """Whether some of the result's writes were given up on."""
@@ -70,17 +85,27 @@ class ResultWriter:
 
     def _schedule(self) -> None:
         if self._pending and (self._task is None or self._task.done()):
-            delay = self.retry_interval if self.failing else self.interval
-            self._task = asyncio.get_running_loop().create_task(self._flush_after(delay))
+            loop = asyncio.get_running_loop()
+            due = self._due = loop.create_future()
+            self._timer = loop.call_later(self.retry_interval if self.failing else self.interval, _settle, due)
+            self._task = loop.create_task(self._flush_when(due))
 
-    async def _flush_after(self, delay: float) -> None:
-        await asyncio.sleep(delay)
+    def _flush_now(self) -> None:
+        """The flush waiting for its time is due now (one under way is not hurried)."""
+        if self._due is not None and not self._due.done():
+            _settle(self._due)
+            if self._timer is not None:
+                self._timer.cancel()
+
+    async def _flush_when(self, due: asyncio.Future[None]) -> None:
+        await due
         await self.flush()
         self._task = None
         self._schedule()
 
     async def flush(self) -> None:
         batches, self._pending = list(self._pending.values()), {}
+        self._waiting = 0
         if not batches:
             return
         for batch in batches:
@@ -145,14 +170,22 @@ class ResultWriter:
 
     async def close(self) -> None:
         """Write what is pending, once (the server is stopping: nothing waits for a failing store)."""
+        await self._stop()
+        self.failing = False
+        await self.flush()
+        await self._stop()  # a retry the failed flush scheduled: the store is closing
+
+    async def _stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.wait([self._task])
-        self.failing = False
-        await self.flush()
-        if self._task is not None:  # a retry the failed flush scheduled: the store is closing
-            self._task.cancel()
-            await asyncio.wait([self._task])
+
+
+def _settle(due: asyncio.Future[None]) -> None:
+    if not due.done():
+        due.set_result(None)
 
 
 def _merge(into: Batch, batch: Batch) -> None:
