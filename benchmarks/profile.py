@@ -41,6 +41,11 @@ OURS = re.compile(r"\((webtrace|aiohttp|aiohttp_sse|asyncio|limits)/")
 # executor's worker waiting for work, the event loop waiting for the network.
 IDLE = re.compile(r"_queue_SimpleQueue_get|^select \(selectors\.py|^epoll_pwait \(")
 RATE_HZ = 250
+# What the samples in socket writes are: perf and the threads' own CPU counters put far
+# less there (benchmarks/README.md, "Fewer writes a stream, and where a short run's CPU
+# really goes").
+SOCKET_WRITES = ("Socket writes (write, writev, sendmsg) are mostly latency, not CPU: a write wakes "
+                 "its reader, which on two cores often preempts the writer inside the call.")
 TOP = 25
 
 
@@ -75,6 +80,7 @@ def summary(stacks: Counter[tuple[str, ...]], cpu_s: float, requests: int, lines
 
     out = [f"{total} busy samples ({total / RATE_HZ:.2f} s at {RATE_HZ} Hz, waits left out); server CPU {cpu_s:.2f} s "
            f"for {requests} requests and {lines} lines", "",
+           SOCKET_WRITES, "",
            "Self (where the CPU was):"]
     out += [row(frame, count) for frame, count in own.most_common(TOP)]
     out += ["", "Inclusive (webtrace, aiohttp, asyncio, limits, with all they called):"]

@@ -92,6 +92,7 @@ def test_a_profile_leaves_waits_out_and_scales_shares_to_the_measured_cpu() -> N
     assert sum(stacks.values()) == 4  # the executor's and the loop's waits are not work
     report = summary(stacks, cpu_s=0.4, requests=100, lines=400)
     assert report[0].startswith("4 busy samples")
+    assert any(line.startswith("Socket writes") and "latency, not CPU" in line for line in report[:4])
     [write] = [line for line in report if line.endswith("write (libc.so.6)")]
     assert write.split()[:3] == ["75.0%", "3000.0", "µs/request"]  # 3/4 of 0.4 s over 100 requests
     inclusive = report[report.index("Inclusive (webtrace, aiohttp, asyncio, limits, with all they called):") + 1:]

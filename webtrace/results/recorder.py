@@ -254,8 +254,8 @@ def _flush_interval(store: Store) -> float:
     """How often the writer writes to ``store``. A shared store's followers, on other
     servers, read what is written there: their lag is this interval. A store of this
     server's alone is read live from its recorders until a result's end is stored, so
-    only the cost counts: fewer, larger flushes (benchmarks/README.md, "A result's
-    writes, five times fewer")."""
+    only the cost counts: fewer, larger flushes (benchmarks/README.md, "A result
+    written in half the flushes")."""
     return FLUSH_INTERVAL_S if store.shared else LOCAL_FLUSH_INTERVAL_S
 
 
