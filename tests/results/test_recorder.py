@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 from webtrace.events import Event, end_event, start_event
 from webtrace.results.recorder import Results
@@ -117,4 +118,36 @@ async def test_a_burst_of_events_is_written_at_once_not_held_till_its_time() -> 
     burst, quiet = await store.load("burst"), await store.load("quiet")
     assert burst is not None and len(burst.events) == 10 and burst.status == "ok"
     assert quiet is not None and len(quiet.events) == 1  # what waited beside it went with it
+    await writer.close()
+
+
+class HeldStore(MemoryStore):
+    """Its first write waits until released: a flush under way."""
+
+    def __init__(self, ttl: float) -> None:
+        super().__init__(ttl)
+        self.writing = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def save(self, batches: Sequence[Batch]) -> Sequence[str]:
+        if not self.writing.is_set():
+            self.writing.set()
+            await self.release.wait()
+        return await super().save(batches)
+
+
+async def test_a_burst_arriving_during_a_flush_is_written_as_soon_as_that_flush_ends() -> None:
+    store = HeldStore(ttl=60)
+    writer = ResultWriter(store, 3600, max_waiting=10)
+    now = time.time()
+    writer.add(Batch("first", meta={"tool": "ping"}, started_at=now, events=[(n, "line", {}) for n in range(1, 11)]))
+    await asyncio.wait_for(store.writing.wait(), 5)
+    stored = asyncio.Event()
+    writer.when_stored("second", stored.set)
+    writer.add(Batch("second", meta={"tool": "ping"}, started_at=now, status="ok", ended_at=now,
+                     events=[(n, "line", {}) for n in range(1, 11)]))
+    store.release.set()
+    await asyncio.wait_for(stored.wait(), 5)  # not an hour later
+    second = await store.load("second")
+    assert second is not None and len(second.events) == 10
     await writer.close()

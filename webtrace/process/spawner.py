@@ -158,7 +158,7 @@ class Spawner:
             self._answers.pop(ident, None)
         try:
             return Child(pid, PipeReader(fd), exited=exited)
-        except OSError:
+        except BaseException:
             # Its pipe could not be watched: the tool must not outlive its request.
             with contextlib.suppress(OSError):
                 os.close(fd)

@@ -72,8 +72,6 @@ class ResultWriter:
             _merge(pending, batch)
         self._waiting += len(batch.events)
         self._schedule()
-        if self._waiting >= self.max_waiting and not self.failing:
-            self._flush_now()
 
     def damaged(self, result_id: str) -> bool:
         """Whether some of the result's writes were given up on."""
@@ -89,9 +87,12 @@ class ResultWriter:
             due = self._due = loop.create_future()
             self._timer = loop.call_later(self.retry_interval if self.failing else self.interval, _settle, due)
             self._task = loop.create_task(self._flush_when(due))
+        if self._waiting >= self.max_waiting and not self.failing:
+            self._flush_now()
 
     def _flush_now(self) -> None:
-        """The flush waiting for its time is due now (one under way is not hurried)."""
+        """The flush waiting for its time is due now (one under way is not hurried:
+        the next is due as soon as it ends)."""
         if self._due is not None and not self._due.done():
             _settle(self._due)
             if self._timer is not None:
