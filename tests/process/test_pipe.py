@@ -87,7 +87,10 @@ def test_closing_ends_a_waiting_read_and_closes_the_descriptor_once(run: Any) ->
         assert not waiting.done()
         pipe.close()
         assert await waiting == b""
-        pipe.close()  # again: nothing, not a descriptor of someone else's
+        reused = os.open(os.devnull, os.O_RDONLY)  # the number just freed, as a busy server would reuse it
+        pipe.close()  # again: nothing, not the file that took its number
+        os.fstat(reused)
+        os.close(reused)
         os.close(write_end)
         assert open_descriptors() == before
 
