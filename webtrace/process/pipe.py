@@ -26,10 +26,10 @@ class PipeReader:
     """The read end of a pipe, read as the loop finds it readable; ``read`` as a
     ``StreamReader``'s (an empty ``bytes`` at the end), ``close`` once done."""
 
-    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(self, fd: int) -> None:
         os.set_blocking(fd, False)
         self._fd = fd
-        self._loop = loop or asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         self._buffer = b""
         self._eof = False
         self._waiter: asyncio.Future[None] | None = None

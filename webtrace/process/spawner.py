@@ -69,8 +69,7 @@ class Child:
         return await asyncio.shield(self._exited)
 
     def close(self) -> None:
-        """Close the output pipe now, not when the garbage collector finds it: a busy
-        server would hold several times the descriptors its runs need."""
+        """Close the output pipe (nothing else does: the run's end calls this)."""
         self.stdout.close()
 
 

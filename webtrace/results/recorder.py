@@ -282,14 +282,13 @@ class Results:
     """The server's results: where they are stored, and the runs recording now."""
 
     def __init__(self, store: Store | None, *, max_bytes: int, node: str, run_timeout: float,
-                 flush_interval: float | None = None, continuous_max: float = 0.0) -> None:
+                 continuous_max: float = 0.0) -> None:
         self.store = store
         self.max_bytes = max_bytes
         self.node = node
         self.run_timeout = run_timeout
         self.continuous_max = continuous_max
-        self.writer = (ResultWriter(store, _flush_interval(store) if flush_interval is None else flush_interval,
-                                    rewrite=self._whole, saved=self._saved)
+        self.writer = (ResultWriter(store, _flush_interval(store), rewrite=self._whole, saved=self._saved)
                        if store is not None else None)
         self.live: dict[str, Recorder] = {}
         self.followers = 0

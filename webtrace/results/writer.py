@@ -48,14 +48,13 @@ class ResultWriter:
         self.max_backlog = max_backlog
         self.max_waiting = max_waiting
         self._waiting = 0  # events in ``_pending``, as added
-        self._due: asyncio.Future[None] | None = None  # done when the next flush is due
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None  # a flush waiting for its time
         self._pending: dict[str, Batch] = {}  # in the order results began
         self._damaged: set[str] = set()  # results some of whose writes were dropped
         # The descriptions of results dropped before their end, written again with their next events.
         self._descriptions: dict[str, tuple[dict[str, Any], float]] = {}
         self._stored: dict[str, list[Callable[[], None]]] = {}  # called once a result's end is stored (or dropped)
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None  # a flush under way
         self.failing = False
         self.written = 0  # batches stored
         self.failures = 0  # flushes the store refused
@@ -82,24 +81,23 @@ class ResultWriter:
         self._stored.setdefault(result_id, []).append(done)
 
     def _schedule(self) -> None:
-        if self._pending and (self._task is None or self._task.done()):
-            loop = asyncio.get_running_loop()
-            due = self._due = loop.create_future()
-            self._timer = loop.call_later(self.retry_interval if self.failing else self.interval, _settle, due)
-            self._task = loop.create_task(self._flush_when(due))
+        """A flush for what waits, at its time; at once if too much waits (one under
+        way is not hurried: the next is scheduled as it ends)."""
+        if not self._pending or (self._task is not None and not self._task.done()):
+            return
         if self._waiting >= self.max_waiting and not self.failing:
-            self._flush_now()
-
-    def _flush_now(self) -> None:
-        """The flush waiting for its time is due now (one under way is not hurried:
-        the next is due as soon as it ends)."""
-        if self._due is not None and not self._due.done():
-            _settle(self._due)
             if self._timer is not None:
                 self._timer.cancel()
+            self._start_flush()
+        elif self._timer is None:
+            delay = self.retry_interval if self.failing else self.interval
+            self._timer = asyncio.get_running_loop().call_later(delay, self._start_flush)
 
-    async def _flush_when(self, due: asyncio.Future[None]) -> None:
-        await due
+    def _start_flush(self) -> None:
+        self._timer = None
+        self._task = asyncio.get_running_loop().create_task(self._flush_and_schedule())
+
+    async def _flush_and_schedule(self) -> None:
         await self.flush()
         self._task = None
         self._schedule()
@@ -179,14 +177,10 @@ class ResultWriter:
     async def _stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+            self._timer = None
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.wait([self._task])
-
-
-def _settle(due: asyncio.Future[None]) -> None:
-    if not due.done():
-        due.set_result(None)
 
 
 def _merge(into: Batch, batch: Batch) -> None:
