@@ -106,6 +106,22 @@ async def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+async def test_a_result_and_its_events_are_stored_as_json_blobs(tmp_path: Path) -> None:
+    # As bytes were before they were bound as a bytearray (which Python's sqlite3 binds
+    # without looking for an adapter): files written before and after read alike.
+    s = SqliteStore(tmp_path / "r.sqlite3", 60)
+    await s.save([Batch("a" * 22, meta=META, started_at=time.time(), events=[(1, "line", {"text": "PING"})],
+                        status="ok", ended_at=time.time())])
+    await s.close()
+    with sqlite3.connect(tmp_path / "r.sqlite3") as db:
+        assert db.execute("SELECT typeof(meta) FROM results").fetchall() == [("blob",)]
+        assert db.execute("SELECT typeof(data), data FROM result_events").fetchall() == [("blob", b'{"text":"PING"}')]
+    reopened = SqliteStore(tmp_path / "r.sqlite3", 60)
+    result = await reopened.load("a" * 22)
+    await reopened.close()
+    assert result is not None and result.events == [(1, "line", {"text": "PING"})] and result.meta == META
+
+
 # The layout files were written in before results were numbered: events keyed by the result's id.
 EARLIER_LAYOUT = """
 CREATE TABLE results (id TEXT PRIMARY KEY, meta TEXT NOT NULL, started_at REAL NOT NULL, ended_at REAL,

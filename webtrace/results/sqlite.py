@@ -68,6 +68,10 @@ BUSY_TIMEOUT_MS = 1000
 KNOWN_NUMBERS = 10_000
 # The rows a batch writes, the same whether a flush goes in one transaction or a result at a time.
 DROP_EVENT = "DELETE FROM result_events WHERE result = ? AND seq = ?"
+# JSON is bound as a bytearray, not bytes, though both are stored as the same blob: Python's
+# sqlite3 binds a bytearray as it is, but looks for an adapter for bytes, and each failed
+# look-up formats an AttributeError, a quarter of a row's cost (benchmarks/README.md,
+# "Instructions a run costs").
 ADD_EVENT = "INSERT OR IGNORE INTO result_events (result, seq, kind, data) VALUES (?, ?, ?, ?)"
 MARK = "UPDATE results SET cut = cut OR ?, incomplete = incomplete OR ? WHERE n = ?"
 END = "UPDATE results SET status = ?, ended_at = ? WHERE n = ?"
@@ -160,7 +164,8 @@ class SqliteStore:
                 numbers[b.result_id] = n
         if dropped := [(numbers[b.result_id], seq) for b in batches if b.result_id in numbers for seq in b.dropped]:
             db.executemany(DROP_EVENT, dropped)
-        db.executemany(ADD_EVENT, [(n, seq, kind, raw) for b in batches if (n := numbers.get(b.result_id)) is not None
+        db.executemany(ADD_EVENT, [(n, seq, kind, bytearray(raw)) for b in batches
+                                   if (n := numbers.get(b.result_id)) is not None
                                    for seq, kind, raw in b.encoded_events()])
         if marked := [(b.cut, b.incomplete, numbers[b.result_id]) for b in batches
                       if (b.cut or b.incomplete) and b.result_id in numbers]:
@@ -175,7 +180,7 @@ class SqliteStore:
         when it was never described (the store failed then): nothing to add to."""
         if b.meta is not None:
             made = db.execute("INSERT OR IGNORE INTO results (id, meta, started_at, expires_at) VALUES (?, ?, ?, ?)",
-                              (b.result_id, orjson.dumps(b.meta), b.started_at, b.started_at + self.ttl))
+                              (b.result_id, bytearray(orjson.dumps(b.meta)), b.started_at, b.started_at + self.ttl))
             if made.rowcount == 1 and made.lastrowid is not None:
                 return made.lastrowid
         return _number(db, b.result_id)
@@ -235,7 +240,7 @@ class SqliteStore:
                         return
                     if b.dropped:
                         db.executemany(DROP_EVENT, [(result_n, seq) for seq in b.dropped])
-                db.executemany(ADD_EVENT, [(result_n, i, kind, raw) for i, kind, raw in chunk])
+                db.executemany(ADD_EVENT, [(result_n, i, kind, bytearray(raw)) for i, kind, raw in chunk])
                 if number == len(chunks) - 1:
                     if b.cut or b.incomplete:
                         db.execute(MARK, (b.cut, b.incomplete, result_n))
