@@ -190,6 +190,28 @@ async def test_close_stops_the_helper() -> None:
         await spawner.spawn(["true"])
 
 
+async def test_a_helper_that_stops_as_it_starts_fails_the_spawn_with_oserror(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stops = tmp_path / "helper.py"
+    stops.write_text("")  # a helper that exits at once
+    monkeypatch.setattr(spawner_module, "HELPER", stops)
+    spawner = Spawner()
+    started = spawner._start
+
+    async def start_and_see_it_stop() -> None:
+        await started()
+        assert spawner._gone is not None
+        await asyncio.wait_for(asyncio.shield(spawner._gone), 10)
+
+    monkeypatch.setattr(spawner, "_start", start_and_see_it_stop)
+    try:
+        with pytest.raises(OSError, match="the spawn helper stopped"):
+            await spawner.spawn(["true"])
+    finally:
+        await spawner.close()
+
+
 async def test_without_a_helper_the_server_starts_tools_itself(
     make_client: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -199,6 +221,24 @@ async def test_without_a_helper_the_server_starts_tools_itself(
     events = await collect(await client.get("/api/v1/ping", params={"target": "127.0.0.1"}))
     assert events[-1].data["status"] == "ok"
     assert [e for e in events if e.event == "reply"]
+
+
+async def test_the_helper_runs_this_interpreter_even_where_its_path_cannot_be_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    interpreter = os.path.realpath("/proc/self/exe")
+    unrunnable = tmp_path / "python"  # as a path through a directory the service's user cannot search is
+    unrunnable.write_text("")
+    monkeypatch.setattr(sys, "executable", str(unrunnable))
+    spawner = Spawner()
+    try:
+        child = await spawner.spawn(["true"])
+        assert await child.wait() == 0
+        child.close()
+        assert spawner._helper is not None
+        assert os.path.realpath(f"/proc/{spawner._helper.pid}/exe") == interpreter
+    finally:
+        await spawner.close()
 
 
 def test_the_helper_answers_a_malformed_request_and_keeps_serving() -> None:

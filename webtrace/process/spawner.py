@@ -134,7 +134,8 @@ class Spawner:
         if self._closed:
             raise OSError(errno.ESHUTDOWN, "the spawner is closed")
         await self.start()
-        assert self._sock is not None
+        if self._sock is None:  # the new helper stopped as soon as it started
+            raise OSError(errno.EPIPE, "the spawn helper stopped")
         loop = asyncio.get_running_loop()
         self._next_id += 1
         ident = self._next_id
@@ -287,9 +288,14 @@ class Spawner:
 
 
 def _interpreter() -> str:
-    """The running interpreter. Through /proc/self/exe, because its path may pass
-    through a directory the service's user cannot search (a venv's link to an
-    interpreter in root's home), and the kernel follows this link regardless."""
+    """The running interpreter: by its path where this process may run that, else
+    through /proc/self/exe, since the path may pass through a directory the service's
+    user cannot search (a venv's link to an interpreter in root's home) and the kernel
+    follows this link regardless. The path first, because /proc/self/exe names
+    whatever program runs the interpreter, if one does (valgrind, when
+    benchmarks/instructions.py counts a server's instructions)."""
+    if sys.executable and os.access(sys.executable, os.X_OK):
+        return sys.executable
     return "/proc/self/exe" if os.path.exists("/proc/self/exe") else sys.executable
 
 
