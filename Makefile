@@ -11,7 +11,7 @@ PORT ?= 8080
 # What serving needs, and what the whole test suite needs on top.
 RUN_PACKAGES := iputils-ping traceroute mtr-tiny iputils-tracepath
 TEST_PACKAGES := $(RUN_PACKAGES) nginx-light redis-server chromium nftables iproute2 \
-	procps util-linux systemd fonts-dejavu-core wrk strace
+	procps util-linux systemd fonts-dejavu-core wrk strace valgrind
 # axe-core, which the browser tests run inside the page, from npm (its lock file pins it).
 AXE_DIR := tests/browser/axe
 

@@ -111,10 +111,10 @@ def webtrace_tcp(work: Path, **settings: str) -> contextlib.AbstractAsyncContext
     return _serve(work, True, settings)
 
 
-@asynccontextmanager
-async def _serve(work: Path, tcp: bool, settings: dict[str, str]) -> AsyncIterator[Server]:
-    sock = work / f"webtrace-{time.monotonic_ns()}.sock"
-    env = {
+def server_environment(work: Path, settings: dict[str, str]) -> dict[str, str]:
+    """A benchmarked webtrace's environment: the tools stamped, loopback allowed, no
+    limit in the load's way, results off unless ``settings`` turn them on."""
+    return {
         **os.environ,
         "PATH": path_with(make_wrappers(work / "bin")),
         "WEBTRACE_ALLOW_NETWORKS": "127.0.0.0/8",
@@ -128,6 +128,12 @@ async def _serve(work: Path, tcp: bool, settings: dict[str, str]) -> AsyncIterat
         "XDG_STATE_HOME": str(work / "state"),
         **{f"WEBTRACE_{k.upper()}": v for k, v in settings.items()},
     }
+
+
+@asynccontextmanager
+async def _serve(work: Path, tcp: bool, settings: dict[str, str]) -> AsyncIterator[Server]:
+    sock = work / f"webtrace-{time.monotonic_ns()}.sock"
+    env = server_environment(work, settings)
     log_path = work / (f"server-{sock.stem}.log" if tcp else "server.log")
     log = open(log_path, "ab")
     listen = ["--host", "127.0.0.1", "--port", "0"] if tcp else ["--unix-socket", str(sock)]

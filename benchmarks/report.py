@@ -29,6 +29,18 @@ def completed_row(crowd: str, s: dict[str, Any]) -> tuple[str, str, str, str, st
     return (f"{crowd}: streams completed", f"{s['completed']}/{s['n']}", "–", "–", "all", "met" if done else "missed")
 
 
+def cpu_row(name: str, s: dict[str, Any], most: float) -> tuple[str, str, str, str, str, str]:
+    """Server CPU per line against the floor's; over several rounds, judged on the median
+    of each round's ratio (the figures shown are the round chosen for its latency)."""
+    per, floor = s["cpu_per_line"], s["floor_cpu_per_line"]
+    rounds = s.get("cpu_ratio_rounds")
+    judged = s["cpu_ratio_median"] if rounds else per / floor
+    shown = (f"{judged:.2f}× (median of {', '.join(f'{x:.2f}' for x in rounds)})" if rounds
+             else ratio(per, floor))
+    return (f"server CPU per streamed line ({name})", f"{per * 1e6:.0f} µs", f"{floor * 1e6:.0f} µs", shown,
+            f"at most {most:g}×", "met" if judged <= most else "missed")
+
+
 def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
     out = []
     for name in ("ping-500-over-10s", "ping-500-over-10s-text"):
@@ -54,11 +66,10 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
         out.append(completed_row("2000 at once", s))
         out.append(("2000 at once: server PSS (peak)", f"{s['peak_pss'] / 2**20:.0f} MB", "–", "–", "under 100 MB",
                     "met" if s["peak_pss"] < 100 * 2**20 else "missed"))
-    for name in ("ping-100-long", "ping-100", "ping-500-over-10s", "ping-1000", "ping-2000"):
+    for name in ("ping-100-long", "ping-100", "ping-500-over-10s", "ping-500-over-10s-results", "ping-1000",
+                 "ping-2000"):
         if s := r.get(name):
-            per, floor = s["cpu_per_line"], s["floor_cpu_per_line"]
-            out.append((f"server CPU per streamed line ({name})", f"{per * 1e6:.0f} µs", f"{floor * 1e6:.0f} µs",
-                        ratio(per, floor), "at most 2×", "met" if per <= 2 * floor else "missed"))
+            out.append(cpu_row(name, s, 2.2 if name.endswith("-results") else 2.0))
     if (off := r.get("ping-500-over-10s")) and (on := r.get("ping-500-over-10s-names")):
         out.append(("500 over 10 s, names and databases on: p99 line latency", ms(on["p99_latency"]),
                     f"{ms(off['p99_latency'])} (off)", f"{(on['p99_latency'] - off['p99_latency']) * 1000:+.2f} ms",

@@ -5,9 +5,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from benchmarks.instructions import SETTINGS, measure
+from benchmarks.load import latency_over_floor, median_round
+from benchmarks.report import rows
 from benchmarks.stats import at_same_moments, weighted_percentile
 
 ROOT = Path(__file__).parent.parent
@@ -97,3 +101,36 @@ def test_a_profile_leaves_waits_out_and_scales_shares_to_the_measured_cpu() -> N
     assert write.split()[:3] == ["75.0%", "3000.0", "µs/request"]  # 3/4 of 0.4 s over 100 requests
     inclusive = report[report.index("Inclusive (webtrace, aiohttp, asyncio, limits, with all they called):") + 1:]
     assert inclusive[0].endswith("serve (webtrace/web/serving.py:94)") and inclusive[0].startswith("100.0%")
+
+
+async def test_cpu_against_the_floor_is_judged_on_the_median_of_each_rounds_own_ratio() -> None:
+    # The round of median latency (the second here) has the worst CPU ratio; the floor,
+    # measured beside each round, moved with the machine.
+    rounds = iter([
+        {"p99_latency": 0.003, "floor_p99_latency": 0.001, "cpu_per_line": 400e-6, "floor_cpu_per_line": 200e-6},
+        {"p99_latency": 0.004, "floor_p99_latency": 0.001, "cpu_per_line": 500e-6, "floor_cpu_per_line": 200e-6},
+        {"p99_latency": 0.005, "floor_p99_latency": 0.001, "cpu_per_line": 630e-6, "floor_cpu_per_line": 300e-6},
+    ])
+
+    async def once() -> dict[str, Any]:
+        return next(rounds)
+
+    chosen = await median_round(3, once, latency_over_floor)
+    assert chosen["cpu_per_line"] == 500e-6  # the round of median latency, as before
+    assert chosen["cpu_ratio_rounds"] == pytest.approx([2.0, 2.5, 2.1])
+    assert chosen["cpu_ratio_median"] == pytest.approx(2.1)
+    [row] = [row for row in rows({"ping-500-over-10s-results": {**chosen, "sse": True}})
+             if row[0].startswith("server CPU")]
+    assert row[3] == "2.10× (median of 2.00, 2.50, 2.10)"
+    assert row[4:] == ("at most 2.2×", "met")  # the chosen round alone (2.5×) would have missed
+
+
+@pytest.mark.slow
+async def test_the_instructions_of_a_run_are_counted_thread_by_thread() -> None:
+    stored = "results in SQLite"
+    report = await measure(2, 2, {stored: SETTINGS[stored]})  # the other setting is counted the same way
+    counted = report[stored]
+    assert counted["completed"] == 2
+    assert counted["loop"] > 100_000  # a run's Python, counted in the loop's thread
+    assert counted["other_threads"] > 10_000  # the store's thread writing the results
+    assert counted["total"] == counted["loop"] + counted["other_threads"]

@@ -1,0 +1,132 @@
+"""``python -m benchmarks.instructions``: the instructions a run costs the server.
+
+The CPU a line costs, against the floor's, moves with whatever else the machine
+does: the same code measured 1.6x to 2.5x the floor in one session. Instructions
+do not: the server runs under callgrind (valgrind), which counts every
+instruction each of its threads executes, and the same code gives the same count
+within a fraction of a percent whatever the machine is doing. That makes it the
+yardstick for a change to the Python a run goes through, a few percent at a time.
+
+What it does not see: the kernel (system calls, switching tasks) and the spawn
+helper, which is a process of its own and runs outside valgrind. Those are real
+CPU too, so a change is judged on this and on ``make bench`` alike.
+
+The server is started twice for each setting, once serving nothing and once
+serving ``--runs`` pings (5 probes each, ``--concurrency`` at a time, as
+``make bench``'s visitors), and the difference, divided by the runs, is each
+thread's count a run: the event loop's, and the other threads' (the results
+store's). Prints one JSON object; ``--out FILE`` writes it too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .harness import server_environment
+from .load import Streams, stream, unix_session
+
+STARTUP_S = 180.0  # a server under callgrind imports about fifty times slower
+SETTINGS: dict[str, dict[str, str]] = {
+    "results off": {},
+    "results in SQLite": {"results": "sqlite:///{work}/store/results.sqlite3"},
+}
+
+
+def thread_counts(out: Path) -> dict[int, int]:
+    """Instructions per thread, from callgrind's files (``--separate-threads=yes``:
+    one file a thread, numbered from 1, the main thread's first)."""
+    counts = {}
+    for part in out.parent.glob(f"{out.name}.*-*"):
+        found = re.search(r"^summary:\s*(\d+)", part.read_text(errors="replace"), re.MULTILINE)
+        if found:
+            counts[int(part.name.rsplit("-", 1)[1])] = int(found.group(1))
+    return counts
+
+
+async def counted(work: Path, settings: dict[str, str], runs: int, concurrency: int) -> tuple[dict[int, int], int]:
+    """One server under callgrind serving ``runs`` pings: its threads' instructions, and
+    the streams that completed."""
+    home = work / f"server-{time.monotonic_ns()}"
+    home.mkdir()
+    sock = home / "webtrace.sock"
+    out = home / "callgrind"
+    env = server_environment(home, {k: v.format(work=home) for k, v in settings.items()})
+    log = open(home / "server.log", "wb")
+    process = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={out}.%p",
+         sys.executable, "-m", "webtrace", "--unix-socket", str(sock)],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    into = Streams()
+    try:
+        deadline = time.monotonic() + STARTUP_S
+        while not sock.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"webtrace did not start under callgrind; see {home / 'server.log'}")
+            await asyncio.sleep(0.1)
+        if runs:
+            async with unix_session(sock) as http:
+                turns = asyncio.Semaphore(concurrency)
+
+                async def one() -> None:
+                    async with turns:
+                        await stream(http, "http://webtrace/api/v1/ping?target=127.0.0.1", time.time(), into, True)
+
+                await asyncio.gather(*(one() for _ in range(runs)))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(STARTUP_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+    return thread_counts(out), into.completed
+
+
+def per_run(idle: dict[int, int], busy: dict[int, int], runs: int) -> dict[str, float]:
+    """Each thread's instructions a run: the loop's (thread 1) and the rest together."""
+    loop = (busy.get(1, 0) - idle.get(1, 0)) / runs
+    others = (sum(v for k, v in busy.items() if k != 1) - sum(v for k, v in idle.items() if k != 1)) / runs
+    return {"loop": loop, "other_threads": others, "total": loop + others}
+
+
+async def measure(runs: int, concurrency: int, settings: dict[str, dict[str, str]] = SETTINGS) -> dict[str, Any]:
+    """Each setting's instructions a run (``SETTINGS``: results off and in SQLite)."""
+    if shutil.which("valgrind") is None:
+        raise RuntimeError("valgrind is not installed (make test-deps installs it)")
+    with tempfile.TemporaryDirectory(prefix="webtrace-instructions-") as tmp:
+        work = Path(tmp)
+        report: dict[str, Any] = {"runs": runs, "concurrency": concurrency}
+        for name, setting in settings.items():
+            idle, _ = await counted(work, setting, 0, concurrency)
+            busy, completed = await counted(work, setting, runs, concurrency)
+            report[name] = {"completed": completed, **per_run(idle, busy, runs)}
+        return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    report = asyncio.run(measure(args.runs, args.concurrency))
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out is not None:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
