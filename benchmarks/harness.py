@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,15 +106,23 @@ def webtrace(work: Path, **settings: str) -> contextlib.AbstractAsyncContextMana
     return _serve(work, False, settings)
 
 
+def webtrace_under(work: Path, program: Sequence[str], patience_s: float,
+                   **settings: str) -> contextlib.AbstractAsyncContextManager[Server]:
+    """A webtrace on a unix socket, its interpreter run by ``program`` (valgrind, say),
+    given ``patience_s`` to start and as long to stop."""
+    return _serve(work, False, settings, program, patience_s)
+
+
 def webtrace_tcp(work: Path, **settings: str) -> contextlib.AbstractAsyncContextManager[Server]:
     """A webtrace on 127.0.0.1, with a port of its own: the nodes a front runs from are asked over TCP."""
     return _serve(work, True, settings)
 
 
-def server_environment(work: Path, settings: dict[str, str]) -> dict[str, str]:
-    """A benchmarked webtrace's environment: the tools stamped, loopback allowed, no
-    limit in the load's way, results off unless ``settings`` turn them on."""
-    return {
+@asynccontextmanager
+async def _serve(work: Path, tcp: bool, settings: dict[str, str], program: Sequence[str] = (),
+                 patience_s: float = 20.0) -> AsyncIterator[Server]:
+    sock = work / f"webtrace-{time.monotonic_ns()}.sock"
+    env = {
         **os.environ,
         "PATH": path_with(make_wrappers(work / "bin")),
         "WEBTRACE_ALLOW_NETWORKS": "127.0.0.0/8",
@@ -128,20 +136,14 @@ def server_environment(work: Path, settings: dict[str, str]) -> dict[str, str]:
         "XDG_STATE_HOME": str(work / "state"),
         **{f"WEBTRACE_{k.upper()}": v for k, v in settings.items()},
     }
-
-
-@asynccontextmanager
-async def _serve(work: Path, tcp: bool, settings: dict[str, str]) -> AsyncIterator[Server]:
-    sock = work / f"webtrace-{time.monotonic_ns()}.sock"
-    env = server_environment(work, settings)
     log_path = work / (f"server-{sock.stem}.log" if tcp else "server.log")
     log = open(log_path, "ab")
     listen = ["--host", "127.0.0.1", "--port", "0"] if tcp else ["--unix-socket", str(sock)]
-    process = subprocess.Popen([sys.executable, "-m", "webtrace", *listen],
+    process = subprocess.Popen([*program, sys.executable, "-m", "webtrace", *listen],
                                env=env, stdout=log, stderr=subprocess.STDOUT)
     profiler: subprocess.Popen[bytes] | None = None
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + patience_s
         base = "http://webtrace"
         while True:
             if tcp and (found := re.search(r"Running on (http://127\.0\.0\.1:\d+)", log_path.read_text())):
@@ -158,7 +160,7 @@ async def _serve(work: Path, tcp: bool, settings: dict[str, str]) -> AsyncIterat
     finally:
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(15)
+            process.wait(max(15.0, patience_s))
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()

@@ -25,18 +25,15 @@ import asyncio
 import json
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from .harness import server_environment
-from .load import Streams, stream, unix_session
+from .harness import webtrace_under
+from .load import Streams, session, stream
 
-STARTUP_S = 180.0  # a server under callgrind imports about fifty times slower
+PATIENCE_S = 180.0  # to start and to stop: a server under callgrind runs about fifty times slower
 SETTINGS: dict[str, dict[str, str]] = {
     "results off": {},
     "results in SQLite": {"results": "sqlite:///{work}/store/results.sqlite3"},
@@ -59,39 +56,24 @@ async def counted(work: Path, settings: dict[str, str], runs: int, concurrency: 
     the streams that completed."""
     home = work / f"server-{time.monotonic_ns()}"
     home.mkdir()
-    sock = home / "webtrace.sock"
     out = home / "callgrind"
-    env = server_environment(home, {k: v.format(work=home) for k, v in settings.items()})
-    log = open(home / "server.log", "wb")
-    process = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={out}.%p",
-         sys.executable, "-m", "webtrace", "--unix-socket", str(sock)],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
+    callgrind = ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={out}.%p"]
     into = Streams()
-    try:
-        deadline = time.monotonic() + STARTUP_S
-        while not sock.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"webtrace did not start under callgrind; see {home / 'server.log'}")
-            await asyncio.sleep(0.1)
+    async with webtrace_under(home, callgrind, PATIENCE_S, **{k: v.format(work=home) for k, v in settings.items()}
+                              ) as server:
         if runs:
-            async with unix_session(sock) as http:
+            async with session(server) as http:
                 turns = asyncio.Semaphore(concurrency)
 
                 async def one() -> None:
                     async with turns:
-                        await stream(http, "http://webtrace/api/v1/ping?target=127.0.0.1", time.time(), into, True)
+                        await stream(http, f"{server.base}/api/v1/ping?target=127.0.0.1", time.time(), into, True)
 
                 await asyncio.gather(*(one() for _ in range(runs)))
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STARTUP_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-    return thread_counts(out), into.completed
+    counts = thread_counts(out)
+    if 1 not in counts:
+        raise RuntimeError(f"callgrind wrote no counts for the server; see {home / 'server.log'}")
+    return counts, into.completed
 
 
 def per_run(idle: dict[int, int], busy: dict[int, int], runs: int) -> dict[str, float]:
