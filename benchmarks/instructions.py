@@ -70,6 +70,8 @@ async def counted(work: Path, settings: dict[str, str], runs: int, concurrency: 
                         await stream(http, f"{server.base}/api/v1/ping?target=127.0.0.1", time.time(), into, True)
 
                 await asyncio.gather(*(one() for _ in range(runs)))
+    if into.completed != runs:  # a count over failed runs would say they cost almost nothing
+        raise RuntimeError(f"{runs - into.completed} of {runs} runs failed ({', '.join(sorted(set(into.failures)))})")
     counts = thread_counts(out)
     if 1 not in counts:
         raise RuntimeError(f"callgrind wrote no counts for the server; see {home / 'server.log'}")
