@@ -144,7 +144,7 @@ async def _pump(job: Job, send: Emit, result: str | None) -> Outcome:
     await send([job.start_event(result)])
     try:
         parser = job.parser
-        async with job.run, _paying(job):
+        async with job.run, (_paying(job) if job.pay is not None else _NOT_PAYING):
             timed = _Clock(job.most_s) if job.plan.continuous else None
             async for lines in job.run.batches():
                 events: list[Event] = []
@@ -190,14 +190,15 @@ class _Clock:
                 data["max_s"] = self.most
 
 
+# A run that pays nothing as it goes (any but a continuous one) enters no generator for it.
+_NOT_PAYING: contextlib.nullcontext[None] = contextlib.nullcontext()
+
+
 @contextlib.asynccontextmanager
 async def _paying(job: Job) -> AsyncIterator[None]:
     """While a continuous run goes on, each slice after the first is paid as it
     begins; a budget that cannot pay ends the run with status ``limit``."""
     pay, slice_s = job.pay, job.slice_s
-    if pay is None:
-        yield
-        return
 
     async def pay_as_it_goes() -> None:
         assert pay is not None

@@ -60,14 +60,13 @@ class Plan:
     # The probes (or cycles) the tool is started with: the query's count, or for a
     # continuous run one past what its most allows (0: a tool that takes no count).
     probes: int = 0
+    # The argv as a shell would read it, for the ``start`` event and the result: quoted
+    # once, here (quoting each word is a regular expression's search).
+    command: str = ""
 
     @property
     def family(self) -> Family:
         return Family.of(self.address)
-
-    @property
-    def command(self) -> str:
-        return shlex.join(self.argv)
 
 
 async def plan_job(query: RunQuery, here: Here) -> Plan:
@@ -88,5 +87,6 @@ async def plan_job(query: RunQuery, here: Here) -> Plan:
         interval_s=spec.count.interval_s if spec.count is not None else None,
         wait_s=spec.count.wait_s if spec.count is not None else None,
     )
-    return Plan(spec, target, address, executable, build_argv(spec, ctx, here.platform), here.platform, query.options,
-                query.continuous, options.count or 0)
+    argv = build_argv(spec, ctx, here.platform)
+    return Plan(spec, target, address, executable, argv, here.platform, query.options, query.continuous,
+                options.count or 0, shlex.join(argv))
