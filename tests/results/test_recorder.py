@@ -7,6 +7,8 @@ import asyncio
 import time
 from collections.abc import Sequence
 
+import orjson
+
 from webtrace.events import Event, end_event, start_event
 from webtrace.results.recorder import Results
 from webtrace.results.store import Batch, MemoryStore
@@ -151,3 +153,55 @@ async def test_a_burst_arriving_during_a_flush_is_written_as_soon_as_that_flush_
     second = await store.load("second")
     assert second is not None and len(second.events) == 10
     await writer.close()
+
+
+class SavedStore(MemoryStore):
+    """Says when a flush has written something, and keeps the JSON it was given (a
+    file's store writes that, not the events)."""
+
+    def __init__(self, ttl: float) -> None:
+        super().__init__(ttl)
+        self.saved = asyncio.Event()
+        self.json: list[tuple[int, str, bytes]] = []
+
+    async def save(self, batches: Sequence[Batch]) -> Sequence[str]:
+        self.json += [event for batch in batches for event in batch.encoded_events()]
+        lost = await super().save(batches)
+        self.saved.set()
+        return lost
+
+
+async def test_events_joining_the_batch_waiting_for_them_are_written_in_order_and_a_burst_at_once() -> None:
+    store = SavedStore(ttl=60)
+    writer = ResultWriter(store, 3600, max_waiting=10)  # its time would be an hour away
+    # Added without its JSON (as a description is): the events that join it are still written as sent.
+    writer.add(Batch("run", meta={"tool": "ping"}, started_at=time.time(), events=[(1, "start", {"tool": "ping"})]))
+    for n in range(2, 10):
+        writer.extend("run", [(n, "line", {"text": f"line {n}"})], [f'{{"text":"line {n}"}}'.encode()])
+    assert not store.saved.is_set()  # nine waiting: not yet
+    writer.extend("run", [(10, "line", {"text": "line 10"})], [b'{"text":"line 10"}'])
+    await asyncio.wait_for(store.saved.wait(), 5)
+    stored = await store.load("run")
+    assert stored is not None
+    lines = [(n, "line", {"text": f"line {n}"}) for n in range(2, 11)]
+    assert stored.events == [(1, "start", {"tool": "ping"}), *lines]
+    assert store.json == [(n, kind, orjson.dumps(data)) for n, kind, data in stored.events]
+    await writer.close()
+
+
+async def test_a_run_recorded_a_read_at_a_time_is_stored_as_its_visitor_saw_it() -> None:
+    kept = results()
+    assert kept.store is not None and kept.writer is not None
+    recorder = kept.start(dict(START.data))
+    assert recorder is not None
+    sent = [[START], [Event("line", {"text": "64 bytes"}), Event("reply", {"seq": 1})], [Event("line", {"text": "x"})],
+            [end_event("ok", "done", duration_s=1.0, exit_code=0)]]
+    for events in sent:
+        recorder.record(events)
+    stored = asyncio.Event()
+    kept.writer.when_stored(recorder.id, stored.set)
+    await asyncio.wait_for(stored.wait(), 5)
+    result = await kept.store.load(recorder.id)
+    assert result is not None and result.status == "ok"
+    assert result.events == [(n, kind, data) for n, (kind, data) in enumerate((e for b in sent for e in b), 1)]
+    await kept.close()

@@ -116,7 +116,9 @@ class Recorder:
         Returns each event's data as JSON, encoded once here for the store and for the
         sink alike."""
         everything = [orjson.dumps(data) for _, data in events]
-        if self.ended:
+        if self.status is not None:  # ended
+            return everything
+        if self.compaction is None and not self.cut and self._all_fit(events, everything):
             return everything
         kept: list[StoredEvent] = []
         encoded: list[bytes] = []
@@ -159,12 +161,36 @@ class Recorder:
             self._spill()
         self.writer.add(Batch(self.id, events=kept, encoded=encoded, cut=self.cut, status=self.status,
                               ended_at=self.ended_at, dropped=dropped))
+        self._recorded()
+        return everything
+
+    def _all_fit(self, events: list[Event], encoded: list[bytes]) -> bool:
+        """Keep a batch of a run kept whole (not continuous) that fits under the
+        result's cap and holds no final event: every batch of a run but its last, and
+        the usual case. Returns False, keeping nothing, for any other."""
+        final = self.final
+        for kind, _ in events:
+            if kind == final:
+                return False
+        size = self._size + sum(map(len, encoded)) + EVENT_OVERHEAD * len(events)
+        if size > self.results.max_bytes:
+            return False
+        self._size = size
+        first = self._next
+        self._next = first + len(events)
+        kept: list[StoredEvent] = [(number, kind, data) for number, (kind, data) in enumerate(events, first)]
+        self.events.extend(kept)
+        self.writer.extend(self.id, kept, encoded)
+        self._recorded()
+        return True
+
+    def _recorded(self) -> None:
+        """Tell the followers waiting; once the run's end is kept, the results."""
         if self._changed is not None:
             self._changed.set_result(None)
             self._changed = None
-        if self.ended:
+        if self.status is not None:
             self.results._ended(self)
-        return everything
 
     def _supersede(self, key: Latest, kind: str, data: dict[str, Any], number: int, size: int) -> list[int]:
         """Keep ``number`` as the latest of ``key``; the numbers it supersedes (a

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from .records import StoredEvent
 from .store import Batch, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,19 @@ class ResultWriter:
             _merge(pending, batch)
         self._waiting += len(batch.events)
         self._schedule()
+
+    def extend(self, result_id: str, events: list[StoredEvent], encoded: list[bytes]) -> None:
+        """Queue a result's new events, nothing else (``add`` for the rest): a run's
+        usual write, which joins the batch already waiting for it as it is."""
+        pending = self._pending.get(result_id)
+        if pending is None or len(pending.encoded) != len(pending.events):
+            self.add(Batch(result_id, events=events, encoded=encoded))
+            return
+        pending.events.extend(events)
+        pending.encoded.extend(encoded)
+        self._waiting += len(events)
+        if self._timer is None or self._waiting >= self.max_waiting:
+            self._schedule()
 
     def damaged(self, result_id: str) -> bool:
         """Whether some of the result's writes were given up on."""
