@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -24,9 +25,10 @@ def subreaper() -> None:
     assert become_subreaper()
 
 
-@pytest.fixture
-async def spawner() -> AsyncIterator[Spawner]:
-    spawner = Spawner()
+# Each exit watched through the tool's pidfd (Linux 6.15 and later), and told by the helper (older kernels).
+@pytest.fixture(params=[False, True], ids=["exits-by-pidfd", "exits-told-by-the-helper"])
+async def spawner(request: pytest.FixtureRequest) -> AsyncIterator[Spawner]:
+    spawner = Spawner(exits_here=request.param)
     await spawner.start()
     yield spawner
     await spawner.close()
@@ -79,6 +81,56 @@ async def test_the_helper_yields_to_the_server_but_tools_are_scheduled_as_usual(
     child = await spawner.spawn([sys.executable, "-c", "import os; print(os.sched_getscheduler(0))"])
     assert int(await output(child)) == os.SCHED_OTHER
     assert os.sched_getscheduler(helper_pid()) == os.SCHED_BATCH  # and serving, since it answered
+
+
+async def test_tools_that_exit_as_they_start_report_their_codes(spawner: Spawner) -> None:
+    # Some exit before a pidfd could be opened for them, or before the kernel has reaped them.
+    children = await asyncio.gather(*(spawner.spawn(["sh", "-c", f"exit {n}"]) for n in range(1, 31)))
+    codes = await asyncio.wait_for(asyncio.gather(*(child.wait() for child in children)), 20)
+    assert codes == list(range(1, 31))
+    for child in children:
+        child.close()
+
+
+def exits_by_pidfd() -> bool:
+    """Whether a helper on this kernel has the server watch tools' exits (asked in a
+    process of its own: the probe forks, as only a helper's single thread should)."""
+    probe = "from webtrace.process.spawn_helper import exits_by_pidfd; print(exits_by_pidfd())"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout == "True\n"
+
+
+def woken(pid: int) -> int:
+    """How many times the process has gone to sleep and been woken."""
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("voluntary_ctxt_switches"))
+
+
+@pytest.mark.parametrize("exits_here", [False, True], ids=["exits-by-pidfd", "exits-told-by-the-helper"])
+async def test_the_helper_sleeps_through_the_exits_where_the_kernel_tells_them(exits_here: bool) -> None:
+    spawner = Spawner(exits_here=exits_here)
+    try:
+        children = [await spawner.spawn(["sleep", "30"]) for _ in range(5)]
+        helper = psutil.Process(helper_pid())
+        assert await eventually(lambda: helper.status() == psutil.STATUS_SLEEPING, 5)  # waiting for requests
+        before = woken(helper.pid)
+        for child in children:
+            os.killpg(child.pid, signal.SIGTERM)
+        codes = await asyncio.wait_for(asyncio.gather(*(child.wait() for child in children)), 10)
+        assert codes == [-signal.SIGTERM] * 5
+        if exits_here or not exits_by_pidfd():  # the helper reaps each tool, and says how it ended
+            assert woken(helper.pid) > before
+        else:
+            assert woken(helper.pid) == before
+        for child in children:
+            child.close()
+    finally:
+        await spawner.close()
+
+
+def test_from_linux_6_15_a_tools_exit_is_watched_through_its_pidfd() -> None:
+    # Before, tools' exits are told by the helper, as the tests marked exits-told-by-the-helper show.
+    kernel = tuple(int(part) for part in os.uname().release.split("-")[0].split(".")[:2])
+    assert exits_by_pidfd() or kernel < (6, 15)
 
 
 async def test_a_killed_tool_reports_the_signal(spawner: Spawner) -> None:
@@ -252,9 +304,12 @@ def test_the_helper_answers_a_malformed_request_and_keeps_serving() -> None:
             ours.send(bad)
             assert json.loads(ours.recv(65536))["errno"] == errno.EINVAL
         ours.send(json.dumps({"id": 2, "argv": ["true"]}).encode())
-        message, ancillary, _, _ = ours.recvmsg(65536, socket.CMSG_SPACE(4))
-        assert json.loads(message)["id"] == 2 and ancillary
-        os.close(int.from_bytes(ancillary[0][2][:4], sys.byteorder))
+        message, ancillary, _, _ = ours.recvmsg(65536, socket.CMSG_SPACE(8))
+        answer = json.loads(message)
+        fds = [fd for _, _, data in ancillary for fd in struct.unpack(f"{len(data) // 4}i", data)]
+        assert answer["id"] == 2 and len(fds) == (2 if answer.get("pidfd") else 1)  # its pipe, and its pidfd
+        for fd in fds:
+            os.close(fd)
     finally:
         ours.close()
         assert helper.wait(10) == 0

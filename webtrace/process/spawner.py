@@ -8,6 +8,10 @@ signalled by pgid, and if the helper dies its children pass to this process (a
 subreaper), which then waits for them itself.
 
 Tools get the environment the server had when the helper started.
+
+A tool's exit: where the kernel tells it through a pidfd (Linux 6.15), the
+helper sends the tool's pidfd with its pipe and this side watches it; elsewhere
+the helper reaps the tool and says how it ended (``spawn_helper.py``).
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import contextlib
 import errno
 import logging
 import os
+import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 from collections import deque
@@ -30,12 +36,13 @@ import orjson
 
 from .groups import reap_group, signal_group
 from .pipe import PipeReader
+from .spawn_helper import wait_status
 
 log = logging.getLogger(__name__)
 
 HELPER: Final = Path(__file__).with_name("spawn_helper.py")
 _MAX_MESSAGE: Final = 1 << 16
-_FD_SPACE: Final = socket.CMSG_SPACE(4)
+_FD_SPACE: Final = socket.CMSG_SPACE(8)  # a tool's pipe, and its pidfd
 # One spawn at a time: a crowd's tools starting all at once would starve the
 # server of the CPU it needs to answer that crowd (measured: response headers
 # 0.53 s for 1000 visitors at once with one in flight, 1.1 s with four, 2.6 s
@@ -76,13 +83,17 @@ class Child:
 class Spawner:
     """The server's end of the spawn helper; create it anywhere, use it on one loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, exits_here: bool = False) -> None:
+        # Whether the helper reaps every tool and tells its exit, even where this side
+        # could watch it through a pidfd (tests of the older kernels' way).
+        self._exits_here = exits_here
         self._sock: socket.socket | None = None
         self._helper: asyncio.subprocess.Process | None = None
         self._starting: asyncio.Task[None] | None = None
         self._next_id = 0
         self._answers: dict[int, asyncio.Future[_Answer]] = {}
-        self._exits: dict[int, asyncio.Future[int | None]] = {}
+        self._exits: dict[int, asyncio.Future[int | None]] = {}  # told by the helper
+        self._watched = _Exits()  # seen here, through their pidfds
         self._outbox: deque[bytes] = deque()
         self._in_flight = 0
         self._gone: asyncio.Future[None] | None = None  # done when the helper's socket closes
@@ -110,6 +121,7 @@ class Spawner:
         try:
             self._helper = await asyncio.create_subprocess_exec(
                 sys.executable, "-I", "-S", str(HELPER), str(theirs.fileno()),
+                *(["--exits-here"] if self._exits_here else []),
                 executable=_interpreter(),  # argv[0] stays readable in ps
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, start_new_session=True,
             )
@@ -202,8 +214,8 @@ class Spawner:
                 return
             except OSError:
                 data, ancillary = b"", []
-            fds = [int.from_bytes(d[:4], sys.byteorder) for level, kind, d in ancillary
-                   if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS]
+            fds = [fd for level, kind, d in ancillary if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS
+                   for fd in struct.unpack(f"{len(d) // 4}i", d[:len(d) - len(d) % 4])]
             if not data:
                 for fd in fds:
                     os.close(fd)
@@ -222,7 +234,8 @@ class Spawner:
         answer = self._answers.pop(message.get("id", -1), None)
         pid: int | None = message.get("pid")
         wanted = answer is not None and not answer.done()  # or its asker left meanwhile
-        if not (wanted and pid is not None and fds):
+        watched = bool(message.get("pidfd"))
+        if not (wanted and pid is not None and len(fds) == (2 if watched else 1)):
             for fd in fds:
                 os.close(fd)
             if pid is not None:
@@ -233,7 +246,10 @@ class Spawner:
             return
         assert answer is not None and pid is not None
         exited: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-        self._exits[pid] = exited
+        if watched:
+            self._watched.watch(fds[1], exited)
+        else:
+            self._exits[pid] = exited
         answer.set_result((pid, fds[0], exited))
 
     def _lost(self) -> None:
@@ -285,6 +301,69 @@ class Spawner:
             self._lost()
         if self._reapers:
             await asyncio.gather(*self._reapers, return_exceptions=True)
+        self._watched.close()
+
+
+class _Exits:
+    """The tools whose exits this side watches, through their pidfds.
+
+    A pidfd is readable once its process has exited, and signals again, with
+    EPOLLHUP, once the kernel has reaped it: only then can it tell the exit
+    status. So each pidfd goes into an epoll of its own, edge-triggered, and the
+    loop watches that one descriptor: a tool's exit costs the loop no reader of its
+    own, and no timer to ask again while the kernel finishes reaping it."""
+
+    def __init__(self) -> None:
+        self._epoll: select.epoll | None = None
+        self._waiting: dict[int, asyncio.Future[int | None]] = {}  # by pidfd
+
+    def watch(self, pidfd: int, exited: asyncio.Future[int | None]) -> None:
+        if self._epoll is None:
+            self._epoll = select.epoll()
+            asyncio.get_running_loop().add_reader(self._epoll.fileno(), self._ready)
+        self._waiting[pidfd] = exited
+        self._epoll.register(pidfd, select.EPOLLIN | select.EPOLLET)
+
+    def _ready(self) -> None:
+        assert self._epoll is not None
+        for pidfd, events in self._epoll.poll(0):
+            status = wait_status(pidfd) if events & select.EPOLLHUP else None
+            if status is None:
+                # Exited, and not reaped: by the kernel in a moment (its reap signals
+                # again), or by this process, a subreaper, if the helper died and left it here.
+                status = _reap_watched(pidfd)
+                if status is None and not events & select.EPOLLHUP:
+                    continue
+            self._told(pidfd, None if status is None else os.waitstatus_to_exitcode(status))
+
+    def _told(self, pidfd: int, code: int | None) -> None:
+        exited = self._waiting.pop(pidfd)
+        os.close(pidfd)  # which takes it out of the epoll
+        if not exited.done():
+            exited.set_result(code)
+
+    def close(self) -> None:
+        """Stop watching (the server is stopping): an exit not seen yet is unknown."""
+        for pidfd in list(self._waiting):
+            self._told(pidfd, None)
+        if self._epoll is not None:
+            asyncio.get_running_loop().remove_reader(self._epoll.fileno())
+            self._epoll.close()
+            self._epoll = None
+
+
+def _reap_watched(pidfd: int) -> int | None:
+    """The wait status of a tool that is this process's child (its helper died), reaped
+    now; None if it is not, or has not exited."""
+    try:
+        result = os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+    except (ChildProcessError, OSError):
+        return None
+    if result is None:
+        return None
+    if result.si_code == os.CLD_EXITED:
+        return (result.si_status & 0xFF) << 8
+    return result.si_status & 0x7F  # killed (or dumped): the signal
 
 
 def _interpreter() -> str:
