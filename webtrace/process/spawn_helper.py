@@ -21,8 +21,8 @@ pidfd tells the exit status of the process it refers to once that is reaped
 (``PIDFD_GET_INFO``): the helper then lets the kernel reap its children as they
 exit (SIGCHLD ignored), and each answer carries the tool's pidfd too, with
 ``"pidfd": true``; the server watches it, and the helper is never woken by an
-exit (under load, that wake was a third of the helper's CPU). On older kernels,
-or with ``--exits-here``, the helper reaps each tool itself and says
+exit (under load, that wake cost about a quarter of the helper's CPU). On older
+kernels, or with ``--exits-here``, the helper reaps each tool itself and says
 ``{"exit": 1234, "code": 0}`` (a negative code is the signal that killed it).
 """
 
