@@ -37,7 +37,7 @@ import signal
 import socket
 import struct
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Final, NamedTuple
 
 MAX_MESSAGE: Final = 1 << 20
@@ -107,17 +107,6 @@ def exits_by_pidfd() -> bool:
         os.close(pidfd)
 
 
-def reap_ended() -> None:
-    """Reap the children that ended while SIGCHLD was not ignored (see ``spawn_watched``)."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
 def spawn_watched(request: dict[str, Any], common: Launch) -> tuple[int, int, int]:
     """``spawn``, and a pidfd for the tool, opened before it can be reaped: the kernel
     reaps a child of this helper as it exits, so for the moment between the spawn and
@@ -133,7 +122,8 @@ def spawn_watched(request: dict[str, Any], common: Launch) -> tuple[int, int, in
             raise
     finally:
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)
-        reap_ended()
+        for _ in ended():
+            pass  # a tool that ended in that moment: its pidfd tells the server
     return pid, read_end, pidfd
 
 
@@ -168,7 +158,8 @@ def send(sock: socket.socket, message: dict[str, Any], fds: tuple[int, ...] = ()
     sock.sendmsg([data], ancillary)
 
 
-def reap(sock: socket.socket) -> None:
+def ended() -> Iterator[tuple[int, int]]:
+    """Reap each child that has ended: its pid and wait status."""
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -176,6 +167,11 @@ def reap(sock: socket.socket) -> None:
             return
         if pid == 0:
             return
+        yield pid, status
+
+
+def reap(sock: socket.socket) -> None:
+    for pid, status in ended():
         send(sock, {"exit": pid, "code": os.waitstatus_to_exitcode(status)})
 
 
