@@ -111,14 +111,23 @@ async def test_the_helper_sleeps_through_the_exits_where_the_kernel_tells_them(e
     try:
         children = [await spawner.spawn(["sleep", "30"]) for _ in range(5)]
         helper = psutil.Process(helper_pid())
-        assert await eventually(lambda: helper.status() == psutil.STATUS_SLEEPING, 5)  # waiting for requests
-        before = woken(helper.pid)
+        asleep: list[int] = []  # its count, read twice around seeing it asleep, waiting for requests
+
+        def waiting() -> bool:
+            count = woken(helper.pid)
+            if helper.status() == psutil.STATUS_SLEEPING and woken(helper.pid) == count:
+                asleep.append(count)
+            return bool(asleep)
+
+        assert await eventually(waiting, 5)
+        before = asleep[0]
         for child in children:
             os.killpg(child.pid, signal.SIGTERM)
         codes = await asyncio.wait_for(asyncio.gather(*(child.wait() for child in children)), 10)
         assert codes == [-signal.SIGTERM] * 5
         if exits_here or not exits_by_pidfd():  # the helper reaps each tool, and says how it ended
-            assert woken(helper.pid) > before
+            # Counted once it sleeps again: having told the last exit, it may still be on its way back.
+            assert await eventually(lambda: woken(helper.pid) > before, 5)
         else:
             assert woken(helper.pid) == before
         for child in children:
