@@ -328,13 +328,14 @@ class _Exits:
         assert self._epoll is not None
         for pidfd, events in self._epoll.poll(0):
             status = wait_status(pidfd) if events & select.EPOLLHUP else None
-            if status is None:
-                # Exited, and not reaped: by the kernel in a moment (its reap signals
-                # again), or by this process, a subreaper, if the helper died and left it here.
-                status = _reap_watched(pidfd)
-                if status is None and not events & select.EPOLLHUP:
-                    continue
-            self._told(pidfd, None if status is None else os.waitstatus_to_exitcode(status))
+            if status is not None:
+                self._told(pidfd, os.waitstatus_to_exitcode(status))
+                continue
+            # Exited, and not reaped: by the kernel in a moment (its reap signals again),
+            # or by this process, a subreaper, if the helper died and left it here.
+            code = _collect(pidfd, os.P_PIDFD)
+            if code is not None or events & select.EPOLLHUP:
+                self._told(pidfd, code)
 
     def _told(self, pidfd: int, code: int | None) -> None:
         exited = self._waiting.pop(pidfd)
@@ -350,20 +351,6 @@ class _Exits:
             asyncio.get_running_loop().remove_reader(self._epoll.fileno())
             self._epoll.close()
             self._epoll = None
-
-
-def _reap_watched(pidfd: int) -> int | None:
-    """The wait status of a tool that is this process's child (its helper died), reaped
-    now; None if it is not, or has not exited."""
-    try:
-        result = os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
-    except (ChildProcessError, OSError):
-        return None
-    if result is None:
-        return None
-    if result.si_code == os.CLD_EXITED:
-        return (result.si_status & 0xFF) << 8
-    return result.si_status & 0x7F  # killed (or dumped): the signal
 
 
 def _interpreter() -> str:
@@ -397,9 +384,11 @@ def _adopt(pid: int, exited: asyncio.Future[int | None]) -> None:
     loop.add_reader(pidfd, ready)
 
 
-def _collect(pid: int) -> int | None:
+def _collect(pid: int, idtype: int = os.P_PID) -> int | None:
+    """The exit code of a child of this process that has ended, reaped now (``pid``: a
+    pidfd, with ``os.P_PIDFD``); None if it is not this process's child, or still runs."""
     try:
-        result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG)
+        result = os.waitid(idtype, pid, os.WEXITED | os.WNOHANG)
     except ChildProcessError:
         return None
     if result is None:
