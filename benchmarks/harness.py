@@ -149,7 +149,7 @@ async def _serve(work: Path, tcp: bool, settings: dict[str, str], program: Seque
             if tcp and (found := re.search(r"Running on (http://127\.0\.0\.1:\d+)", log_path.read_text())):
                 base = found.group(1)
                 break
-            if not tcp and _accepts(sock):
+            if not tcp and accepts(sock):
                 break
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"webtrace did not start; see {log_path}")
@@ -168,9 +168,10 @@ async def _serve(work: Path, tcp: bool, settings: dict[str, str], program: Seque
             profiler.wait(30)  # it writes its stacks as the server exits
 
 
-def _accepts(sock: Path) -> bool:
-    """Whether the server listens on ``sock``: the file is there from its bind, a moment
-    before it listens (a long one under valgrind, where visitors found it refusing)."""
+def accepts(sock: Path) -> bool:
+    """Whether a server listens on the unix socket ``sock``: the file is there from its
+    bind, a moment before it listens (a long one under valgrind), and a client that came
+    in between would be refused."""
     with socket.socket(socket.AF_UNIX) as probe:
         try:
             probe.connect(str(sock))

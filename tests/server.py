@@ -6,7 +6,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+
+from benchmarks.harness import accepts
 
 # Names off, as in tests/conftest.py's LOOPBACK_SETTINGS (and for the same reason).
 LOOPBACK_ENV = {
@@ -80,23 +81,12 @@ def server_process(
         process.wait(10)
 
 
-def _accepts(sock: Path) -> bool:
-    """Whether the server listens on ``sock``: the file exists from its bind, a moment
-    before it listens, and a client that came in between would be refused."""
-    with socket.socket(socket.AF_UNIX) as probe:
-        try:
-            probe.connect(str(sock))
-        except OSError:
-            return False
-    return True
-
-
 def _wait_until_listening(process: subprocess.Popen[bytes], log: Path, sock: Path | None) -> str:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the server exited: {log.read_text()}")
-        if sock is not None and _accepts(sock):
+        if sock is not None and accepts(sock):
             return "http://webtrace"
         if sock is None and (found := _LISTENING.search(log.read_text())):
             return found.group(1)
