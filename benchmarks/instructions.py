@@ -16,12 +16,17 @@ serving ``--runs`` pings (5 probes each, ``--concurrency`` at a time, as
 ``make bench``'s visitors), and the difference, divided by the runs, is each
 thread's count a run: the event loop's, and the other threads' (the results
 store's). Prints one JSON object; ``--out FILE`` writes it too.
+
+``a front relaying two nodes`` counts a front instead: each run is from two nodes
+(``nodes=n1,n2``), which run outside valgrind, so the count is what relaying costs
+the front, beside ``results off``, which is what a node's own run costs it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import shutil
@@ -30,13 +35,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .harness import webtrace_under
+from .harness import webtrace_tcp, webtrace_under
 from .load import Streams, session, stream
 
 PATIENCE_S = 180.0  # to start and to stop: a server under callgrind runs about fifty times slower
+FRONT = "a front relaying two nodes"
 SETTINGS: dict[str, dict[str, str]] = {
     "results off": {},
     "results in SQLite": {"results": "sqlite:///{work}/store/results.sqlite3"},
+    FRONT: {"node_name": "front", "nodes": "{nodes}", "nodes_check_interval": "3600"},
 }
 
 
@@ -52,24 +59,30 @@ def thread_counts(out: Path) -> dict[int, int]:
 
 
 async def counted(work: Path, settings: dict[str, str], runs: int, concurrency: int) -> tuple[dict[int, int], int]:
-    """One server under callgrind serving ``runs`` pings: its threads' instructions, and
-    the streams that completed."""
+    """One server under callgrind serving ``runs`` pings (from two nodes of its own, for
+    a front): its threads' instructions, and the streams that completed."""
     home = work / f"server-{time.monotonic_ns()}"
     home.mkdir()
     out = home / "callgrind"
     callgrind = ["valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={out}.%p"]
     into = Streams()
-    async with webtrace_under(home, callgrind, PATIENCE_S, **{k: v.format(work=home) for k, v in settings.items()}
-                              ) as server:
-        if runs:
-            async with session(server) as http:
-                turns = asyncio.Semaphore(concurrency)
+    front = "nodes" in settings
+    async with contextlib.AsyncExitStack() as nodes:
+        bases = [(await nodes.enter_async_context(webtrace_tcp(home, node_name=name))).base if front else ""
+                 for name in ("n1", "n2")]
+        values = {"work": home, "nodes": f"n1={bases[0]},n2={bases[1]}"}
+        async with webtrace_under(home, callgrind, PATIENCE_S,
+                                  **{k: v.format(**values) for k, v in settings.items()}) as server:
+            if runs:
+                url = f"{server.base}/api/v1/ping?target=127.0.0.1" + ("&nodes=n1,n2" if front else "")
+                async with session(server) as http:
+                    turns = asyncio.Semaphore(concurrency)
 
-                async def one() -> None:
-                    async with turns:
-                        await stream(http, f"{server.base}/api/v1/ping?target=127.0.0.1", time.time(), into, True)
+                    async def one() -> None:
+                        async with turns:
+                            await stream(http, url, time.time(), into, True, parts=2 if front else 1)
 
-                await asyncio.gather(*(one() for _ in range(runs)))
+                    await asyncio.gather(*(one() for _ in range(runs)))
     if into.completed != runs:  # a count over failed runs would say they cost almost nothing
         raise RuntimeError(f"{runs - into.completed} of {runs} runs failed ({', '.join(sorted(set(into.failures)))})")
     counts = thread_counts(out)
@@ -86,7 +99,8 @@ def per_run(idle: dict[int, int], busy: dict[int, int], runs: int) -> dict[str, 
 
 
 async def measure(runs: int, concurrency: int, settings: dict[str, dict[str, str]] = SETTINGS) -> dict[str, Any]:
-    """Each setting's instructions a run (``SETTINGS``: results off and in SQLite)."""
+    """Each setting's instructions a run (``SETTINGS``: results off and in SQLite, and a
+    front); with a front and results off, the front's a relayed line over a node's a line."""
     if shutil.which("valgrind") is None:
         raise RuntimeError("valgrind is not installed (make test-deps installs it)")
     with tempfile.TemporaryDirectory(prefix="webtrace-instructions-") as tmp:
@@ -96,6 +110,9 @@ async def measure(runs: int, concurrency: int, settings: dict[str, dict[str, str
             idle, _ = await counted(work, setting, 0, concurrency)
             busy, completed = await counted(work, setting, runs, concurrency)
             report[name] = {"completed": completed, **per_run(idle, busy, runs)}
+        if FRONT in report and "results off" in report:
+            # A run from two nodes relays each node's lines: twice a run's lines.
+            report["front_line_over_node_line"] = report[FRONT]["total"] / (2 * report["results off"]["total"])
         return report
 
 
@@ -104,8 +121,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--only", nargs="*", choices=list(SETTINGS), help="settings to count (all of them)")
     args = parser.parse_args()
-    report = asyncio.run(measure(args.runs, args.concurrency))
+    report = asyncio.run(measure(args.runs, args.concurrency,
+                                 {name: SETTINGS[name] for name in args.only or SETTINGS}))
     text = json.dumps(report, indent=2)
     print(text)
     if args.out is not None:

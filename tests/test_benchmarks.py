@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.instructions import SETTINGS, measure
+from benchmarks.instructions import FRONT, SETTINGS, measure
 from benchmarks.load import latency_over_floor, median_round
 from benchmarks.report import rows
 from benchmarks.stats import at_same_moments, weighted_percentile
@@ -134,3 +134,12 @@ async def test_the_instructions_of_a_run_are_counted_thread_by_thread() -> None:
     assert counted["loop"] > 100_000  # a run's Python, counted in the loop's thread
     assert counted["other_threads"] > 10_000  # the store's thread writing the results
     assert counted["total"] == counted["loop"] + counted["other_threads"]
+
+
+@pytest.mark.slow
+async def test_a_front_is_counted_relaying_runs_from_two_nodes_of_its_own() -> None:
+    report = await measure(2, 2, {FRONT: SETTINGS[FRONT]})
+    counted = report[FRONT]
+    assert counted["completed"] == 2  # each stream ended ok from both nodes
+    assert counted["loop"] > 100_000  # the front's relaying, counted; its nodes run outside valgrind
+    assert "front_line_over_node_line" not in report  # a node's own run was not counted beside it
