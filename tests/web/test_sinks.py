@@ -60,25 +60,35 @@ def _writes(trace: str) -> list[str]:
 _WRITE = re.compile(r"^\d+\s+(?:write|writev|sendmsg|sendto)\((\d+), ")
 
 
-async def test_a_run_is_written_with_its_headers_in_its_first_write_and_its_end_in_the_last(tmp_path: Path) -> None:
+@pytest.mark.parametrize("nodes", [None, "all"], ids=["here", "several"])
+async def test_a_run_is_written_with_its_headers_in_its_first_write_and_its_end_in_the_last(
+        tmp_path: Path, nodes: str | None) -> None:
     # A system call (and a packet) for the headers alone, and another for the response's end,
-    # were two of a 5-probe ping's nine writes.
-    with server_process(tmp_path, {"WEBTRACE_RESULTS": "off", "WEBTRACE_PINGCOUNT": "2"}) as server:
+    # were two of a 5-probe ping's nine writes; from several nodes, the last part's end was
+    # another, before done's.
+    env = {"WEBTRACE_RESULTS": "off", "WEBTRACE_PINGCOUNT": "2", "WEBTRACE_NODE_NAME": "lon1"}
+    params = {"target": "127.0.0.1", **({"nodes": nodes} if nodes else {})}
+    with server_process(tmp_path, env) as server:
         out = tmp_path / "trace"
         tracer = subprocess.Popen(["strace", "-f", "-qq", "-s", "65536", "-e", "trace=write,writev,sendmsg,sendto",
                                    "-o", str(out), "-p", str(server.process.pid)])
         try:
             assert await eventually(lambda: _traced(server.process.pid), 10)
             async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(server.socket))) as http:
-                events = await collect(await http.get(f"{server.base}/api/v1/ping", params={"target": "127.0.0.1"}))
+                events = await collect(await http.get(f"{server.base}/api/v1/ping", params=params))
         finally:
             tracer.send_signal(signal.SIGINT)  # it detaches, and the server goes on
             tracer.wait(10)
-    assert events[0].event == "start" and events[-1].event == "end"
+    assert events[0].event == "start" and [e.event for e in events[-2 if nodes else -1:]] == (
+        ["end", "done"] if nodes else ["end"])
     writes = _writes(out.read_text())
-    assert "event: start" in writes[0]
     # strace shows CR and LF escaped: the end event's chunk, then the response's last chunk.
     assert "event: end" in writes[-1] and '\\r\\n0\\r\\n\\r\\n"' in writes[-1], writes[-1]
+    if nodes:
+        assert "event: done" in writes[-1]
+        # The headers do not wait for the parts, which may be far: they leave at the next turn.
+        writes = writes[1:]
+    assert "event: start" in writes[0]
     assert all("event: " in w for w in writes), writes  # none for the headers or the end alone
 
 
