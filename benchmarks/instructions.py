@@ -68,9 +68,10 @@ async def counted(work: Path, settings: dict[str, str], runs: int, concurrency: 
     into = Streams()
     front = "nodes" in settings
     async with contextlib.AsyncExitStack() as nodes:
-        bases = [(await nodes.enter_async_context(webtrace_tcp(home, node_name=name))).base if front else ""
-                 for name in ("n1", "n2")]
-        values = {"work": home, "nodes": f"n1={bases[0]},n2={bases[1]}"}
+        values: dict[str, Any] = {"work": home}
+        if front:
+            servers = [await nodes.enter_async_context(webtrace_tcp(home, node_name=name)) for name in ("n1", "n2")]
+            values["nodes"] = f"n1={servers[0].base},n2={servers[1].base}"
         async with webtrace_under(home, callgrind, PATIENCE_S,
                                   **{k: v.format(**values) for k, v in settings.items()}) as server:
             if runs:
