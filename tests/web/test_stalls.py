@@ -2,6 +2,7 @@
 
 import asyncio
 import socket
+import time
 from typing import Any, cast
 
 from aiohttp import web
@@ -35,26 +36,29 @@ def as_request(conn: Connection) -> web.BaseRequest:
 async def test_a_write_that_waits_too_long_loses_its_connection() -> None:
     watch = StallWatch(0.1)
     stalled, peer, lost = await connection()
-    watch.writing(as_request(stalled))
+    watch.watch(as_request(stalled)).since = time.monotonic()  # a write began, and waits
     await asyncio.wait_for(lost.wait(), 2)
     assert stalled.transport is not None and stalled.transport.is_closing()
     peer.close()
     watch.close()
 
 
-async def test_writes_that_finish_are_forgotten_and_the_check_stops() -> None:
+async def test_a_stream_between_writes_is_left_alone_and_the_check_stops_with_the_last_stream() -> None:
     watch = StallWatch(0.1)
     busy, peer, lost = await connection()
-    for _ in range(3):
-        watch.writing(as_request(busy))
-        watch.written(as_request(busy))
+    writes = watch.watch(as_request(busy))
+    for _ in range(3):  # writes that finish, as a sink's do
+        writes.since = time.monotonic()
+        writes.since = None
     # Another stream's stall is ended after at most 1.5 limits; by then the
-    # finished writer would have been ended too, had it not been forgotten.
+    # stream between writes would have been ended too, were it taken for one.
     other, other_peer, other_lost = await connection()
-    watch.writing(as_request(other))
+    watch.watch(as_request(other)).since = time.monotonic()
     await asyncio.wait_for(other_lost.wait(), 2)
-    assert not lost.is_set()
-    assert watch._check is None  # nothing left to watch: no timer keeps running
+    assert not lost.is_set() and watch._check is not None
+    watch.forget(writes)
+    watch._end_stalls()  # the next check, come now: nothing left to watch
+    assert watch._check is None  # no timer keeps running
     for sock in (peer, other_peer):
         sock.close()
     assert busy.transport is not None

@@ -27,7 +27,7 @@ from ..runs.source import Source
 from ..tools import ToolSpec
 from .keys import NODE, RESULTS, SOURCE
 from .ratelimit import RATE_HEADERS
-from .stalls import STALLS
+from .stalls import STALLS, Writes
 
 STREAM_HEADERS = {hdrs.CACHE_CONTROL: "no-cache", "X-Accel-Buffering": "no"}  # nginx: pass each line on
 # Seconds between the SSE comments that keep idle proxies from closing a quiet stream.
@@ -79,16 +79,19 @@ async def sse_sink(request: web.Request, source: Source) -> web.StreamResponse:
     recorded for its result just before it is sent (and encoded once for both)."""
     recorder = _record(request, source)
     ids = itertools.count(1)
+    stalls = request.app[STALLS]
+    writes = stalls.watch(request)
     try:
         async with event_stream(request, rate_headers(request)) as resp:
             async def write(events: list[Event]) -> None:
                 encoded: Iterable[bytes | None] = (recorder.record(events) if recorder is not None
                                                    else itertools.repeat(None))
-                await send(request, resp, b"".join([sse_frame(next(ids), e, raw) for e, raw in zip(events, encoded)]),
+                await send(writes, resp, b"".join([sse_frame(next(ids), e, raw) for e, raw in zip(events, encoded)]),
                            last=bool(events) and events[-1].kind == source.final)
 
             await _run(source, write, recorder)
     finally:
+        stalls.forget(writes)
         _finish(source, recorder)
     return resp
 
@@ -118,18 +121,22 @@ async def text_sink(request: web.Request, source: Source) -> web.StreamResponse:
     text = spec.text(request.app[NODE], recorder.started_at if recorder is not None else time.time(),
                      several=source.final == "done")
 
+    stalls = request.app[STALLS]
+    writes = stalls.watch(request)
+
     async def write(events: list[Event]) -> None:
         if recorder is not None:
             recorder.record(events)
         out = [line for event in events for line in text.lines(event)]
         if out:
-            await send(request, resp, ("\n".join(out) + "\n").encode("utf-8", "replace"))
+            await send(writes, resp, ("\n".join(out) + "\n").encode("utf-8", "replace"))
 
     try:
         await resp.prepare(request)
         await _run(source, write, recorder)
         await resp.write_eof()
     finally:
+        stalls.forget(writes)
         _finish(source, recorder)
     return resp
 
@@ -170,16 +177,15 @@ def _finish(source: Source, recorder: Recorder | None) -> None:
         recorder.finish(source.abandoned().data)
 
 
-async def send(request: web.Request, resp: web.StreamResponse, data: bytes, *, last: bool = False) -> None:
-    """Write ``data``; ``last``: it holds the run's final event, so the response's
-    end goes in the same system call (and what aiohttp writes after the handler is
-    nothing)."""
-    stalls = request.app[STALLS]
-    stalls.writing(request)
+async def send(writes: Writes, resp: web.StreamResponse, data: bytes, *, last: bool = False) -> None:
+    """Write ``data`` (the stall watch sees it waiting, if it waits); ``last``: it holds
+    the run's final event, so the response's end goes in the same system call (and what
+    aiohttp writes after the handler is nothing)."""
+    writes.since = time.monotonic()
     try:
         await (resp.write_eof(data) if last else resp.write(data))
     finally:
-        stalls.written(request)
+        writes.since = None
 
 
 def rate_headers(request: web.Request) -> dict[str, str]:
