@@ -4,8 +4,8 @@ data that msgspec decodes into one of them fits the schema it was made from.
 msgspec reads a node's event and checks it in one pass, for about a third of what
 parsing it (orjson) and then checking it against the schema (jsonschema_rs) cost;
 the schema stays the one description of an event, for the API and the checks alike.
-Where msgspec would be looser than JSON Schema, the type is made stricter instead,
-never looser (``checks`` judges what msgspec refuses by the schema itself):
+Where msgspec reads JSON otherwise than JSON Schema, the type follows the schema or
+is stricter, never looser (``checks`` judges what msgspec refuses by the schema):
 
 - an integer is bounded to an int64: JSON Schema takes any, and orjson could not
   write one past a uint64 again (msgspec bounds no further than an int64);
