@@ -60,7 +60,8 @@ def _known(schema: dict[str, Any], value: Any) -> Any:
 
 @st.composite
 def altered(draw: st.DrawFn) -> tuple[str, bytes]:
-    """A sample with some of its fields, at any depth, set to other JSON or taken away."""
+    """A sample with some of its fields (at the top, or a hop's first host's) set to other
+    JSON, new ones added, or some taken away."""
     kind = draw(st.sampled_from(sorted(NODE_KINDS)))
     data = orjson.loads(orjson.dumps(SAMPLES[kind]))
     for _ in range(draw(st.integers(1, 3))):
