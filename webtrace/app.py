@@ -41,7 +41,6 @@ from .web.ratelimit import setup_ratelimit
 from .web.refusals import setup_refusals
 from .web.route import Route
 from .web.routes import ROUTES, setup_routes
-from .web.sinks import SSE_PING_INTERVAL
 from .web.stalls import STALLS, StallWatch
 
 log = logging.getLogger(__name__)
@@ -292,8 +291,7 @@ def setup_templates(app: web.Application) -> None:
 
 
 def setup_streams(app: web.Application, sse_ping_interval: float, send_timeout: float) -> None:
-    app[SSE_PING_INTERVAL] = sse_ping_interval
-    stalls = app[STALLS] = StallWatch(send_timeout)
+    stalls = app[STALLS] = StallWatch(send_timeout, sse_ping_interval)
 
     async def stop_watching(app: web.Application) -> None:
         stalls.close()

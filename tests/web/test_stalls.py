@@ -1,13 +1,15 @@
-"""The stall watch, on real sockets: a write that waits too long loses its connection."""
+"""The stall watch, on real sockets: a write that waits too long loses its connection,
+and a quiet event stream is sent its keep-alive."""
 
 import asyncio
 import socket
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from aiohttp import web
 
-from webtrace.web.stalls import StallWatch
+from webtrace.web.stalls import StallWatch, Writes
 
 
 class Connection:
@@ -57,9 +59,41 @@ async def test_a_stream_between_writes_is_left_alone_and_the_check_stops_with_th
     await asyncio.wait_for(other_lost.wait(), 2)
     assert not lost.is_set() and watch._check is not None
     watch.forget(writes)
-    watch._end_stalls()  # the next check, come now: nothing left to watch
+    watch._look()  # the next check, come now: nothing left to watch
     assert watch._check is None  # no timer keeps running
     for sock in (peer, other_peer):
         sock.close()
     assert busy.transport is not None
     busy.transport.close()
+
+
+async def test_a_quiet_stream_is_kept_alive_once_a_quiet_spell_and_a_busy_one_is_not() -> None:
+    watch = StallWatch(60.0, quiet_s=0.1)
+    kept: list[str] = []
+    quiet_again = asyncio.Event()
+
+    def keepalive(name: str) -> Callable[[Writes], Coroutine[Any, Any, None]]:
+        async def send(writes: Writes) -> None:
+            kept.append(name)
+            quiet_again.set()
+        return send
+
+    quiet, quiet_peer, _ = await connection()
+    busy, busy_peer, _ = await connection()
+    text, text_peer, _ = await connection()
+    watch.watch(as_request(quiet), keepalive("quiet"))
+    busy_writes = watch.watch(as_request(busy), keepalive("busy"))
+    watch.watch(as_request(text))  # a text stream: nothing to send it
+    async with asyncio.timeout(5):
+        for _ in range(2):
+            quiet_again.clear()
+            waiting = asyncio.ensure_future(quiet_again.wait())
+            while not waiting.done():  # the busy stream writes every 20 ms meanwhile, as a sink's writes do
+                busy_writes.began = time.monotonic()
+                await asyncio.wait([waiting], timeout=0.02)
+    assert kept == ["quiet", "quiet"]  # once for each quiet spell, none for the busy stream
+    watch.close()
+    for conn, peer in ((quiet, quiet_peer), (busy, busy_peer), (text, text_peer)):
+        peer.close()
+        assert conn.transport is not None
+        conn.transport.close()

@@ -23,7 +23,7 @@ from ..tools import ToolSpec, either
 from .keys import RESULTS, TOOLS
 from .page import page_context
 from .params import FORMAT, LAST_EVENT_ID
-from .sinks import event_stream, sse_frame
+from .sinks import event_stream, send, sse_frame
 
 _WRITE_BYTES = 65536
 
@@ -125,8 +125,9 @@ async def result_events(request: web.Request) -> web.StreamResponse:
         async with event_stream(request) as resp:
             while batch is not None:
                 # A running result's events are encoded once for all its followers.
-                await resp.write(b"".join(results.frame(result_id, number, lambda: _frame(number, kind, data))
-                                          for number, kind, data in batch))
+                frames = b"".join(results.frame(result_id, number, lambda: _frame(number, kind, data))
+                                  for number, kind, data in batch)
+                await send(resp.writes, resp, frames)
                 batch = await anext(events, None)
         return resp
     finally:

@@ -11,14 +11,12 @@ import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
-from aiohttp_sse import EventSourceResponse, sse_response
+from aiohttp_sse import EventSourceResponse
 
 from ..events import Event
 from ..results.recorder import Compaction, Recorder
@@ -30,17 +28,20 @@ from .ratelimit import RATE_HEADERS
 from .stalls import STALLS, Writes
 
 STREAM_HEADERS = {hdrs.CACHE_CONTROL: "no-cache", "X-Accel-Buffering": "no"}  # nginx: pass each line on
-# Seconds between the SSE comments that keep idle proxies from closing a quiet stream.
-SSE_PING_INTERVAL: web.AppKey[float] = web.AppKey("sse_ping_interval")
+# What a quiet event stream is sent (aiohttp-sse's words): a comment, which EventSource ignores.
+KEEPALIVE = b": ping\r\n\r\n"
 
 
 class EventStream(EventSourceResponse):
-    """aiohttp-sse's response, with ``Connection`` left to aiohttp, and its headers
-    sent with its first event.
+    """aiohttp-sse's response (its headers, chunked encoding and TCP user timeout),
+    entered with ``async with``: prepared, and watched by the app's ``StallWatch``
+    until it is left. The watch's one timer sends its keep-alive comments, where
+    aiohttp-sse starts and cancels a task for each stream.
 
-    aiohttp-sse says keep-alive on every stream, even to a client that asked to
-    close, which aiohttp then does: a client believing the header kept the
-    connection for its next request, and that request found it closed.
+    ``Connection`` is left to aiohttp: aiohttp-sse says keep-alive on every
+    stream, even to a client that asked to close, which aiohttp then does: a
+    client believing the header kept the connection for its next request, and
+    that request found it closed.
 
     The headers wait for the first event of the same turn of the loop (a run's
     ``start``, written as soon as the stream is ready), so both leave in one
@@ -48,15 +49,37 @@ class EventStream(EventSourceResponse):
 
     _send_headers_immediately = False  # aiohttp's own switch; ``prepare`` below sends them by the next turn
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, request: web.Request, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(headers=headers)
         del self.headers[hdrs.CONNECTION]
+        self._request = request
+        self._watch = request.app[STALLS]
+        self.writes: Writes  # set on entering
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
-        writer = await super().prepare(request)
+        if self.prepared:
+            return await super().prepare(request)  # aiohttp-sse's check that the visitor is still there
+        # aiohttp-sse's preparation, but for its ping task.
+        self._set_tcp_user_timeout(request)
+        writer = await web.StreamResponse.prepare(self, request)
+        self.enable_chunked_encoding()
         if writer is not None:
             asyncio.get_running_loop().call_soon(_send_headers, writer)
         return writer
+
+    async def __aenter__(self) -> EventStream:
+        await self.prepare(self._request)
+        self.writes = self._watch.watch(self._request, self._keepalive)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._watch.forget(self.writes)
+
+    async def _keepalive(self, writes: Writes) -> None:
+        try:
+            await send(writes, self, KEEPALIVE)
+        except (ConnectionError, RuntimeError):
+            pass  # the visitor left, or the stream has just ended: its own write or end says so
 
 
 def _send_headers(writer: AbstractStreamWriter) -> None:
@@ -66,12 +89,9 @@ def _send_headers(writer: AbstractStreamWriter) -> None:
         pass  # the visitor left already; the stream's own write will say so
 
 
-def event_stream(request: web.Request, headers: Mapping[str, str] | None = None
-                 ) -> AbstractAsyncContextManager[EventStream]:
-    """An SSE response to ``request``, prepared on entering, with a comment every
-    ``SSE_PING_INTERVAL`` seconds (aiohttp-sse sets ``STREAM_HEADERS`` itself)."""
-    return sse_response(request, headers=headers, ping_interval=request.app[SSE_PING_INTERVAL],
-                        response_cls=EventStream)
+def event_stream(request: web.Request, headers: Mapping[str, str] | None = None) -> EventStream:
+    """An SSE response to ``request`` (aiohttp-sse sets ``STREAM_HEADERS`` itself), to enter."""
+    return EventStream(request, headers)
 
 
 async def sse_sink(request: web.Request, source: Source) -> web.StreamResponse:
@@ -79,10 +99,10 @@ async def sse_sink(request: web.Request, source: Source) -> web.StreamResponse:
     recorded for its result just before it is sent (and encoded once for both)."""
     recorder = _record(request, source)
     ids = itertools.count(1)
-    stalls = request.app[STALLS]
-    writes = stalls.watch(request)
     try:
         async with event_stream(request, rate_headers(request)) as resp:
+            writes = resp.writes
+
             async def write(events: list[Event]) -> None:
                 encoded: Iterable[bytes | None] = (recorder.record(events) if recorder is not None
                                                    else itertools.repeat(None))
@@ -91,7 +111,6 @@ async def sse_sink(request: web.Request, source: Source) -> web.StreamResponse:
 
             await _run(source, write, recorder)
     finally:
-        stalls.forget(writes)
         _finish(source, recorder)
     return resp
 
@@ -181,7 +200,7 @@ async def send(writes: Writes, resp: web.StreamResponse, data: bytes, *, last: b
     """Write ``data`` (the stall watch sees it waiting, if it waits); ``last``: it holds
     the run's final event, so the response's end goes in the same system call (and what
     aiohttp writes after the handler is nothing)."""
-    writes.since = time.monotonic()
+    writes.since = writes.began = time.monotonic()
     try:
         await (resp.write_eof(data) if last else resp.write(data))
     finally:
