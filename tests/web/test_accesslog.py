@@ -2,6 +2,9 @@
 
 import asyncio
 import logging
+import re
+
+import pytest
 
 from webtrace.logs import access_text as _access_text
 from webtrace.web.accesslog import RefusalSummary
@@ -68,3 +71,10 @@ def test_no_value_can_add_a_field_to_a_text_access_line() -> None:
     assert "tool='ping run=ok'" in text
     assert "\n" not in _access_text({"client": "a\nb"})
     assert _access_text({"client": "198.51.100.7", "target": "[::1]"}) == "client=198.51.100.7 target='[::1]'"
+
+
+@pytest.mark.parametrize("value", ["", "GET", "2001:db8::1", "[::1]:8080", "a_b-c.d/e", "café", "١٢", "a b", "a=b",
+                                   "x\n", "x\t", "'", "\x00", "ping\u2028run=ok"])
+def test_a_value_goes_bare_only_when_made_of_word_characters_and_address_punctuation(value: str) -> None:
+    bare = re.fullmatch(r"[\w.:/\[\]-]+", value, re.ASCII) is not None
+    assert _access_text({"client": value}) == (f"client={value}" if bare else f"client={value!r}")
