@@ -26,7 +26,8 @@ _TOTALS = re.compile(
     re.ASCII,
 )
 # ping -D puts the time of printing first: "[1732512345.123456] 64 bytes from …".
-_TIMESTAMP = re.compile(r"^\[\d+\.\d+\] ")
+_TIMESTAMP = re.compile(r"\[\d+\.\d+\] ")
+_DIGITS = frozenset("0123456789")
 _RTT = re.compile(
     rf"^(?:rtt|round-trip) min/avg/max(?:/mdev|/stddev)? = ({_NUMBER}(?:/{_NUMBER}){{2,3}}) ms", re.ASCII
 )
@@ -40,24 +41,38 @@ class PingParser:
         self._summary_sent = False
 
     def feed(self, line: str) -> list[Event]:
-        if line.startswith("["):
-            line = _TIMESTAMP.sub("", line, count=1)
+        if line.startswith("[") and (stamp := _TIMESTAMP.match(line)):
+            line = line[stamp.end():]
+        # Each pattern begins with its own first character: a line no pattern can
+        # match (the header, the statistics' title, a blank) is not tried against them.
+        head = line[:1]
+        if head in _DIGITS:
+            return self._numbered(line)
+        if head == "n" and (m := _NO_ANSWER.match(line)):
+            seq = int(m["seq"])
+            lost = dict(seq=seq, rtt_ms=None, ttl=None, host=None, lost=True)
+            return [Event("reply", lost), *self._progress(seq)]
+        if head == "F" and (m := _ERROR.match(line)):
+            seq = int(m["seq"])
+            error = dict(
+                seq=seq, rtt_ms=None, ttl=None, host=m["src"], lost=True, error=m["error"]
+            )
+            return [Event("reply", error), *self._progress(seq)]
+        if head == "r" and (m := _RTT.match(line)):
+            values = [float(v) for v in m[1].split("/")]
+            names = ("min_ms", "avg_ms", "max_ms", "mdev_ms")
+            self._summary.update(zip(names, values, strict=False))
+            return self._send_summary()
+        return []
+
+    def _numbered(self, line: str) -> list[Event]:
+        """A line that begins with a digit: a reply, or the totals."""
         if m := _REPLY.match(line):
             if m["dup"]:
                 return []
             seq = int(m["seq"])
             reply = dict(seq=seq, rtt_ms=float(m["rtt"]), ttl=int(m["ttl"]), host=m["src"], lost=False)
             return [Event("reply", reply), *self._progress(seq)]
-        if m := _NO_ANSWER.match(line):
-            seq = int(m["seq"])
-            lost = dict(seq=seq, rtt_ms=None, ttl=None, host=None, lost=True)
-            return [Event("reply", lost), *self._progress(seq)]
-        if m := _ERROR.match(line):
-            seq = int(m["seq"])
-            error = dict(
-                seq=seq, rtt_ms=None, ttl=None, host=m["src"], lost=True, error=m["error"]
-            )
-            return [Event("reply", error), *self._progress(seq)]
         if m := _TOTALS.match(line):
             self._summary.update(
                 transmitted=int(m["sent"]),
@@ -65,13 +80,7 @@ class PingParser:
                 errors=int(m["errors"] or 0),
                 loss_pct=float(m["loss"]),
             )
-            return []  # sent with the times on the next line, or as ping ends where none are (all lost)
-        if m := _RTT.match(line):
-            values = [float(v) for v in m[1].split("/")]
-            names = ("min_ms", "avg_ms", "max_ms", "mdev_ms")
-            self._summary.update(zip(names, values, strict=False))
-            return self._send_summary()
-        return []
+        return []  # the totals are sent with the times on the next line, or as ping ends where none are (all lost)
 
     def _progress(self, seq: int) -> list[Event]:
         done = min(max(self._done, seq), self.count)

@@ -47,7 +47,7 @@ class Job:
     def start_event(self, result: str | None = None) -> Event:
         """Its ``start``; ``result``: its result's id, where results are kept."""
         plan = self.plan
-        return start_event(tool=plan.spec.name, target=plan.target.text, address=str(plan.address),
+        return start_event(tool=plan.spec.name, target=plan.target.text, address=plan.address_text,
                            family=plan.family.value, protocol=plan.options.protocol, port=plan.options.port,
                            count=plan.options.count, command=plan.command, result=result,
                            continuous=plan.continuous)
@@ -68,7 +68,7 @@ def start_job(plan: Plan, here: Here, *, names: bool = True, pay: Pay | None = N
     else:
         run = here.runner.run(plan.argv, name=spec.name, timeout=here.run_timeout, executable=plan.executable)
         total = plan.probes
-    parser = spec.parser_for(str(plan.address), total, plan.platform)
+    parser = spec.parser_for(plan.address_text, total, plan.platform)
     directory = here.directory
     wanted = names and directory is not None and parser is not None and spec.hops
     return Job(plan, run, parser, directory.for_run() if wanted and directory is not None else None,

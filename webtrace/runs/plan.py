@@ -5,6 +5,7 @@ before any response begins and before any process exists."""
 
 from __future__ import annotations
 
+import functools
 import shlex
 from dataclasses import dataclass, replace
 
@@ -52,6 +53,7 @@ class Plan:
     spec: ToolSpec
     target: Target
     address: IPAddress
+    address_text: str  # as the start event, the tool and the parser write it: made once (ipaddress's str is dear)
     executable: str
     argv: list[str]
     platform: str
@@ -79,8 +81,9 @@ async def plan_job(query: RunQuery, here: Here) -> Plan:
     options = query.options
     if query.continuous:
         options = replace(options, count=continuous_count(spec, here.limits))
+    address_text = str(address)
     ctx = ToolContext(
-        address=str(address),
+        address=address_text,
         family=Family.of(address),
         options=options,
         max_hops=here.max_hops,
@@ -88,5 +91,10 @@ async def plan_job(query: RunQuery, here: Here) -> Plan:
         wait_s=spec.count.wait_s if spec.count is not None else None,
     )
     argv = build_argv(spec, ctx, here.platform)
-    return Plan(spec, target, address, executable, argv, here.platform, query.options, query.continuous,
-                options.count or 0, shlex.join(argv))
+    return Plan(spec, target, address, address_text, executable, argv, here.platform, query.options,
+                query.continuous, options.count or 0, " ".join(map(_quoted, argv)))
+
+
+# What ``shlex.join`` does to each word, remembered: a tool's words (its options, the
+# addresses asked about) come back run after run, and quoting one is a regular expression's search.
+_quoted = functools.lru_cache(maxsize=4096)(shlex.quote)
