@@ -326,13 +326,18 @@ class Results:
         """Whether the store refuses writes or reads now."""
         return self._read_failing or (self.writer is not None and self.writer.failing)
 
+    @property
+    def keeping(self) -> bool:
+        """Whether a run begun now gets a result: results are on, and the store is not failing."""
+        return self.writer is not None and not self.writer.failing
+
     def start(self, start: dict[str, Any], final: str = "end", compaction: Compaction | None = None
               ) -> Recorder | None:
         """A recorder for a run whose ``start`` event says this (for a run from several
         nodes: what they were all asked, and ``final`` "done"); None when results are off,
         or the store is failing now (the visitor gets ``result: null``). ``compaction``:
         a continuous run's, which keeps the latest of some events only."""
-        if self.writer is None or self.writer.failing:
+        if not self.keeping:
             return None
         result_id = new_result_id()
         meta = {**start, "node": self.node}

@@ -16,7 +16,7 @@ from ..net.targets import AFTYPES, Family
 from ..refusals import BadRequest
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # one object a parameter: found in a route's by identity, in C
 class Param:
     name: str
     description: str

@@ -177,10 +177,13 @@ TEXT = Sink(text_sink, lambda spec: spec.text_view is not None)
 def _record(request: web.Request, source: Source) -> Recorder | None:
     """The run's result, begun (None where results are not kept, or cannot be now)."""
     request[SOURCE] = source  # for the access log: how it ended
+    results = request.app[RESULTS]
+    if not results.keeping:
+        return None  # before the run is described for a result it will not get
     query = source.query
     # A tool whose lines are records for a program (mtr's) keeps no lines when continuous: its rows say it all.
     compaction = Compaction(lines=query.spec.text_view is None) if query.continuous else None
-    return request.app[RESULTS].start(source.about(), final=source.final, compaction=compaction)
+    return results.start(source.about(), final=source.final, compaction=compaction)
 
 
 async def _run(source: Source, write: Emit, recorder: Recorder | None) -> None:
