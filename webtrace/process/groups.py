@@ -92,7 +92,12 @@ async def reap_group(pgid: int, patience: float) -> None:
     Every path that ends a group comes through here: a tool's own children
     (mtr's mtr-packet) are re-parented to this process (a subreaper) when the
     tool dies, and only this process can reap them."""
-    signal_group(pgid, signal.SIGKILL)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return  # no member left, not even one exited and unreaped (a zombie is still signalled)
+    except PermissionError:
+        pass
     loop = asyncio.get_running_loop()
     give_up = loop.time() + patience
     while True:
