@@ -208,6 +208,23 @@ async def test_idle_streams_receive_comment_pings(
     resp.close()
 
 
+async def test_a_quiet_run_s_followers_receive_comment_pings_too(
+    make_client: Callable[..., Any], make_settings: Callable[..., Any], gated: Callable[[str], Path]
+) -> None:
+    client = await make_client(make_settings(results="memory://"), sse_ping_interval=0.1)
+    gated("traceroute")
+    run = await client.get("/api/v1/traceroute", params={"target": "127.0.0.1"})
+    start = await anext(sse_events(run))
+    follower = await client.get(f"/api/v1/results/{start.data['result']}/events")
+    assert (await anext(sse_events(follower))).event == "start"
+    async with asyncio.timeout(5):
+        async for raw in follower.content:
+            if raw.startswith(b": ping"):
+                break
+    follower.close()
+    run.close()
+
+
 async def test_a_missing_tool_fails_alone(client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
