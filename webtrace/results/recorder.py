@@ -337,13 +337,14 @@ class Results:
         nodes: what they were all asked, and ``final`` "done"); None when results are off,
         or the store is failing now (the visitor gets ``result: null``). ``compaction``:
         a continuous run's, which keeps the latest of some events only."""
-        if not self.keeping:
+        writer = self.writer
+        if writer is None or writer.failing:  # as ``keeping`` says
             return None
         result_id = new_result_id()
         meta = {**start, "node": self.node}
-        recorder = Recorder(self, self.writer, result_id, meta, time.time(), final, compaction)
+        recorder = Recorder(self, writer, result_id, meta, time.time(), final, compaction)
         self.live[result_id] = recorder
-        self.writer.add(Batch(result_id, meta=meta, started_at=recorder.started_at))
+        writer.add(Batch(result_id, meta=meta, started_at=recorder.started_at))
         return recorder
 
     def figures(self) -> Figures:
