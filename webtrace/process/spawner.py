@@ -43,14 +43,15 @@ log = logging.getLogger(__name__)
 HELPER: Final = Path(__file__).with_name("spawn_helper.py")
 _MAX_MESSAGE: Final = 1 << 16
 _FD_SPACE: Final = socket.CMSG_SPACE(8)  # a tool's pipe, and its pidfd
-# Spawns asked of the helper at once. Unpaced, a crowd's tools starting all at once
-# would starve the server of the CPU it needs to answer that crowd (response headers
-# 2.6 s for 1000 visitors at once, when the helper ran at the tools' priority). The
-# helper now waits for a free core (batch priority), and a loop busy with a crowd's
-# requests answered one spawn a turn, so that one in flight left the helper idle:
-# with four, the crowd's p99 first line came 1.41-1.48x the floor's rather than
-# 1.59-1.64x, headers 1.5-1.8x a bare aiohttp's (benchmarks/README.md).
-_IN_FLIGHT: Final = 4
+# One spawn at a time: a crowd's tools starting all at once would starve the
+# server of the CPU it needs to answer that crowd (measured: response headers
+# 0.53 s for 1000 visitors at once with one in flight, 1.1 s with four, 2.6 s
+# unpaced). The helper is still never idle for long: the next request goes out
+# as soon as an answer comes in. Measured again with the helper at batch priority:
+# four in flight brought that crowd's first tool line from 1.59-1.64x the floor's
+# to 1.41-1.48x, but its lines came later (p99 16-34 ms rather than 15-20), and a
+# crowd of 200 at once from two nodes saw 71 ms at p99 rather than 19-24.
+_IN_FLIGHT: Final = 1
 # How long an unwanted tool's group may take to die and be reaped.
 _REAP_PATIENCE_S: Final = 2.0
 
