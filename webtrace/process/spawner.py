@@ -50,7 +50,7 @@ _FD_SPACE: Final = socket.CMSG_SPACE(8)  # a tool's pipe, and its pidfd
 # as soon as an answer comes in. Measured again with the helper at batch priority:
 # four in flight brought that crowd's first tool line from 1.59-1.64x the floor's
 # to 1.41-1.48x, but its lines came later (p99 16-34 ms rather than 15-20), and a
-# crowd of 200 at once from two nodes saw 71 ms at p99 rather than 19-24.
+# crowd of 200 at once from two nodes saw 71 ms at p99 rather than 17-24.
 _IN_FLIGHT: Final = 1
 # How long an unwanted tool's group may take to die and be reaped.
 _REAP_PATIENCE_S: Final = 2.0

@@ -99,9 +99,8 @@ class Decision(NamedTuple):  # a NamedTuple: made a third as dearly as a frozen 
 
 
 class Window(NamedTuple):
-    """One of the budget's limits, with what a decision says of it."""
+    """One of the budget's limits, as the storage is asked for it and a decision says it."""
 
-    item: RateLimitItem
     amount: int
     expiry: int
     words: str  # e.g. "10 per 1 minute"
@@ -123,7 +122,7 @@ class ClientLimiter:
         self, limits: str, storage_uri: str, *, ipv6_prefix: int, per_client: int, continuous_per_client: int = 1
     ) -> None:
         self.items: list[RateLimitItem] = parse_many(limits)
-        self._windows = [Window(item, item.amount, item.get_expiry(), str(item)) for item in self.items]
+        self._windows = [Window(item.amount, item.get_expiry(), str(item)) for item in self.items]
         self.ipv6_prefix = ipv6_prefix
         self.per_client = per_client
         self.storage_uri = storage_uri
