@@ -78,12 +78,17 @@ def use_pidfd_child_watcher() -> Callable[[], None] | None:
     return give_up
 
 
-def signal_group(pgid: int, sig: int) -> None:
-    """Signal a whole process group; one already gone (or not ours) is no error."""
+def signal_group(pgid: int, sig: int) -> bool:
+    """Signal a whole process group; one already gone (or not ours) is no error. False:
+    the group has no member left, not even one exited and unreaped (a zombie is still
+    signalled)."""
     try:
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
+    except ProcessLookupError:
+        return False
+    except PermissionError:
         pass
+    return True
 
 
 async def reap_group(pgid: int, patience: float) -> None:
@@ -92,12 +97,8 @@ async def reap_group(pgid: int, patience: float) -> None:
     Every path that ends a group comes through here: a tool's own children
     (mtr's mtr-packet) are re-parented to this process (a subreaper) when the
     tool dies, and only this process can reap them."""
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        return  # no member left, not even one exited and unreaped (a zombie is still signalled)
-    except PermissionError:
-        pass
+    if not signal_group(pgid, signal.SIGKILL):
+        return  # nothing left to kill or reap
     loop = asyncio.get_running_loop()
     give_up = loop.time() + patience
     while True:
