@@ -17,7 +17,9 @@ import pytest
 from tests.conftest import LOOPBACK_SETTINGS
 from tests.helpers import collect, eventually
 from tests.server import server_process
+from webtrace.events import Event
 from webtrace.web.keys import RESULTS
+from webtrace.web.sinks import sse_frame
 
 SETTINGS = dataclasses.replace(LOOPBACK_SETTINGS, results="memory://", node_name="lon1")
 
@@ -97,3 +99,10 @@ async def test_a_run_is_written_with_its_headers_in_its_first_write_and_its_end_
 def _traced(pid: int) -> bool:
     status = Path(f"/proc/{pid}/status").read_text()
     return re.search(r"^TracerPid:\s+[1-9]", status, re.MULTILINE) is not None
+
+
+def test_a_frame_of_a_kind_this_server_does_not_know_is_framed_alike() -> None:
+    # A result in a store shared with a newer server may hold kinds this one never sends.
+    assert sse_frame(7, Event("line", {"text": "a"})) == b'id: 7\r\nevent: line\r\ndata: {"text":"a"}\r\n\r\n'
+    newer = Event("jitter", {})  # type: ignore[arg-type]
+    assert sse_frame(8, newer, b'{"ms":1}') == b'id: 8\r\nevent: jitter\r\ndata: {"ms":1}\r\n\r\n'

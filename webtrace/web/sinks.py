@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import get_args
 
 import orjson
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp_sse import EventSourceResponse
 
-from ..events import Event
+from ..events import Event, Kind
 from ..results.recorder import Compaction, Recorder
 from ..runs.job import Emit
 from ..runs.source import Source
@@ -30,6 +31,16 @@ from .stalls import STALLS, Writes
 STREAM_HEADERS = {hdrs.CACHE_CONTROL: "no-cache", "X-Accel-Buffering": "no"}  # nginx: pass each line on
 # What a quiet event stream is sent (aiohttp-sse's words): a comment, which EventSource ignores.
 KEEPALIVE = b": ping\r\n\r\n"
+
+
+def _head(kind: str) -> bytes:
+    """What an SSE frame of ``kind`` holds between its id and its data."""
+    return b"\r\nevent: %b\r\ndata: " % kind.encode()
+
+
+_FRAME = b"id: %d%b%b\r\n\r\n"  # its id, its head, its data
+_HEADS = {kind: _head(kind) for kind in get_args(Kind)}  # every kind a run sends
+_dumps = orjson.dumps  # one lookup a frame, where orjson.dumps is two
 
 
 class EventStream(EventSourceResponse):
@@ -104,10 +115,12 @@ async def sse_sink(request: web.Request, source: Source) -> web.StreamResponse:
             writes = resp.writes
 
             async def write(events: list[Event]) -> None:
-                encoded: Iterable[bytes | None] = (recorder.record(events) if recorder is not None
-                                                   else itertools.repeat(None))
-                await send(writes, resp, b"".join([sse_frame(next(ids), e, raw) for e, raw in zip(events, encoded)]),
-                           last=bool(events) and events[-1].kind == source.final)
+                if recorder is None:
+                    data = b"".join([_FRAME % (next(ids), _HEADS[kind], _dumps(fields)) for kind, fields in events])
+                else:
+                    data = b"".join([_FRAME % (next(ids), _HEADS[kind], raw)
+                                     for (kind, _), raw in zip(events, recorder.record(events))])
+                await send(writes, resp, data, last=bool(events) and events[-1].kind == source.final)
 
             await _run(source, write, recorder)
     finally:
@@ -121,9 +134,10 @@ def sse_frame(event_id: int, event: Event, data: bytes | None = None) -> bytes:
 
     orjson: encoding is the largest cost of a busy stream after the writes themselves.
     One bytes formatting costs a frame a sixth fewer instructions than a str made and
-    encoded, then joined."""
-    return b"id: %d\r\nevent: %b\r\ndata: %b\r\n\r\n" % (
-        event_id, event.kind.encode(), orjson.dumps(event.data) if data is None else data)
+    encoded, then joined; a run's stream makes its frames inline (``sse_sink``), with
+    each kind's lines between the id and the data made once."""
+    return _FRAME % (event_id, _HEADS.get(event.kind) or _head(event.kind),
+                     _dumps(event.data) if data is None else data)
 
 
 async def text_sink(request: web.Request, source: Source) -> web.StreamResponse:
