@@ -338,7 +338,7 @@ class Results:
         or the store is failing now (the visitor gets ``result: null``). ``compaction``:
         a continuous run's, which keeps the latest of some events only."""
         writer = self.writer
-        if writer is None or writer.failing:  # as ``keeping`` says
+        if writer is None or not self.keeping:
             return None
         result_id = new_result_id()
         meta = {**start, "node": self.node}
