@@ -14,7 +14,8 @@ from typing import Any
 import aiohttp
 
 from .harness import PING_INTERVAL, PssSampler, Server, webtrace
-from .load import Streams, session, stream
+from .load import visitors
+from .visitors import Streams, stream
 from .scenarios import followers
 from .stats import percentile
 
@@ -27,10 +28,9 @@ async def _crowd(server: Server, n: int, url: str, ok: bytes) -> tuple[Streams, 
     """N streams of ``url`` at once; the lines read and the server's CPU meanwhile.
     A stream is complete when it ends with status ``ok``."""
     into = Streams()
-    async with session(server) as http:
-        cpu0 = server.cpu()
-        await asyncio.gather(*(stream(http, url, time.time() + 0.2, into, True, ok=ok) for _ in range(n)))
-        return into, server.cpu() - cpu0
+    cpu0 = server.cpu()
+    await asyncio.gather(*(stream(visitors(server), url, time.time() + 0.2, into, True, ok=ok) for _ in range(n)))
+    return into, server.cpu() - cpu0
 
 
 async def continuous_pings(work: Path, n: int, seconds: float) -> dict[str, Any]:

@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from .harness import webtrace_tcp, webtrace_under
-from .load import Streams, session, stream
+from .load import visitors
+from .visitors import Streams, stream
 
 PATIENCE_S = 180.0  # to start and to stop: a server under callgrind runs about fifty times slower
 FRONT = "a front relaying two nodes"
@@ -76,14 +77,13 @@ async def counted(work: Path, settings: dict[str, str], runs: int, concurrency: 
                                   **{k: v.format(**values) for k, v in settings.items()}) as server:
             if runs:
                 url = f"{server.base}/api/v1/ping?target=127.0.0.1" + ("&nodes=n1,n2" if front else "")
-                async with session(server) as http:
-                    turns = asyncio.Semaphore(concurrency)
+                turns = asyncio.Semaphore(concurrency)
 
-                    async def one() -> None:
-                        async with turns:
-                            await stream(http, url, time.time(), into, True, parts=2 if front else 1)
+                async def one() -> None:
+                    async with turns:
+                        await stream(visitors(server), url, time.time(), into, True, parts=2 if front else 1)
 
-                    await asyncio.gather(*(one() for _ in range(runs)))
+                await asyncio.gather(*(one() for _ in range(runs)))
     if into.completed != runs:  # a count over failed runs would say they cost almost nothing
         raise RuntimeError(f"{runs - into.completed} of {runs} runs failed ({', '.join(sorted(set(into.failures)))})")
     counts = thread_counts(out)

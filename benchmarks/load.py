@@ -1,5 +1,5 @@
-"""The load generator: visitors as asyncio/aiohttp clients, each stream read and
-timed line by line, and the yardsticks' figures set beside webtrace's."""
+"""The load generator: visitors (``benchmarks/visitors.py``) sent to a server and its
+yardsticks, and the yardsticks' figures set beside webtrace's."""
 
 from __future__ import annotations
 
@@ -13,93 +13,29 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from .stamped import latency_of, make_wrappers
+from .stamped import make_wrappers
 from .stats import at_same_moments, percentile, weighted_percentile
 from .harness import HERE, PING_COUNT, PING_INTERVAL, Server
+from .visitors import Dialer, Streams, stream
 
 
 def session(server: Server) -> aiohttp.ClientSession:
     return unix_session(server.sock)
 
 
+def visitors(server: Server) -> Dialer:
+    """Where the visitors of ``server`` connect (any other ``http://HOST:PORT`` over TCP)."""
+    return Dialer(server.sock)
+
+
 def unix_session(sock: Path) -> aiohttp.ClientSession:
     connector = aiohttp.UnixConnector(path=str(sock), limit=0)
     return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120))
-
-
-@dataclass
-class Streams:
-    latency: list[float] = field(default_factory=list)  # tool printed -> client read
-    printed: list[float] = field(default_factory=list)  # when the tool printed each line (wall clock)
-    ttfb: list[float] = field(default_factory=list)  # request sent -> headers read
-    first_line: list[float] = field(default_factory=list)  # request sent -> tool printed its first line
-    completed: int = 0
-    failures: list[str] = field(default_factory=list)
-
-    def lines(self) -> int:
-        return len(self.latency)
-
-
-_STATUS = re.compile(rb'"status":"([a-z_]+)"')
-
-
-async def stream(http: aiohttp.ClientSession, url: str, arrive: float, into: Streams, sse: bool,
-                 seen: Callable[[bytes], None] | None = None, parts: int = 1, ok: bytes = b"ok") -> None:
-    """One visitor arriving at wall-clock time ``arrive``; times count from then.
-    ``seen`` is shown every line read, as it is read. An SSE stream is complete once
-    it has sent ``parts`` ends with the status ``ok`` (one per node, for a run from several;
-    a continuous run's that ran its most ends ``timeout``).
-
-    The stream is read as it comes, a read at a time, and the lines of one read are
-    timed together: this process shares the cores with the servers it measures, and a
-    line at a time cost it a fifth more CPU."""
-    await asyncio.sleep(max(0.0, arrive - time.time()))
-    asked = arrive
-    try:
-        async with http.get(url) as resp:
-            into.ttfb.append(time.time() - asked)
-            if resp.status != 200:
-                into.failures.append(f"HTTP {resp.status}")
-                return
-            first, at_end, ends, bad, pending = True, False, 0 if sse else parts, 0, b""
-            async for chunk in resp.content.iter_any():
-                now = time.time()
-                whole, newline, pending = (pending + chunk).rpartition(b"\n")
-                if not newline:
-                    continue
-                for raw in whole.split(b"\n"):
-                    if seen is not None:
-                        seen(raw)
-                    if sse and raw.startswith(b"event: "):
-                        at_end = raw.startswith(b"event: end")
-                    elif at_end and raw.startswith(b"data: "):
-                        at_end = False
-                        status = _STATUS.search(raw)
-                        if status is not None and status.group(1) == ok:
-                            ends += 1
-                        else:
-                            bad += 1
-                            into.failures.append(f"ended {status.group(1).decode() if status else 'without a status'}")
-                    latency = latency_of(raw, now)
-                    if latency is None:
-                        continue
-                    into.latency.append(latency)
-                    into.printed.append(now - latency)
-                    if first:
-                        into.first_line.append(now - latency - asked)
-                        first = False
-            if ends == parts and not first:
-                into.completed += 1
-            elif ends + bad < parts:
-                into.failures.append("stream ended early")
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        into.failures.append(type(exc).__name__)
 
 
 def floor(n: int, spread: float, count: int = PING_COUNT) -> dict[str, Any]:
@@ -117,24 +53,16 @@ async def bare_headers(work: Path, n: int) -> list[float]:
     sock = work / "bare.sock"
     bare = subprocess.Popen([sys.executable, "-m", "benchmarks.bare", str(sock)],
                             stdout=subprocess.PIPE, text=True, cwd=HERE.parent)
-    ttfb: list[float] = []
+    into = Streams()
     try:
         assert bare.stdout is not None
         bare.stdout.readline()  # listening
-        async with unix_session(sock) as http:
-            begin = time.time() + 0.2
-
-            async def one() -> None:
-                await asyncio.sleep(max(0.0, begin - time.time()))
-                async with http.get("http://bare/") as resp:
-                    ttfb.append(time.time() - begin)
-                    await resp.read()
-
-            await asyncio.gather(*(one() for _ in range(n)))
+        begin = time.time() + 0.2
+        await asyncio.gather(*(stream(Dialer(sock), "http://bare/", begin, into, False) for _ in range(n)))
     finally:
         bare.kill()
         bare.wait()
-    return ttfb
+    return into.ttfb
 
 
 _ID_LINE = re.compile(rb"^id: (\d+)\r?$", re.MULTILINE)
@@ -169,8 +97,8 @@ class PairedStreams:
 
     _NODE = re.compile(rb'"node":"([^"]+)"')
 
-    def __init__(self, http: aiohttp.ClientSession) -> None:
-        self.http = http
+    def __init__(self, dialer: Dialer) -> None:
+        self.dialer = dialer
         self._streams: list[asyncio.Task[None]] = []
 
     def watcher(self, urls: dict[str, str], into: Streams) -> Callable[[bytes], None]:
@@ -185,7 +113,7 @@ class PairedStreams:
             elif after_start and raw.startswith(b"data: ") and (found := self._NODE.search(raw)):
                 after_start = False
                 url = urls[found.group(1).decode()]
-                self._streams.append(asyncio.ensure_future(stream(self.http, url, time.time(), into, True)))
+                self._streams.append(asyncio.ensure_future(stream(self.dialer, url, time.time(), into, True)))
         return seen
 
     async def finished(self) -> None:

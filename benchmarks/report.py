@@ -62,6 +62,10 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
         out.append(("1000 at once: p99 first tool line", ms(s["p99_first_line"]), ms(s["floor_p99_first_line"]),
                     ratio(s["p99_first_line"], s["floor_p99_first_line"]), "no later than the floor",
                     "met" if s["p99_first_line"] <= s["floor_p99_first_line"] else "missed"))
+        if "client_cpu_s" in s:  # what the visitors took of the cores the server shares with them
+            out.append(("1000 at once: the load generator's CPU", f"{s['client_cpu_s']:.2f} s",
+                        f"{s['server_cpu_s']:.2f} s (the server's)", ratio(s["client_cpu_s"], s["server_cpu_s"]),
+                        "–", "–"))
     if s := r.get("ping-2000"):
         out.append(completed_row("2000 at once", s))
         out.append(("2000 at once: server PSS (peak)", f"{s['peak_pss'] / 2**20:.0f} MB", "–", "–", "under 100 MB",

@@ -22,6 +22,7 @@ from .harness import (
 )
 from .load import (
     PairedStreams, Streams, bare_headers, event_ids, floor, p99_over, p99_over_at_same_moments, session, stream,
+    visitors,
 )
 from .stats import percentile
 
@@ -52,17 +53,20 @@ async def ping_streams(
         async with session(server) as http:
             route = "/api/v1/ping" if sse else "/ping"
             url = f"{server.base}{route}?target=127.0.0.1"
+            dialer = visitors(server)
             into = Streams()
             peak_pss = server.pss()
             cpu0 = server.cpu()
             io_before = disk_writes(server.ps)
             begin = time.time() + 0.2
-            load = asyncio.gather(*(stream(http, url, begin + rng.uniform(0, spread), into, sse) for _ in range(n)))
+            client0 = time.process_time()
+            load = asyncio.gather(*(stream(dialer, url, begin + rng.uniform(0, spread), into, sse) for _ in range(n)))
             while not load.done():
                 peak_pss = max(peak_pss, server.pss())
                 await asyncio.wait([load], timeout=0.25)
             await load
             cpu = server.cpu() - cpu0
+            client_cpu = time.process_time() - client0
             metrics = await stored_metrics(http, server.base) if results else ""
             io_after = disk_writes(server.ps)
         store = store_figures(work, metrics, io_before, io_after) if results else {}
@@ -80,6 +84,7 @@ async def ping_streams(
         "floor_p99_first_line": percentile(base["first_line"], 99),
         "cpu_per_line": cpu / max(into.lines(), 1),
         "floor_cpu_per_line": base["cpu_s"] / max(base["lines"], 1),
+        "server_cpu_s": cpu, "client_cpu_s": client_cpu, "floor_cpu_s": base["cpu_s"],
         "peak_pss": peak_pss,
         **({**store, **{f"{k}_per_run": v / n for k, v in store.items()}} if store else {}),
     }
@@ -165,24 +170,22 @@ async def nodes_fanout(work: Path, n: int, paired: int, spread: float = 0.0, rou
             async with webtrace(work, node_name="front", nodes=nodes, nodes_check_interval="3600") as front, \
                     nginx_relay(work, {"n1": n1.base, "n2": n2.base}) as nginx:
                 front_cpu0, node_cpu0 = front.cpu(), n1.cpu() + n2.cpu()
-                connector = aiohttp.TCPConnector(limit=0)
                 with PeakPss({"front": front, "node": n1}) as pss:
-                    async with session(front) as http, aiohttp.ClientSession(
-                            connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as plain:
-                        begin = time.time() + 0.2
-                        url = f"{front.base}/api/v1/ping?target=127.0.0.1&nodes=n1,n2"
-                        pairs = PairedStreams(plain)
-                        ping = "api/v1/ping?target=127.0.0.1"
-                        yardsticks = [
-                            ({"n1": f"{n1.base}/{ping}", "n2": f"{n2.base}/{ping}"}, round_asked),
-                            ({name: f"{nginx}/{name}/{ping}" for name in ("n1", "n2")}, round_proxied),
-                        ]
-                        bring = {i * n // paired: yardsticks[i % 2] for i in range(paired)}
-                        await asyncio.gather(
-                            *(stream(http, url, begin + spread * i / n, round_through, True,
-                                     pairs.watcher(*bring[i]) if i in bring else None, parts=2)
-                              for i in range(n)))
-                        await pairs.finished()
+                    dialer = visitors(front)
+                    begin = time.time() + 0.2
+                    url = f"{front.base}/api/v1/ping?target=127.0.0.1&nodes=n1,n2"
+                    pairs = PairedStreams(dialer)
+                    ping = "api/v1/ping?target=127.0.0.1"
+                    yardsticks = [
+                        ({"n1": f"{n1.base}/{ping}", "n2": f"{n2.base}/{ping}"}, round_asked),
+                        ({name: f"{nginx}/{name}/{ping}" for name in ("n1", "n2")}, round_proxied),
+                    ]
+                    bring = {i * n // paired: yardsticks[i % 2] for i in range(paired)}
+                    await asyncio.gather(
+                        *(stream(dialer, url, begin + spread * i / n, round_through, True,
+                                 pairs.watcher(*bring[i]) if i in bring else None, parts=2)
+                          for i in range(n)))
+                    await pairs.finished()
                 front_cpu += front.cpu() - front_cpu0
                 node_cpu += (n1.cpu() + n2.cpu()) - node_cpu0
                 peak = {name: max(peak[name], pss.peak[name]) for name in peak}

@@ -1,9 +1,11 @@
 """A smoke run of the benchmark harness, so that it cannot rot. Timing targets live in
 benchmarks/README.md, measured by ``make bench``, not here."""
 
+import asyncio
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from benchmarks.instructions import FRONT, SETTINGS, measure
 from benchmarks.load import latency_over_floor, median_round
 from benchmarks.report import rows
 from benchmarks.stats import at_same_moments, weighted_percentile
+from benchmarks.visitors import Dialer, Streams, stream
 
 ROOT = Path(__file__).parent.parent
 
@@ -28,6 +31,7 @@ def test_every_scenario_runs_at_a_small_size(tmp_path: Path) -> None:
         assert ping["completed"] == 10 and ping["failed"] == 0
         assert ping["lines"] == 50 and ping["p99_latency"] is not None and ping["floor_p99_latency"] is not None
         assert ping["cpu_per_line"] > 0 and ping["peak_pss"] > 0
+        assert ping["client_cpu_s"] > 0 and ping["server_cpu_s"] > 0  # the load generator's share, seen
     assert results["ping-10-text"]["floor_p99_ttfb"] > 0  # the bare server's headers
     assert results["refused-429"]["webtrace_rps"] > 0 and results["refused-429"]["bare_rps"] > 0
     storm = results["disconnect-storm-5"]
@@ -143,3 +147,66 @@ async def test_a_front_is_counted_relaying_runs_from_two_nodes_of_its_own() -> N
     assert counted["completed"] == 2  # each stream ended ok from both nodes
     assert counted["loop"] > 100_000  # the front's relaying, counted; its nodes run outside valgrind
     assert "front_line_over_node_line" not in report  # a node's own run was not counted beside it
+
+
+async def _serve_bytes(tmp_path: Path, pieces: list[bytes]) -> tuple[Path, asyncio.AbstractServer]:
+    """A unix socket that answers any request with ``pieces``, each its own write and
+    drained before the next, then closes: a response split where we choose."""
+    sock = tmp_path / "answer.sock"
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        for piece in pieces:
+            writer.write(piece)
+            await writer.drain()
+            await asyncio.sleep(0)  # another read for the visitor, most of the time; the asserts need none
+        writer.close()
+
+    return sock, await asyncio.start_unix_server(answer, str(sock))
+
+
+def _chunked(*chunks: bytes) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks) + b"0\r\n\r\n"
+
+
+_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+async def test_a_visitor_reads_a_chunked_stream_however_its_reads_fall(tmp_path: Path) -> None:
+    printed = time.time() - 0.5
+    frames = [b"event: line\r\ndata: {\"text\": \"[%.6f] 64 bytes\"}\r\n\r\n" % (printed - i) for i in range(3)]
+    frames.append(b'event: end\r\ndata: {"status":"ok"}\r\n\r\n')
+    whole = _HEAD + _chunked(*frames)
+    # Split inside the head, inside a chunk's size line, inside a chunk, and between chunks.
+    cuts = [20, len(_HEAD) + 1, len(_HEAD) + 30, len(_HEAD) + 200, len(whole) - 3]
+    pieces = [whole[a:b] for a, b in zip([0, *cuts], [*cuts, len(whole)])]
+    sock, server = await _serve_bytes(tmp_path, pieces)
+    seen: list[bytes] = []
+    into = Streams()
+    async with server:
+        await stream(Dialer(sock), "http://webtrace/api/v1/ping?target=127.0.0.1", time.time(), into, True,
+                     seen.append)
+    assert into.completed == 1 and into.failures == [] and len(into.ttfb) == 1
+    assert len(into.latency) == 3 and min(into.latency) >= 0.5 - 1e-3  # every stamp whole, none cut by a chunk
+    assert [raw for raw in seen if raw.startswith(b"event: ")] == [b"event: line\r"] * 3 + [b"event: end\r"]
+
+
+async def test_a_visitor_counts_a_refusal_and_a_stream_cut_short_as_failures(tmp_path: Path) -> None:
+    refused = b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 2\r\n\r\n{}"
+    cut = _HEAD + b"%x\r\n" % 40  # a chunk begun, never finished
+    into = Streams()
+    for answer in (refused, cut):
+        sock, server = await _serve_bytes(tmp_path, [answer])
+        async with server:
+            await stream(Dialer(sock), "http://webtrace/api/v1/ping?target=127.0.0.1", time.time(), into, True)
+    assert into.completed == 0 and into.failures == ["HTTP 429", "stream ended early"]
+
+
+def test_the_report_shows_what_the_load_generator_took_beside_the_server() -> None:
+    crowd = {"n": 1000, "completed": 1000, "p99_latency": 0.012, "floor_p99_latency": 1.7, "p99_ttfb": 0.3,
+             "floor_p99_ttfb": 0.13, "p99_first_line": 2.5, "floor_p99_first_line": 1.7, "cpu_per_line": 300e-6,
+             "floor_cpu_per_line": 90e-6, "client_cpu_s": 0.45, "server_cpu_s": 1.5}
+    [row] = [row for row in rows({"ping-1000": crowd}) if "load generator" in row[0]]
+    assert row[1:4] == ("0.45 s", "1.50 s (the server's)", "0.30×")
+    del crowd["client_cpu_s"]  # a results file from before it was measured
+    assert not [row for row in rows({"ping-1000": crowd}) if "load generator" in row[0]]
