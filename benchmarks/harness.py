@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
@@ -49,21 +49,29 @@ class Server:
     process: subprocess.Popen[bytes]
     sock: Path
     base: str = "http://webtrace"
+    _helper: psutil.Process | None = field(default=None, repr=False, compare=False)
 
     @property
     def ps(self) -> psutil.Process:
         return psutil.Process(self.process.pid)
 
     def own(self) -> list[psutil.Process]:
-        """The server's processes: itself and its spawn helper, not the tools."""
-        found = [self.ps]
+        """The server's processes: itself and its spawn helper, not the tools. The helper
+        is looked for among the server's children until found, then kept while it runs:
+        looking goes through every child, a crowd's thousand tools among them."""
+        helper = self._helper
+        if helper is None or not helper.is_running():
+            helper = self._helper = self._find_helper()
+        return [self.ps] if helper is None else [self.ps, helper]
+
+    def _find_helper(self) -> psutil.Process | None:
         for child in self.ps.children():
             try:
                 if any("spawn_helper" in a for a in child.cmdline()):
-                    found.append(child)
+                    return child
             except psutil.NoSuchProcess:
                 pass  # a tool that just ended
-        return found
+        return None
 
     def cpu(self) -> float:
         """The server's own CPU seconds (spawn helper included), without the tools'."""

@@ -55,18 +55,16 @@ async def ping_streams(
             url = f"{server.base}{route}?target=127.0.0.1"
             dialer = visitors(server)
             into = Streams()
-            peak_pss = server.pss()
             cpu0 = server.cpu()
             io_before = disk_writes(server.ps)
-            begin = time.time() + 0.2
-            client0 = time.process_time()
-            load = asyncio.gather(*(stream(dialer, url, begin + rng.uniform(0, spread), into, sse) for _ in range(n)))
-            while not load.done():
-                peak_pss = max(peak_pss, server.pss())
-                await asyncio.wait([load], timeout=0.25)
-            await load
+            with PeakPss({"server": server}) as pss:
+                begin = time.time() + 0.2
+                client0 = time.process_time()
+                await asyncio.gather(*(stream(dialer, url, begin + rng.uniform(0, spread), into, sse)
+                                       for _ in range(n)))
+                client_cpu = time.process_time() - client0
             cpu = server.cpu() - cpu0
-            client_cpu = time.process_time() - client0
+            peak_pss = pss.peak["server"]
             metrics = await stored_metrics(http, server.base) if results else ""
             io_after = disk_writes(server.ps)
         store = store_figures(work, metrics, io_before, io_after) if results else {}

@@ -5,7 +5,7 @@ The load generator shares this machine's two cores with the servers it measures,
 so every microsecond it spends is taken from theirs. Through aiohttp's client, a
 crowd of 1000 five-probe runs cost this process 0.71-0.78 s of CPU, half the
 server's; this protocol writes one request and takes the chunked body apart
-itself, for 0.44-0.48 s (``benchmarks/README.md``). The server is asked as by any
+itself, for 0.34-0.48 s (``benchmarks/README.md``). The server is asked as by any
 HTTP/1.1 client and writes the same chunked stream. Each visitor has a connection
 of its own, closed after its run, as visitors from different browsers do; aiohttp's
 pool handed a finished visitor's connection to the next.
