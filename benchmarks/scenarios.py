@@ -21,10 +21,10 @@ from .harness import (
     webtrace_tcp,
 )
 from .load import (
-    PairedStreams, Streams, bare_headers, event_ids, floor, p99_over, p99_over_at_same_moments, session, stream,
-    visitors,
+    PairedStreams, bare_headers, event_ids, floor, p99_over, p99_over_at_same_moments, session, visitors,
 )
 from .stats import percentile
+from .visitors import Streams, stream
 
 
 async def stored_metrics(http: aiohttp.ClientSession, base: str, within_s: float = 10.0) -> str:
