@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import collect, eventually, eventually_async, fake_node
 from tests.nodes.test_fanout import by_node, front
-from webtrace.nodes.client import HIGH_WATER, CannotConnect, Endpoint, ask
+from webtrace.nodes.client import HIGH_WATER, LINES_KEPT, CannotConnect, Endpoint, ask
 from webtrace.settings import NodeSpec
 
 PING = {"target": "127.0.0.1", "nodes": "all"}
@@ -29,6 +29,21 @@ def test_a_request_says_what_the_node_s_url_does() -> None:
         b"Host: [::1]:8080\r\nUser-Agent: webtrace\r\nConnection: close\r\n"
         b"Authorization: Basic bGc6cEBzcw==\r\n"  # lg:p@ss
         b"X-Forwarded-For: 192.0.2.7\r\n\r\n")
+
+
+def test_a_request_asked_again_carries_its_own_visitor_and_query() -> None:
+    endpoint = Endpoint.of("http://127.0.0.1:8080")
+    for visitor in ("192.0.2.7", "192.0.2.8"):  # the line is kept, the visitor is each one's own
+        assert endpoint.request("/api/v1/ping", {"target": "127.0.0.1"}, {"X-Forwarded-For": visitor}) == (
+            b"GET /api/v1/ping?target=127.0.0.1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: webtrace\r\n"
+            b"Connection: close\r\nX-Forwarded-For: " + visitor.encode() + b"\r\n\r\n")
+    assert endpoint.request("/api/v1/ping", {"target": "127.0.0.2"}, {}).startswith(
+        b"GET /api/v1/ping?target=127.0.0.2 HTTP/1.1\r\n")
+    assert endpoint.request("/api/v1/mtr", {"target": "127.0.0.1"}, {}).startswith(
+        b"GET /api/v1/mtr?target=127.0.0.1 HTTP/1.1\r\n")
+    for n in range(LINES_KEPT + 1):
+        endpoint.request("/api/v1/ping", {"target": f"127.0.{n // 250}.{n % 250 + 1}"}, {})
+    assert len(endpoint._lines) == LINES_KEPT
 
 
 def test_an_https_node_by_an_international_name_is_asked_by_its_ascii_one() -> None:

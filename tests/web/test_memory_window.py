@@ -26,6 +26,25 @@ async def test_every_hit_is_decided_as_limits_own_storage_decides_it() -> None:
         assert await ours.test(item, client) == await theirs.test(item, client)
 
 
+async def test_a_budget_in_memory_decides_as_one_over_limits_own_storage() -> None:
+    # The budget calls this storage's moving window without awaiting it; over limits'
+    # own memory storage it awaits limits' calls: the decisions must be the same.
+    ours = ClientLimiter("3/minute;5/hour", "async+memory://", ipv6_prefix=64, per_client=1)
+    theirs = ClientLimiter("3/minute;5/hour", "async+memory://", ipv6_prefix=64, per_client=1)
+    theirs._primary = MemoryStorage()
+    for n, (client, cost) in enumerate([("a", 1), ("a", 2), ("b", 2), ("a", 1), ("b", 1), ("c", 4), ("b", 1),
+                                        ("a", 1), ("b", 2), ("c", 3), ("a", 2)]):
+        for limiter in (ours, theirs):
+            limiter._refused.clear()  # the storage decides each time, not the memory of a refusal
+            if n in (4, 8):  # each key's oldest entry leaves the minute, not the hour
+                for entries in limiter._primary.events.values():  # type: ignore[attr-defined]
+                    entries[-1].atime -= 120
+        mine, expected = await ours._hit_storage(client, cost), await theirs._hit_storage(client, cost)
+        assert mine._replace(reset_s=0) == expected._replace(reset_s=0), (client, cost)
+        assert abs(mine.reset_s - expected.reset_s) <= 1
+        assert (await ours.test(client))._replace(reset_s=0) == (await theirs.test(client))._replace(reset_s=0)
+
+
 async def test_a_window_frees_its_runs_when_they_are_older_than_it() -> None:
     limiter = ClientLimiter("2/second", "async+memory://", ipv6_prefix=64, per_client=1)
     assert (await limiter.hit("a")).allowed and (await limiter.hit("a")).allowed

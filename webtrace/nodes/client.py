@@ -40,6 +40,8 @@ ADDRESSES_TTL_S = 10.0
 # Happy eyeballs (RFC 8305): the next of a node's addresses is tried after this long
 # without an answer, so a node with a broken IPv6 path is still reached over IPv4.
 NEXT_ADDRESS_S = 0.25
+# Request lines an endpoint keeps (``Endpoint.request``); the first kept goes first.
+LINES_KEPT = 256
 
 AddrInfo = tuple[Any, ...]  # as getaddrinfo gives them
 
@@ -90,6 +92,8 @@ class Endpoint:
     literal: list[AddrInfo] | None = None  # where it is, when its URL names an address
     _lookup: asyncio.Future[list[AddrInfo]] | None = field(default=None, repr=False)
     _looked_up_at: float = 0.0
+    # The request line and the fixed headers, by path and query: a crowd's parts mostly ask the same.
+    _lines: dict[tuple[str, tuple[tuple[str, str], ...]], bytes] = field(default_factory=dict, repr=False)
 
     async def addresses(self) -> list[AddrInfo]:
         """Where the node is: its address as written, or its name's, looked up at most once
@@ -122,10 +126,18 @@ class Endpoint:
                    _literal(host, parsed.port))
 
     def request(self, path: str, query: Mapping[str, str], headers: Mapping[str, str]) -> bytes:
-        """The bytes of ``GET path?query`` (``headers``: this server's own values, never a visitor's text)."""
-        target = URL.build(path=self.base_path + path, encoded=True).with_query(query).raw_path_qs
+        """The bytes of ``GET path?query`` (``headers``: this server's own values, never a visitor's text).
+        Its line is made once for each path and query (encoding the query was most of a request's making)."""
+        asked = (path, tuple(query.items()))
+        line = self._lines.get(asked)
+        if line is None:
+            target = URL.build(path=self.base_path + path, encoded=True).with_query(query).raw_path_qs
+            line = f"GET {target} HTTP/1.1\r\n".encode() + self.head
+            if len(self._lines) >= LINES_KEPT:
+                del self._lines[next(iter(self._lines))]
+            self._lines[asked] = line
         extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        return f"GET {target} HTTP/1.1\r\n".encode() + self.head + extra.encode("latin-1") + b"\r\n"
+        return line + extra.encode("latin-1") + b"\r\n"
 
 
 class Answer(asyncio.Protocol):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import shlex
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ..hops import Directory
 from ..net.addresses import IPAddress
@@ -31,6 +31,9 @@ class Here:
     max_hops: int
     runner: ProcessRunner
     directory: Directory | None = None
+    # The plans of runs towards addresses written as such, by what they were asked
+    # (``plan_job``): a crowd that arrives at once mostly asks for one target.
+    plans: dict[PlanKey, Plan] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def run_timeout(self) -> float:
@@ -48,7 +51,8 @@ class Here:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """A checked request: what would run, against which address."""
+    """A checked request: what would run, against which address. Shared by the runs
+    that asked the same (``plan_job``): nothing changes one once made, its argv included."""
 
     spec: ToolSpec
     target: Target
@@ -71,9 +75,36 @@ class Plan:
         return Family.of(self.address)
 
 
+# The most plans ``Here.plans`` keeps; the first kept goes first.
+PLANS_KEPT = 256
+# What a plan for an address written as such depends on, besides what is fixed while
+# the server runs (its policy, platform and limits): the tool, the query's own words.
+PlanKey = tuple[str, str, Family, Options, bool]
+
+
 async def plan_job(query: RunQuery, here: Here) -> Plan:
     """Validate and resolve the query's target; raises a Refusal (bad target,
-    denied, unresolvable, tool not installed). Starts nothing."""
+    denied, unresolvable, tool not installed). Starts nothing.
+
+    A query whose target is an address written as such always plans the same (its
+    checks and its argv are the same, since the policy and the tools are fixed while
+    the server runs), so its plan is kept and only the tool is looked for again: the
+    checks and the argv were a fifth of a request's instructions up to its headers. A
+    name is planned every time, since what it resolves to may change."""
+    key = (query.spec.name, query.target, query.family, query.options, query.continuous)
+    kept = here.plans.get(key)
+    if kept is not None:
+        executable = locate(query.spec, here.platform)  # still installed (or moved)
+        return kept if executable == kept.executable else replace(kept, executable=executable)
+    plan = await _plan(query, here)
+    if plan.target.address is not None:
+        if len(here.plans) >= PLANS_KEPT:
+            del here.plans[next(iter(here.plans))]
+        here.plans[key] = plan
+    return plan
+
+
+async def _plan(query: RunQuery, here: Here) -> Plan:
     spec = query.spec
     target = parse_target(query.target)
     address = await resolve(target, query.family, here.policy, resolver=here.resolver, timeout=here.resolve_timeout)

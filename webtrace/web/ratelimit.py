@@ -202,10 +202,16 @@ class ClientLimiter:
     async def _hit(self, storage: MovingWindowSupport, key: str, *, spend: bool = True,
                    cost: int = 1) -> Decision:
         tightest: Decision | None = None
+        memory = storage if isinstance(storage, MemoryWindows) else None
         for window, stored in zip(self._windows, self._keys(key)):
-            if spend:
-                allowed = await storage.acquire_entry(stored, window.amount, window.expiry, amount=cost)
-            start, taken = await storage.get_moving_window(stored, window.amount, window.expiry)
+            if memory is not None:
+                if spend:
+                    allowed = memory.take(stored, window.amount, window.expiry, amount=cost)
+                start, taken = memory.window(stored, window.expiry)
+            else:
+                if spend:
+                    allowed = await storage.acquire_entry(stored, window.amount, window.expiry, amount=cost)
+                start, taken = await storage.get_moving_window(stored, window.amount, window.expiry)
             if not spend:
                 allowed = taken <= window.amount - cost
             reset_s = max(1, math.ceil(start + window.expiry - time.time()))

@@ -16,6 +16,7 @@ from aiohttp import web
 from ..settings import SettingsError
 from . import compare, openapi, results, views
 from .keys import TOOLS
+from .query import QUERIES
 from .params import (
     AFTYPE, CONTINUOUS, COUNT, EMBED, FAMILY, FORMAT, LAST_EVENT_ID, NODES, PAGE_ACTION, PAGE_AFTYPE, PAGE_CONTINUOUS,
     PAGE_COUNT, PAGE_FAMILY, PAGE_PORT, PAGE_PROTOCOL, PAGE_TARGET, PAGE_TOOL, PORT, PROTOCOL, TARGET,
@@ -97,6 +98,7 @@ def setup_routes(app: web.Application, routes: Iterable[Route] = ROUTES) -> None
         table[route.name] = route
         _add(app, route)
     app[ROUTE] = table
+    app[QUERIES] = {}
 
 
 def _add(app: web.Application, route: Route) -> None:
