@@ -65,8 +65,8 @@ def zombies(pid: int) -> list[str]:
         try:
             if child.status() == psutil.STATUS_ZOMBIE:
                 found.append(f"{child.pid} {child.name()} ppid={child.ppid()} pgid={os.getpgid(child.pid)}")
-        except psutil.NoSuchProcess:
-            pass
+        except (psutil.NoSuchProcess, ProcessLookupError):
+            pass  # reaped while it was looked at: not a zombie any more
     return found
 
 
