@@ -16,11 +16,11 @@ from aiohttp import web
 from ..settings import SettingsError
 from . import compare, openapi, results, views
 from .keys import TOOLS
-from .query import QUERIES
 from .params import (
     AFTYPE, CONTINUOUS, COUNT, EMBED, FAMILY, FORMAT, LAST_EVENT_ID, NODES, PAGE_ACTION, PAGE_AFTYPE, PAGE_CONTINUOUS,
     PAGE_COUNT, PAGE_FAMILY, PAGE_PORT, PAGE_PROTOCOL, PAGE_TARGET, PAGE_TOOL, PORT, PROTOCOL, TARGET,
 )
+from .query import QUERIES
 from .route import BUDGETS, ROUTE, Route
 
 RUN_PARAMS = (TARGET, FAMILY, PROTOCOL, PORT, COUNT, CONTINUOUS, NODES)
