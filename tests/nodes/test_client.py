@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import collect, eventually, eventually_async, fake_node
 from tests.nodes.test_fanout import by_node, front
-from webtrace.nodes.client import HIGH_WATER, LINES_KEPT, CannotConnect, Endpoint, ask
+from webtrace.nodes.client import HIGH_WATER, LINES_KEPT, CannotConnect, Endpoint, _request_line, ask
 from webtrace.settings import NodeSpec
 
 PING = {"target": "127.0.0.1", "nodes": "all"}
@@ -43,7 +43,7 @@ def test_a_request_asked_again_carries_its_own_visitor_and_query() -> None:
         b"GET /api/v1/mtr?target=127.0.0.1 HTTP/1.1\r\n")
     for n in range(LINES_KEPT + 1):
         endpoint.request("/api/v1/ping", {"target": f"127.0.{n // 250}.{n % 250 + 1}"}, {})
-    assert len(endpoint._lines) == LINES_KEPT
+    assert _request_line.cache_info().currsize == LINES_KEPT
 
 
 def test_an_https_node_by_an_international_name_is_asked_by_its_ascii_one() -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import ipaddress
 import os
 import socket
@@ -40,7 +41,7 @@ ADDRESSES_TTL_S = 10.0
 # Happy eyeballs (RFC 8305): the next of a node's addresses is tried after this long
 # without an answer, so a node with a broken IPv6 path is still reached over IPv4.
 NEXT_ADDRESS_S = 0.25
-# Request lines an endpoint keeps (``Endpoint.request``); the first kept goes first.
+# Request lines kept (``_request_line``): a crowd's parts mostly ask the same.
 LINES_KEPT = 256
 
 AddrInfo = tuple[Any, ...]  # as getaddrinfo gives them
@@ -92,8 +93,6 @@ class Endpoint:
     literal: list[AddrInfo] | None = None  # where it is, when its URL names an address
     _lookup: asyncio.Future[list[AddrInfo]] | None = field(default=None, repr=False)
     _looked_up_at: float = 0.0
-    # The request line and the fixed headers, by path and query: a crowd's parts mostly ask the same.
-    _lines: dict[tuple[str, tuple[tuple[str, str], ...]], bytes] = field(default_factory=dict, repr=False)
 
     async def addresses(self) -> list[AddrInfo]:
         """Where the node is: its address as written, or its name's, looked up at most once
@@ -128,16 +127,15 @@ class Endpoint:
     def request(self, path: str, query: Mapping[str, str], headers: Mapping[str, str]) -> bytes:
         """The bytes of ``GET path?query`` (``headers``: this server's own values, never a visitor's text).
         Its line is made once for each path and query (encoding the query was most of a request's making)."""
-        asked = (path, tuple(query.items()))
-        line = self._lines.get(asked)
-        if line is None:
-            target = URL.build(path=self.base_path + path, encoded=True).with_query(query).raw_path_qs
-            line = f"GET {target} HTTP/1.1\r\n".encode() + self.head
-            if len(self._lines) >= LINES_KEPT:
-                del self._lines[next(iter(self._lines))]
-            self._lines[asked] = line
         extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        return line + extra.encode("latin-1") + b"\r\n"
+        return _request_line(self.base_path + path, tuple(query.items()), self.head) + extra.encode("latin-1") + b"\r\n"
+
+
+@functools.lru_cache(maxsize=LINES_KEPT)
+def _request_line(path: str, query: tuple[tuple[str, str], ...], head: bytes) -> bytes:
+    """``GET path?query`` and the headers every request to its node carries."""
+    target = URL.build(path=path, encoded=True).with_query(query).raw_path_qs
+    return f"GET {target} HTTP/1.1\r\n".encode() + head
 
 
 class Answer(asyncio.Protocol):
