@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import collect, eventually, eventually_async, fake_node
 from tests.nodes.test_fanout import by_node, front
-from webtrace.nodes.client import HIGH_WATER, LINES_KEPT, CannotConnect, Endpoint, _request_line, ask
+from webtrace.nodes.client import HIGH_WATER, LINES_KEPT, CannotConnect, Endpoint, TooLong, _request_line, ask
 from webtrace.settings import NodeSpec
 
 PING = {"target": "127.0.0.1", "nodes": "all"}
@@ -174,6 +174,38 @@ async def test_a_silence_shorter_than_the_connect_timeout_is_still_kept() -> Non
             reading = asyncio.ensure_future(answer.chunk())
             done, _ = await asyncio.wait([reading], timeout=10)
             assert reading in done and isinstance(reading.exception(), TimeoutError)
+
+
+async def test_an_answer_still_coming_at_its_deadline_ends_there_however_it_trickles() -> None:
+    with fake_node("lying_node.py", "trickle") as trickler:  # a byte every half second: never silent
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        answer = await asyncio.wait_for(ask(Endpoint.of(trickler.url), "/api/v1/ping", {}, {},
+                                            connect_timeout=3, silence=30, deadline=1.5), 10)
+        async with answer:
+            assert answer.status == 200
+            with pytest.raises(TooLong, match=r"^it did not end within 1\.5 s$"):
+                # Not wait_for: its own timeout would read as the deadline's.
+                reading = asyncio.ensure_future(_drain(answer))
+                done, _ = await asyncio.wait([reading], timeout=10)
+                assert reading in done
+                reading.result()
+        assert 1.5 <= loop.time() - began < 5
+
+
+async def _drain(answer: Any) -> None:
+    while await answer.chunk():
+        pass
+
+
+async def test_a_deadline_that_passes_while_connecting_ends_the_asking_too() -> None:
+    with fake_node("faulty_node.py", "full") as full:
+        task = asyncio.current_task()
+        assert task is not None
+        with pytest.raises(TooLong, match=r"^it did not end within 0\.5 s$"):
+            await asyncio.wait_for(ask(Endpoint.of(full.url), "/api/v1/nodes", {}, {},
+                                       connect_timeout=30, silence=30, deadline=0.5), 10)
+        assert task.cancelling() == 0  # the watch's own cancel is not left for whatever comes next
 
 
 async def test_a_crowd_s_parts_share_one_lookup_of_a_node_s_name() -> None:

@@ -8,9 +8,10 @@ at once and hands the answer to httptools (llhttp, Node.js's HTTP parser), which
 the status line, the headers and the chunked body.
 
 What the node says is untrusted: its head is refused past ``MAX_HEAD_BYTES``, reading
-stops while ``HIGH_WATER`` bytes wait to be passed on, and an answer silent for
-``silence`` seconds fails. A connection is never reused, so a request is never sent on
-one the node may be closing, and never sent twice: a run asked twice could run twice.
+stops while ``HIGH_WATER`` bytes wait to be passed on, an answer silent for ``silence``
+seconds fails, and so does one still coming at its ``deadline``. A connection is never
+reused, so a request is never sent on one the node may be closing, and never sent twice:
+a run asked twice could run twice.
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ class ConnectTimeout(TimeoutError):
 
     def __init__(self, seconds: float) -> None:
         super().__init__(f"no connection within {seconds:g} s")
+        self.seconds = seconds
+
+
+class TooLong(TimeoutError):
+    """The answer was still coming when its deadline passed (a node that trickles, or never ends)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"it did not end within {seconds:g} s")
         self.seconds = seconds
 
 
@@ -142,11 +151,13 @@ class Answer(asyncio.Protocol):
     """A node's answer: its ``status`` once the head has arrived, then its body as it comes.
 
     One timer watches it from the first moment: connecting may take ``connect_timeout``
-    seconds, then the answer may be silent for ``silence`` (a timer a part fewer than a
-    timeout around the connecting; a crowd's parts each set one up)."""
+    seconds, then the answer may be silent for ``silence``, and it must be whole within
+    ``deadline`` seconds of its start, however it trickles. One timer a part, where a
+    timeout around the connecting and another around the whole part each cost a part
+    about a tenth more to set up (a crowd's parts each set one up)."""
 
     def __init__(self, silence: float, connect_timeout: float, loop: asyncio.AbstractEventLoop,
-                 connecting: asyncio.Task[Any]) -> None:
+                 connecting: asyncio.Task[Any], deadline: float | None = None) -> None:
         self.status = 0
         self._parser = httptools.HttpResponseParser(self)
         self._loop = loop
@@ -161,11 +172,14 @@ class Answer(asyncio.Protocol):
         self._wake: asyncio.Future[None] | None = None
         self._silence = silence
         self._heard = self._loop.time()
+        self._deadline = deadline
+        self._ends_by = self._heard + deadline if deadline is not None else float("inf")
         self._connect_timeout = connect_timeout
         # The task connecting, until it has: the watch cancels it when connecting takes too long.
         self._connecting: asyncio.Task[Any] | None = connecting
-        self._connect_expired = False
-        self._watch: asyncio.TimerHandle | None = self._loop.call_later(min(connect_timeout, silence), self._check)
+        self._expired: TimeoutError | None = None  # why the watch cancelled connecting
+        self._watch: asyncio.TimerHandle | None = self._loop.call_later(
+            min(connect_timeout, silence, self._ends_by - self._heard), self._check)
 
     # asyncio.Protocol
 
@@ -274,21 +288,31 @@ class Answer(asyncio.Protocol):
         self.close()
 
     def _check(self) -> None:
-        """The watch: connecting for too long, or silent for too long once connected."""
+        """The watch: connecting for too long, silent for too long once connected, or
+        still coming at the deadline."""
         now = self._loop.time()
+        if now >= self._ends_by:
+            assert self._deadline is not None
+            if self._connecting is not None and self._transport is None:
+                self._expired = TooLong(self._deadline)  # still connecting
+                self._connecting.cancel()
+                return
+            self._fail(TooLong(self._deadline))
+            return
         if self._transport is None:
             if self._connecting is None:
                 return  # it failed to connect, and said so
             waited = now - self._heard
             if waited < self._connect_timeout:
-                self._watch = self._loop.call_later(self._connect_timeout - waited, self._check)
+                self._watch = self._loop.call_later(min(self._connect_timeout - waited, self._ends_by - now),
+                                                    self._check)
                 return
-            self._connect_expired = True
+            self._expired = ConnectTimeout(self._connect_timeout)
             self._connecting.cancel()  # ``ask`` says ConnectTimeout
             return
         quiet = now - self._heard
         if quiet < self._silence:
-            self._watch = self._loop.call_later(self._silence - quiet, self._check)
+            self._watch = self._loop.call_later(min(self._silence - quiet, self._ends_by - now), self._check)
             return
         self._fail(TimeoutError())
 
@@ -296,9 +320,9 @@ class Answer(asyncio.Protocol):
         """Connecting is over (the watch cancels nothing from now on)."""
         self._connecting = None
 
-    def connect_expired(self) -> bool:
-        """Whether the watch cancelled connecting, which took too long."""
-        return self._connect_expired
+    def expired(self) -> TimeoutError | None:
+        """Why the watch cancelled connecting (it took too long), if it did."""
+        return self._expired
 
     def _fail(self, why: BaseException) -> None:
         if self._failure is None and not self._complete:
@@ -330,16 +354,19 @@ def _literal(host: str, port: int) -> list[AddrInfo] | None:
 
 
 async def ask(endpoint: Endpoint, path: str, query: Mapping[str, str], headers: Mapping[str, str], *,
-              connect_timeout: float, silence: float, tls: ssl.SSLContext | None = None) -> Answer:
+              connect_timeout: float, silence: float, deadline: float | None = None,
+              tls: ssl.SSLContext | None = None) -> Answer:
     """``GET path?query`` on a new connection to the node; the answer once its head has
     arrived. Raises CannotConnect (no connection, or none within ``connect_timeout``),
-    NodeError, or TimeoutError (silence for ``silence`` seconds). ``tls``: the context
-    for an https node (made once by the caller: making one reads every CA certificate)."""
+    NodeError, or TimeoutError (silence for ``silence`` seconds; TooLong: the answer,
+    its body included, not whole within ``deadline`` seconds from now). ``tls``: the
+    context for an https node (made once by the caller: making one reads every CA
+    certificate)."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
     cancelling = task.cancelling()
-    answer = Answer(silence, connect_timeout, loop, task)  # (each asking for these is a system call on 3.11)
+    answer = Answer(silence, connect_timeout, loop, task, deadline)  # (each asking for these is a system call on 3.11)
     try:
         try:
             addresses = await endpoint.addresses()
@@ -358,8 +385,8 @@ async def ask(endpoint: Endpoint, path: str, query: Mapping[str, str], headers: 
                 await loop.create_connection(lambda: answer, sock=sock, ssl=context, server_hostname=hostname)
         except asyncio.CancelledError:
             # The watch's cancel, and no other (told apart as asyncio.timeout does): too long.
-            if answer.connect_expired() and task.uncancel() <= cancelling:
-                raise CannotConnect(ConnectTimeout(connect_timeout)) from None
+            if (expired := answer.expired()) is not None and task.uncancel() <= cancelling:
+                raise (CannotConnect(expired) if isinstance(expired, ConnectTimeout) else expired) from None
             raise
         except OSError as exc:
             raise CannotConnect(exc) from exc

@@ -21,7 +21,7 @@ import orjson
 
 from ..events import Event, end_since
 from .checks import NODE_KINDS, node_event
-from .client import Answer, NodeError
+from .client import Answer, NodeError, TooLong
 from .registry import Node, Nodes, why_failed
 
 Emit = Callable[[list[Event]], Awaitable[None]]
@@ -42,30 +42,35 @@ async def relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], f
     (``continuous``: a continuous run's part, which may last as long as one may). The
     node's own events come tagged with its ``node``, whatever it said there."""
     started = time.monotonic()
-    with nodes.part(node) as placed:
-        if not placed:
-            await emit([end_since("refused", f"This server is relaying as many runs to {node.name} as it may at "
-                                  f"once ({nodes.max_parts}); try again in a moment.", started, code="busy",
-                                  http_status=503)])
-            return
+    holder = nodes.take_place(node)
+    if holder is None:
+        await emit([end_since("refused", f"This server is relaying as many runs to {node.name} as it may at "
+                              f"once ({nodes.max_parts}); try again in a moment.", started, code="busy",
+                              http_status=503)])
+        return
+    try:
         await _relay(nodes, node, path, query, forwarded_for, emit, started,
                      nodes.continuous_deadline if continuous else nodes.part_deadline)
+    finally:
+        nodes.give_place(node, holder)
 
 
 async def _relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], forwarded_for: str,
                  emit: Emit, started: float, most: float) -> None:
     headers = {"X-Forwarded-For": forwarded_for, "Accept": "text/event-stream"}
-    deadline = asyncio.timeout(most)
     try:
-        # Whatever the node sends, and however slowly, its part ends by the deadline.
-        async with deadline:
-            # Never redirected: the visitor's address goes only to the URL the operator named.
-            async with await nodes.ask(node, path, query, headers) as answer:
-                if answer.status != 200:
-                    code, message = await _refusal(node, answer)
-                    await emit([end_since("refused", message, started, code=code, http_status=answer.status)])
-                    return
-                await _pass_on(answer, emit, node.name)
+        # Whatever the node sends, and however slowly, its answer ends by the deadline
+        # (``most``: kept by the answer's own watch, one timer for the part). Never
+        # redirected: the visitor's address goes only to the URL the operator named.
+        answer = await nodes.ask(node, path, query, headers, most)
+        try:
+            if answer.status != 200:
+                code, message = await _refusal(node, answer)
+                await emit([end_since("refused", message, started, code=code, http_status=answer.status)])
+                return
+            await _pass_on(answer, emit, node.name)
+        finally:
+            answer.close()
     except asyncio.CancelledError:
         if not nodes.stopping:
             raise  # the visitor left: closing the node's stream ends its tool
@@ -75,7 +80,7 @@ async def _relay(nodes: Nodes, node: Node, path: str, query: Mapping[str, str], 
         await emit([end_since("shutdown", "the run was stopped: the server is shutting down", started)])
     except (NodeError, TimeoutError, OSError, ValueError) as exc:
         # Not logged here, once per visitor: the periodic check logs a node going down, once.
-        why = f"it did not end its run within {most:g} s" if deadline.expired() else why_failed(exc)
+        why = f"it did not end its run within {most:g} s" if isinstance(exc, TooLong) else why_failed(exc)
         await emit([end_since("unavailable", f"Node {node.name} is unavailable: {why}", started)])
 
 
