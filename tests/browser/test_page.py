@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser.fixtures import BROWSER_ENV, Watched, open_page, save_screenshot_dir
-from tests.helpers import eventually, tool_processes
+from tests.helpers import eventually, eventually_async, tool_processes
 from tests.server import ServerProcess, server_process
 
 pytestmark = pytest.mark.browser
@@ -189,6 +189,12 @@ async def test_busy_server_and_busy_visitor(lg: ServerProcess, watched: Watched)
                 return leaders
 
             assert await eventually(lambda: len(runs()) == 2, 2), "the closed stream's mtr is still running"
+
+            async def slot_given_back() -> bool:  # the run ends after its tool: reaped, then its slot freed
+                async with session.get(f"{lg.base}/metrics") as metrics:
+                    return "webtrace_active_runs 2.0" in await metrics.text()
+
+            assert await eventually_async(slot_given_back, 5), "the closed stream's run still holds its slot"
             resp = await session.get(f"{lg.base}/api/v1/mtr", params={"target": "127.0.0.1"},
                                      headers={"X-Forwarded-For": "203.0.113.201"})
             assert resp.status == 200
