@@ -61,7 +61,8 @@ class ConnectTimeout(TimeoutError):
 
 
 class TooLong(TimeoutError):
-    """The answer was still coming when its deadline passed (a node that trickles, or never ends)."""
+    """The answer, or connecting for it, was still under way when its deadline passed (a
+    node that trickles, or never ends)."""
 
     def __init__(self, seconds: float) -> None:
         super().__init__(f"it did not end within {seconds:g} s")
@@ -293,11 +294,11 @@ class Answer(asyncio.Protocol):
         now = self._loop.time()
         if now >= self._ends_by:
             assert self._deadline is not None
-            if self._connecting is not None and self._transport is None:
-                self._expired = TooLong(self._deadline)  # still connecting
+            if self._transport is not None:
+                self._fail(TooLong(self._deadline))
+            elif self._connecting is not None:  # still connecting: ``ask`` says TooLong
+                self._expired = TooLong(self._deadline)
                 self._connecting.cancel()
-                return
-            self._fail(TooLong(self._deadline))
             return
         if self._transport is None:
             if self._connecting is None:
